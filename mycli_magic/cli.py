@@ -1,0 +1,88 @@
+"""`mycli`: the terminal front. Parses arguments, runs one command, and is the one place where
+errors become a single line on stderr and an exit code (traceback only with --debug).
+
+Start-up stays fast: each command's module is imported only when that command runs, and
+nothing here imports boto3, IPython or ipywidgets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from . import __version__
+from .errors import MycliError
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+# command name → (module implementing `add_arguments(parser)` and `run(args) -> int`, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "server": ("mycli_magic.commands.server", "run the local HTTP API and embedded engine (or: server stop)"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, a hint
+        self.exit(EXIT_USAGE, f"mycli: error: {message} (see: {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mycli", description="Run a command in an isolated, repeatable container.")
+    parser.add_argument("--version", action="version", version=f"mycli {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and HTTP details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, (module, help_text) in COMMANDS.items():
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+        cmd.set_defaults(_module=module)
+        importlib.import_module(module).add_arguments(cmd)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help") or argv[0] in ("--version", "-V"):
+        # answer without importing any command module
+        return _light(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_USAGE
+    debug = bool(getattr(args, "debug", False)) or bool(os.environ.get("MYCLI_DEBUG"))
+    try:
+        return importlib.import_module(args._module).run(args)
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except MycliError as exc:
+        if debug:
+            raise
+        print(f"mycli: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except BrokenPipeError:
+        return EXIT_FAILURE
+    except Exception as exc:  # a bug: one line, and how to see more
+        if debug:
+            raise
+        print(f"mycli: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _light(argv: list[str]) -> int:
+    if argv and argv[0] in ("--version", "-V"):
+        print(f"mycli {__version__}")
+        return EXIT_OK
+    lines = ["usage: mycli [--version] [--debug] COMMAND [options]", "",
+             "Run a command in an isolated, repeatable container.", "", "commands:"]
+    width = max(len(n) for n in COMMANDS)
+    lines += [f"  {name.ljust(width)}  {help_text}" for name, (_, help_text) in COMMANDS.items()]
+    lines += ["", "Run 'mycli COMMAND --help' for a command's options."]
+    print("\n".join(lines))
+    return EXIT_OK if argv else EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""`mycli server [--host H] [--port P] [--state-dir D] [--engine local|aws]` and `mycli server stop`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .. import config, local_engine
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", nargs="?", choices=["start", "stop", "status"], default="start",
+                        help="start (default, in the foreground), stop the running engine, or show its status")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, loopback only)")
+    parser.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0 picks a free one)")
+    parser.add_argument("--state-dir", type=Path, default=None,
+                        help="where executions, logs and the key hash live (default: $MYCLI_HOME/engine)")
+    parser.add_argument("--engine", choices=["local", "aws"], default="local",
+                        help="local: run commands on this machine; aws: the AWS engine, as the Lambda runs it")
+    parser.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "stop":
+        print(local_engine.stop_server())
+        return 0
+    if args.action == "status":
+        info = local_engine.running_server()
+        print(f"Embedded local engine running at {info['url']} (pid {info['pid']})" if info else "No embedded local engine is running.")
+        return 0
+    state_dir = args.state_dir or config.engine_state_dir()
+    engine = "ecs" if args.engine == "aws" else "local"
+    return local_engine.run_server(args.host, args.port, state_dir, engine=engine, quiet=args.quiet)

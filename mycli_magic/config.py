@@ -1,0 +1,123 @@
+"""Global client configuration: `$MYCLI_HOME/config.yaml` (default ~/.mycli), mode 0600.
+
+Top-level keys (api_endpoint, api_key, region) are the default profile; `profiles:` holds named
+ones. MYCLI_API_ENDPOINT / MYCLI_API_KEY override whatever the files say; `--profile` or
+MYCLI_PROFILE selects a profile. The embedded engine keeps its endpoint and key in the profile
+named `local`, which is never the default.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from .errors import ConfigError
+
+GLOBAL_KEYS = ("api_endpoint", "api_key", "region", "stack_name")
+LOCAL_PROFILE = "local"
+
+
+def home(environ: Mapping[str, str] = os.environ) -> Path:
+    return Path(environ.get("MYCLI_HOME") or Path.home() / ".mycli")
+
+
+def config_path(environ: Mapping[str, str] = os.environ) -> Path:
+    return home(environ) / "config.yaml"
+
+
+def engine_state_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """Where the embedded engine keeps its SQLite database, workspaces and key hash."""
+    return home(environ) / "engine"
+
+
+def load_global(environ: Mapping[str, str] = os.environ) -> dict:
+    path = config_path(environ)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    import yaml
+
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML ({_first_line(exc)}); fix or delete it") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must be a mapping of keys (api_endpoint, api_key, region, profiles)")
+    profiles = data.get("profiles", {})
+    if not isinstance(profiles, dict) or not all(isinstance(v, dict) for v in profiles.values()):
+        raise ConfigError(f"{path}: 'profiles' must map profile names to mappings")
+    return data
+
+
+def save_global(data: dict, environ: Mapping[str, str] = os.environ) -> Path:
+    """Write atomically with mode 0600 (the file holds API keys)."""
+    import yaml
+
+    path = config_path(environ)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        yaml.safe_dump(data, fh, default_flow_style=False, sort_keys=False)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return path
+
+
+def update_profile(profile: str | None, values: dict, environ: Mapping[str, str] = os.environ) -> Path:
+    """Set `values` in the default profile (None) or a named one; keeps everything else."""
+    data = load_global(environ)
+    target = data if profile in (None, "", "default") else data.setdefault("profiles", {}).setdefault(profile, {})
+    target.update({k: v for k, v in values.items() if v is not None})
+    return save_global(data, environ)
+
+
+def remove_profile(profile: str | None, environ: Mapping[str, str] = os.environ) -> None:
+    data = load_global(environ)
+    if profile in (None, "", "default"):
+        for key in GLOBAL_KEYS:
+            data.pop(key, None)
+    else:
+        data.get("profiles", {}).pop(profile, None)
+    save_global(data, environ)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    url: str
+    api_key: str | None
+    profile: str | None
+    region: str | None = None
+    source: str = "config"  # config | environment | embedded
+
+
+def profile_values(profile: str | None, environ: Mapping[str, str] = os.environ) -> dict:
+    data = load_global(environ)
+    if profile in (None, "", "default"):
+        return {k: data[k] for k in GLOBAL_KEYS if k in data}
+    profiles = data.get("profiles", {})
+    if profile not in profiles:
+        known = ", ".join(sorted(profiles)) or "none"
+        raise ConfigError(f"profile {profile!r} is not in {config_path(environ)} (profiles: {known}); run: mycli configure --profile {profile}")
+    return dict(profiles[profile])
+
+
+def configured_endpoint(profile: str | None = None, environ: Mapping[str, str] = os.environ) -> Endpoint | None:
+    """The endpoint the user configured, or None when nothing is (then the embedded engine runs)."""
+    profile = profile or environ.get("MYCLI_PROFILE") or None
+    values = profile_values(profile, environ)
+    url = environ.get("MYCLI_API_ENDPOINT") or values.get("api_endpoint")
+    key = environ.get("MYCLI_API_KEY") or values.get("api_key")
+    if not url:
+        return None
+    source = "environment" if environ.get("MYCLI_API_ENDPOINT") else "config"
+    return Endpoint(url=str(url), api_key=None if key is None else str(key), profile=profile, region=values.get("region"), source=source)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,31 @@
+"""Client-side typed errors. The CLI and the magic each turn them into user words in one place."""
+
+
+class MycliError(Exception):
+    """Base: `str(exc)` is the one line shown to the user; `exit_code` is the CLI's."""
+
+    exit_code = 1
+
+
+class UsageError(MycliError):
+    """The user asked for something malformed (exit 2)."""
+
+    exit_code = 2
+
+
+class ConfigError(MycliError):
+    """A configuration file or value is wrong; the message names the file and key."""
+
+    exit_code = 2
+
+
+class ConnectionFailed(MycliError):
+    """The API endpoint could not be reached."""
+
+
+class ApiRequestError(MycliError):
+    """The API answered with an error status; `status` is the HTTP status."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status

@@ -1,0 +1,223 @@
+"""Running the embedded local engine: `mycli server` in the foreground, or in the background
+on demand when nothing else is configured, so a new user's first command just works.
+
+One server per state dir (a lock file says who owns it). The server writes `server.json`
+(url, pid) when it listens, and keeps its endpoint and key in the `local` profile of the
+global config, so clients find it without asking the user anything.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Mapping
+
+from . import config
+from .errors import ConfigError, ConnectionFailed, MycliError
+
+KEY_HASH_FILE = "api_key_hash"  # orchestrator.server.KEY_HASH_FILE, without importing it at start-up
+
+READY_FILE = "server.json"
+LOCK_FILE = "server.lock"
+LOG_FILE = "server.log"
+START_TIMEOUT = 20.0
+
+
+class ServerRunning(MycliError):
+    pass
+
+
+def run_server(
+    host: str,
+    port: int,
+    state_dir: Path,
+    engine: str = "local",
+    quiet: bool = False,
+    environ: Mapping[str, str] = os.environ,
+) -> int:
+    """Serve until SIGINT/SIGTERM. Returns the exit code."""
+    import logging
+
+    from orchestrator.server import LocalServer, build_local_app, write_ready_file
+
+    state_dir = Path(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lock = _acquire_lock(state_dir)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app, new_key, engine_obj = build_local_app(state_dir, environ, engine)
+    try:
+        server = LocalServer((host, port), app, engine)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}; pick another --port") from None
+    endpoint = f"{server.url}/execute"
+    is_default_state = state_dir.resolve() == config.engine_state_dir(environ).resolve()
+    if is_default_state and not environ.get("API_KEY_HASH"):
+        key = new_key or _saved_local_key(environ)
+        if not new_key and not _key_matches(key, state_dir):
+            # The client key was lost or replaced: make a new one rather than lock the user out.
+            (state_dir / KEY_HASH_FILE).unlink(missing_ok=True)
+            server.server_close()
+            lock.close()
+            return run_server(host, port, state_dir, engine, quiet, environ)
+        config.update_profile(config.LOCAL_PROFILE, {"api_endpoint": endpoint, "api_key": key}, environ)
+    elif new_key:
+        config.update_profile(config.LOCAL_PROFILE, {"api_endpoint": endpoint, "api_key": new_key}, environ)
+    write_ready_file(state_dir / READY_FILE, server)
+
+    def _stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    if not quiet:
+        runtime = getattr(engine_obj, "runtime", "aws")
+        print(f"mycli server listening on {endpoint} (engine: {engine}, runtime: {runtime})", flush=True)
+        print(f"  state: {state_dir}", flush=True)
+        if new_key:
+            print(f"  a new API key was saved to {config.config_path(environ)} (profile '{config.LOCAL_PROFILE}')", flush=True)
+        print("  stop with Ctrl-C", flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        shutdown = getattr(engine_obj, "shutdown", None)
+        if shutdown:
+            shutdown()
+        (state_dir / READY_FILE).unlink(missing_ok=True)
+        lock.close()
+    return 0
+
+
+def _key_matches(key: str | None, state_dir: Path) -> bool:
+    from orchestrator.auth import Authenticator, parse_hashes
+    from orchestrator.errors import ApiError
+
+    try:
+        Authenticator(parse_hashes((state_dir / KEY_HASH_FILE).read_text())).check(key)
+        return True
+    except (OSError, ApiError):
+        return False
+
+
+def _saved_local_key(environ: Mapping[str, str]) -> str | None:
+    try:
+        return config.profile_values(config.LOCAL_PROFILE, environ).get("api_key")
+    except ConfigError:
+        return None
+
+
+def _acquire_lock(state_dir: Path):
+    fh = open(state_dir / LOCK_FILE, "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        info = _read_ready(state_dir)
+        where = f" at {info['url']} (pid {info['pid']})" if info else ""
+        raise ServerRunning(f"a mycli server is already running for {state_dir}{where}; stop it with: mycli server stop") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh
+
+
+def _read_ready(state_dir: Path) -> dict | None:
+    try:
+        data = json.loads((state_dir / READY_FILE).read_text())
+        return data if isinstance(data, dict) and "url" in data and "pid" in data else None
+    except (OSError, ValueError):
+        return None
+
+
+def _healthy(url: str, timeout: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=timeout) as resp:
+            return resp.status == 200
+    except (OSError, ValueError):
+        return False
+
+
+def running_server(environ: Mapping[str, str] = os.environ) -> dict | None:
+    """{url, pid} of the embedded engine if it is up and answering, else None."""
+    info = _read_ready(config.engine_state_dir(environ))
+    if info and _healthy(info["url"]):
+        return info
+    return None
+
+
+def ensure_embedded(environ: Mapping[str, str] = os.environ, announce=None) -> config.Endpoint:
+    """The embedded engine's endpoint, starting the engine in the background if needed.
+
+    `announce(line)` is called once when a new engine process had to be started.
+    """
+    state_dir = config.engine_state_dir(environ)
+    info = running_server(environ)
+    if info is None:
+        info = _start_background(state_dir, environ)
+        if announce:
+            announce(f"→ Started the embedded local engine at {info['url']} (stop it with: mycli server stop)")
+    key = _saved_local_key(environ)
+    if not key:
+        raise ConfigError(
+            f"the embedded engine at {info['url']} has no client key in {config.config_path(environ)}; "
+            "run: mycli server stop, then try again"
+        )
+    return config.Endpoint(url=f"{info['url']}/execute", api_key=key, profile=config.LOCAL_PROFILE, source="embedded")
+
+
+def _start_background(state_dir: Path, environ: Mapping[str, str]) -> dict:
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ready = state_dir / READY_FILE
+    ready.unlink(missing_ok=True)
+    log = open(state_dir / LOG_FILE, "ab")
+    argv = [sys.executable, "-m", "mycli_magic.cli", "server", "--port", "0", "--state-dir", str(state_dir), "--quiet"]
+    env = dict(environ)
+    env.pop("API_KEY_HASH", None)  # the embedded engine keeps its own key
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True, close_fds=True)
+    log.close()
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        info = _read_ready(state_dir)
+        if info and _healthy(info["url"]):
+            return info
+        code = proc.poll()
+        if code is not None:
+            # Another process may have won the race to start it; use that one.
+            info = _read_ready(state_dir)
+            if info and _healthy(info["url"]):
+                return info
+            raise ConnectionFailed(f"the embedded local engine failed to start (exit {code}); see {state_dir / LOG_FILE}")
+        time.sleep(0.05)
+    raise ConnectionFailed(f"the embedded local engine did not start within {START_TIMEOUT:.0f} s; see {state_dir / LOG_FILE}")
+
+
+def stop_server(environ: Mapping[str, str] = os.environ, timeout: float = 15.0) -> str:
+    """Stop the engine serving the default state dir. Returns a one-line report."""
+    state_dir = config.engine_state_dir(environ)
+    info = _read_ready(state_dir)
+    if not info:
+        return "No embedded local engine is running."
+    pid = int(info["pid"])
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        (state_dir / READY_FILE).unlink(missing_ok=True)
+        return "No embedded local engine is running."
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return f"✓ Stopped the embedded local engine (pid {pid})."
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    return f"✓ Killed the embedded local engine (pid {pid}); it did not stop within {timeout:.0f} s."

@@ -1,0 +1,118 @@
+"""What an engine is: the contract the API layer calls, and the records it returns.
+
+Engines (local processes + SQLite, ECS + CloudWatch + DynamoDB) differ in how they run a
+script; they agree on these shapes, the ECS status names (PENDING, RUNNING, STOPPED) and the
+log line format, so every front and client works with either.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .validation import ExecRequest, ListRequest, LogsRequest, Ref
+
+PENDING, RUNNING, STOPPED = "PENDING", "RUNNING", "STOPPED"
+STOPPED_BY_USER_EXIT_CODE = 130
+MAX_EVENT_CHARS = 256 * 1024  # CloudWatch's event size; longer lines are split
+MAX_PAGE_BYTES = 1024 * 1024
+
+
+def iso(ts: float | None) -> str | None:
+    """Epoch seconds → RFC 3339 UTC with seconds precision, as the seed's API shows."""
+    if ts is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def format_log_line(timestamp_ms: int, message: str) -> str:
+    """`YYYY-MM-DD HH:MM:SS UTC | message`, the seed's log line."""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp_ms / 1000)) + " | " + message
+
+
+@dataclass
+class Execution:
+    execution_id: str
+    task_arn: str
+    status: str
+    created_at: float
+    command: str
+    repo: str | None
+    branch: str | None
+    image: str | None
+    skip_git: bool
+    timeout_seconds: int
+    engine: str
+    runtime: str
+    log_stream: str
+    env_keys: list[str] = field(default_factory=list)
+    desired_status: str = RUNNING
+    started_at: float | None = None
+    stopped_at: float | None = None
+    exit_code: int | None = None
+    stopped_reason: str | None = None
+    stop_code: str | None = None
+
+    def to_json(self) -> dict:
+        end = self.stopped_at or (None if self.started_at is None else time.time())
+        return {
+            "execution_id": self.execution_id,
+            "task_arn": self.task_arn,
+            "status": self.status,
+            "desired_status": self.desired_status,
+            "created_at": iso(self.created_at),
+            "started_at": iso(self.started_at),
+            "stopped_at": iso(self.stopped_at),
+            "duration_seconds": None if self.started_at is None or end is None else round(end - self.started_at, 3),
+            "exit_code": self.exit_code,
+            "stopped_reason": self.stopped_reason,
+            "stop_code": self.stop_code,
+            "command": self.command,
+            "repo": self.repo,
+            "branch": self.branch,
+            "image": self.image,
+            "skip_git": self.skip_git,
+            "timeout_seconds": self.timeout_seconds,
+            "env_keys": self.env_keys,
+            "engine": self.engine,
+            "runtime": self.runtime,
+            "log_stream": self.log_stream,
+        }
+
+
+@dataclass
+class LogPage:
+    events: list[tuple[int, str]]  # (timestamp in ms, message)
+    next_token: str | None
+    execution: Execution
+
+    def to_json(self) -> dict:
+        return {
+            "execution_id": self.execution.execution_id,
+            "status": self.execution.status,
+            "exit_code": self.execution.exit_code,
+            "logs": "\n".join(format_log_line(ts, msg) for ts, msg in self.events),
+            "events": [{"timestamp": ts, "message": msg} for ts, msg in self.events],
+            "next_token": self.next_token,
+        }
+
+
+class Engine(Protocol):
+    """Runs scripts and answers for them. Raises ApiError subclasses only."""
+
+    name: str
+
+    def start(self, request: ExecRequest) -> Execution: ...
+
+    def script_for(self, request: ExecRequest) -> tuple[str, str]:
+        """(script, runtime) this engine would run for `request`; starts nothing."""
+        ...
+
+    def get(self, ref: Ref) -> Execution: ...
+
+    def logs(self, request: LogsRequest) -> LogPage: ...
+
+    def stop(self, ref: Ref) -> Execution: ...
+
+    def list(self, request: ListRequest) -> list[Execution]: ...

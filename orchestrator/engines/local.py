@@ -1,0 +1,230 @@
+"""The embedded local engine: the orchestrator's script run as a local process, state in SQLite.
+
+Each execution runs the generated script with /bin/sh in its own session (so a stop or a
+timeout reaches every descendant through the process group), in its own workspace under the
+state dir. When a docker or podman daemon answers, the script runs in the requested image
+instead. stdout and stderr share one pipe, read in chunks as they are produced and stored line
+by line with the time they arrived.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sqlite3
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Mapping
+
+from ..engine import PENDING, RUNNING, STOPPED, Execution, LogPage
+from ..errors import BadRequest, EngineUnavailable, NotFound
+from ..ids import is_execution_id, new_execution_id
+from ..shell import GitHosts, build_script
+from ..validation import ExecRequest, ListRequest, LogsRequest, Ref
+from .local_process import ProcessRun, credentials_from, detect_container_runtime, pid_start_time
+from .local_store import Store
+
+log = logging.getLogger("mycli.local")
+
+CONTAINER_WORKDIR = "/workspace"
+
+
+class LocalEngine:
+    name = "local"
+
+    def __init__(self, state_dir: Path, environ: Mapping[str, str] | None = None, runtime: str | None = None):
+        self.environ = dict(os.environ if environ is None else environ)
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        (self.state_dir / "work").mkdir(exist_ok=True, mode=0o700)
+        self.store = Store(self.state_dir / "mycli.db")
+        self.hosts = GitHosts(
+            self.environ.get("GITHUB_HOST") or "github.com", self.environ.get("GITLAB_HOST") or "gitlab.com"
+        )
+        self.credentials = credentials_from(self.environ)
+        choice = runtime or self.environ.get("MYCLI_LOCAL_RUNTIME", "auto")
+        self.container = detect_container_runtime() if choice == "auto" else (None if choice == "host" else choice)
+        self.runtime = self.container or "host"
+        self.default_image = self.environ.get("DEFAULT_IMAGE") or "ubuntu:22.04"
+        self._runs: dict[str, ProcessRun] = {}
+        self._runs_lock = threading.Lock()
+        self._recover()
+
+    # the Engine contract --------------------------------------------------------------------
+
+    def script_for(self, request: ExecRequest) -> tuple[str, str]:
+        image = request.image or self.default_image
+        if self.container:
+            notes = (f"→ Runtime: {self.container} container",)
+            workdir = CONTAINER_WORKDIR
+        else:
+            notes = (f"→ Runtime: host process (no docker or podman daemon; image {image} not used)",)
+            workdir = "."
+        return build_script(request, workdir=workdir, hosts=self.hosts, notes=notes), self.runtime
+
+    def start(self, request: ExecRequest) -> Execution:
+        now = time.time()
+        execution_id = new_execution_id(now)
+        script, runtime = self.script_for(request)
+        execution = Execution(
+            execution_id=execution_id,
+            task_arn=f"arn:mycli:local:task/{execution_id}",
+            status=PENDING,
+            created_at=now,
+            command=request.command,
+            repo=request.repo,
+            branch=None if request.skip_git else request.branch,
+            image=request.image or self.default_image,
+            skip_git=request.skip_git,
+            timeout_seconds=request.timeout_seconds,
+            engine=self.name,
+            runtime=runtime,
+            log_stream=f"task/executor/{execution_id}",
+            env_keys=sorted(request.env),
+        )
+        try:
+            self.store.insert(execution)
+        except sqlite3.OperationalError as exc:
+            raise EngineUnavailable(f"the local engine cannot record a new execution ({exc}); free disk space in {self.state_dir}") from None
+        workspace = self.state_dir / "work" / execution_id
+        run = ProcessRun(
+            execution_id=execution_id,
+            argv=self._argv(execution, workspace),
+            cwd=workspace,
+            env=self._env(request, execution_id),
+            script=script,
+            timeout_seconds=request.timeout_seconds,
+            store=self.store,
+            on_started=self._started,
+            on_finished=self._finished,
+        )
+        with self._runs_lock:
+            self._runs[execution_id] = run
+        run.start()
+        return execution
+
+    def get(self, ref: Ref) -> Execution:
+        execution = self.store.get(self._resolve(ref))
+        if execution is None:
+            raise NotFound(f"execution {ref.execution_id or ref.task_arn} not found")
+        return execution
+
+    def logs(self, request: LogsRequest) -> LogPage:
+        execution_id = self._resolve(request.ref)
+        after = _parse_token(request.next_token)
+        deadline = time.monotonic() + request.wait_seconds
+        while True:
+            execution = self.get(request.ref)
+            rows = self.store.read_lines(execution_id, after, request.limit, max_bytes=1024 * 1024)
+            remaining = deadline - time.monotonic()
+            if rows or execution.status == STOPPED or remaining <= 0:
+                break
+            with self.store.changed:
+                self.store.changed.wait(min(remaining, 1.0))
+        token = str(rows[-1][0]) if rows else str(after)
+        return LogPage([(ts, msg) for _, ts, msg in rows], token, execution)
+
+    def stop(self, ref: Ref) -> Execution:
+        execution = self.get(ref)
+        if execution.status == STOPPED:
+            return execution
+        with self._runs_lock:
+            run = self._runs.get(execution.execution_id)
+        if run is None:
+            self._finish_orphan(execution.execution_id, "Stopped by user", "UserInitiated", 130)
+        else:
+            run.request_stop()
+            run.done.wait(3.0)
+        return self.get(ref)
+
+    def list(self, request: ListRequest) -> list[Execution]:
+        return self.store.recent(request.limit)
+
+    def shutdown(self) -> None:
+        """Stop every running execution (the server is going away) and wait briefly."""
+        with self._runs_lock:
+            runs = list(self._runs.values())
+        for run in runs:
+            run.request_stop(reason="Stopped because the local engine shut down", code="EngineShutdown")
+        for run in runs:
+            run.done.wait(10)
+
+    # internals -----------------------------------------------------------------------------
+
+    def _resolve(self, ref: Ref) -> str:
+        if ref.execution_id:
+            return ref.execution_id
+        tail = (ref.task_arn or "").rsplit("/", 1)[-1]
+        if not is_execution_id(tail):
+            raise NotFound(f"task {ref.task_arn} not found on the local engine")
+        return tail
+
+    def _argv(self, execution: Execution, workspace: Path) -> list[str]:
+        script_path = workspace.parent / f"{execution.execution_id}.sh"
+        if not self.container:
+            return ["/bin/sh", str(script_path)]
+        env_names = [*execution.env_keys, "MYCLI_EXECUTION_ID", *self.credentials]
+        argv = [self.container, "run", "--rm", "--init", "--name", f"mycli-{execution.execution_id}"]
+        argv += ["-w", CONTAINER_WORKDIR, "-v", f"{script_path}:/mycli/script.sh:ro"]
+        for name in env_names:
+            argv += ["-e", name]  # the value comes from this process's environment, not argv
+        return argv + [execution.image or self.default_image, "/bin/sh", "/mycli/script.sh"]
+
+    def _env(self, request: ExecRequest, execution_id: str) -> dict[str, str]:
+        keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL",
+                "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
+                "DOCKER_HOST", "CONTAINER_HOST")
+        env = {k: self.environ[k] for k in keep if k in self.environ}
+        env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+        env["PYTHONUNBUFFERED"] = "1"
+        env.update(request.env)
+        env["MYCLI_EXECUTION_ID"] = execution_id
+        if not request.skip_git:
+            env.update(self.credentials)
+        return env
+
+    def _started(self, execution_id: str, pid: int) -> None:
+        self.store.update(execution_id, status=RUNNING, started_at=time.time(), pid=pid, pid_start=pid_start_time(pid))
+
+    def _finished(self, execution_id: str, exit_code: int | None, reason: str, code: str) -> None:
+        self.store.update(
+            execution_id, status=STOPPED, desired_status=STOPPED, stopped_at=time.time(),
+            exit_code=exit_code, stopped_reason=reason, stop_code=code, pid=None,
+        )
+        with self._runs_lock:
+            self._runs.pop(execution_id, None)
+        shutil.rmtree(self.state_dir / "work" / execution_id, ignore_errors=True)
+
+    def _finish_orphan(self, execution_id: str, reason: str, code: str, exit_code: int | None) -> None:
+        seq = self.store.last_seq(execution_id) + 1
+        self.store.append_lines(execution_id, [(seq, int(time.time() * 1000), f"✗ {reason}")])
+        self._finished(execution_id, exit_code, reason, code)
+
+    def _recover(self) -> None:
+        """Executions a previous engine process left unfinished get a final state and a reason."""
+        for execution_id, pid, pid_start in self.store.unfinished():
+            if pid and pid_start and pid_start_time(pid) == pid_start:
+                try:
+                    os.killpg(pid, 9)
+                except OSError:
+                    pass
+            log.warning("execution %s was left unfinished by an earlier engine process", execution_id)
+            self._finish_orphan(
+                execution_id,
+                "Lost: the local engine stopped while this execution was running; run it again",
+                "EngineRestarted",
+                None,
+            )
+        for leftover in (self.state_dir / "work").iterdir():
+            shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
+
+
+def _parse_token(token: str | None) -> int:
+    if token is None:
+        return 0
+    if not token.isdigit() or len(token) > 18:
+        raise BadRequest("next_token is not a token a previous logs call returned")
+    return int(token)

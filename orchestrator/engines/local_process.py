@@ -1,0 +1,236 @@
+"""One local execution's process: start it, capture its output as it comes, enforce its end.
+
+A ProcessRun owns a thread that spawns the script in a new session, reads the merged
+stdout/stderr pipe in chunks (one timestamp per chunk, lines split across chunks joined), and
+ends the whole process group on stop (SIGTERM, SIGKILL after a grace period), on timeout, and
+when the script exits while a background descendant still holds the pipe, as a container would.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import os
+import selectors
+import shutil
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Mapping
+
+from ..engine import MAX_EVENT_CHARS, STOPPED_BY_USER_EXIT_CODE
+from ..shell import GITHUB_TOKEN_VAR, GITLAB_TOKEN_VAR, SSH_KEY_VAR, TIMEOUT_EXIT_CODE
+
+log = logging.getLogger("mycli.local")
+
+GRACE_SECONDS = 5.0
+READ_CHUNK = 1 << 16
+MAX_BATCH_BYTES = 1 << 20
+
+
+def credentials_from(environ: Mapping[str, str]) -> dict[str, str]:
+    """The git credentials the orchestrator was given, under the names the script reads."""
+    names = {"GITHUB_TOKEN": GITHUB_TOKEN_VAR, "GITLAB_TOKEN": GITLAB_TOKEN_VAR, "SSH_PRIVATE_KEY": SSH_KEY_VAR}
+    return {ours: environ[theirs] for theirs, ours in names.items() if environ.get(theirs)}
+
+
+def detect_container_runtime() -> str | None:
+    """'docker' or 'podman' when its daemon answers, else None (run on the host)."""
+    for name in ("docker", "podman"):
+        path = shutil.which(name)
+        if not path:
+            continue
+        try:
+            ok = subprocess.run([path, "info"], capture_output=True, timeout=5).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            ok = False
+        if ok:
+            return name
+    return None
+
+
+def pid_start_time(pid: int) -> str | None:
+    """The kernel's start time of `pid`, so a recycled pid is never mistaken for ours."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
+class ProcessRun:
+    def __init__(
+        self,
+        *,
+        execution_id: str,
+        argv: list[str],
+        cwd: Path,
+        env: dict[str, str],
+        script: str,
+        timeout_seconds: int,
+        store,
+        on_started: Callable[[str, int], None],
+        on_finished: Callable[[str, int | None, str, str], None],
+    ):
+        self.execution_id = execution_id
+        self.argv, self.cwd, self.env, self.script = argv, cwd, env, script
+        self.timeout_seconds = timeout_seconds
+        self.store = store
+        self.on_started, self.on_finished = on_started, on_finished
+        self.done = threading.Event()
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+        self._stop: tuple[str, str] | None = None
+        self._kill_at: float | None = None
+        self._timed_out = False
+        self._seq = 0
+        self._pending: list[tuple[int, int, str]] = []
+
+    def start(self) -> None:
+        threading.Thread(target=self._main, name=f"run-{self.execution_id}", daemon=True).start()
+
+    def request_stop(self, reason: str = "Stopped by user", code: str = "UserInitiated") -> None:
+        with self._lock:
+            if self._stop is None:
+                self._stop = (reason, code)
+            if self._proc is not None:
+                self._signal(signal.SIGTERM)
+                self._kill_at = time.monotonic() + GRACE_SECONDS
+
+    # ------------------------------------------------------------------------------------------
+
+    def _main(self) -> None:
+        script_path = self.cwd.parent / f"{self.execution_id}.sh"
+        try:
+            self.cwd.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(script_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(self.script)
+            self._run()
+        except Exception as exc:  # the engine must record a final state whatever happened
+            log.exception("execution %s failed in the engine", self.execution_id)
+            self._emit([f"✗ The local engine could not run this execution: {exc}"])
+            self._flush()
+            self.on_finished(self.execution_id, None, f"Failed to run: {exc}", "TaskFailedToStart")
+        finally:
+            script_path.unlink(missing_ok=True)
+            self.done.set()
+
+    def _run(self) -> None:
+        with self._lock:
+            if self._stop is not None:
+                reason, code = self._stop
+                self._emit([f"✗ {reason}"])
+                self._flush()
+                self.on_finished(self.execution_id, STOPPED_BY_USER_EXIT_CODE, reason, code)
+                return
+            self._proc = proc = subprocess.Popen(
+                self.argv, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        self.on_started(self.execution_id, proc.pid)
+        self._pump(proc)
+        rc = proc.wait()
+        with self._lock:
+            self._signal(signal.SIGKILL)  # leftovers of the group, as a container's end would
+            stop = self._stop
+        if stop is not None:
+            exit_code, (reason, code) = STOPPED_BY_USER_EXIT_CODE, stop
+        elif self._timed_out:
+            exit_code, reason, code = TIMEOUT_EXIT_CODE, f"Timed out after {self.timeout_seconds} seconds (timeout_seconds)", "Timeout"
+        elif rc < 0:
+            exit_code, reason, code = 128 - rc, f"Killed by signal {_signal_name(-rc)}", "Killed"
+        else:
+            exit_code, reason, code = rc, f"Command exited with code {rc}", "EssentialContainerExited"
+        if stop is not None or self._timed_out or rc < 0:
+            self._emit([f"✗ {reason}"])
+        self._flush()
+        self.on_finished(self.execution_id, exit_code, reason, code)
+
+    def _pump(self, proc: subprocess.Popen) -> None:
+        fd = proc.stdout.fileno()
+        os.set_blocking(fd, False)
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        partial = ""
+        deadline = time.monotonic() + self.timeout_seconds
+        last_poll = time.monotonic()
+        with selectors.DefaultSelector() as sel:
+            sel.register(fd, selectors.EVENT_READ)
+            eof = False
+            while not eof:
+                now = time.monotonic()
+                wake = min(deadline, self._kill_at or deadline, now + 0.25)
+                ready = sel.select(max(0.0, wake - now))
+                chunks = []
+                if ready:
+                    size = 0
+                    while size < MAX_BATCH_BYTES:
+                        try:
+                            data = os.read(fd, READ_CHUNK)
+                        except BlockingIOError:
+                            break
+                        if not data:
+                            eof = True
+                            break
+                        chunks.append(data)
+                        size += len(data)
+                if chunks:
+                    text = partial + decoder.decode(b"".join(chunks))
+                    lines = text.split("\n")
+                    partial = lines.pop()
+                    while len(partial) > MAX_EVENT_CHARS:
+                        lines.append(partial[:MAX_EVENT_CHARS])
+                        partial = partial[MAX_EVENT_CHARS:]
+                    self._emit(lines)
+                    self._flush()
+                now = time.monotonic()
+                with self._lock:
+                    if now >= deadline and not self._timed_out and self._stop is None:
+                        self._timed_out = True
+                        self._signal(signal.SIGTERM)
+                        self._kill_at = now + GRACE_SECONDS
+                    if self._kill_at is not None and now >= self._kill_at:
+                        self._signal(signal.SIGKILL)
+                        self._kill_at = None
+                if not eof and now - last_poll >= 0.25:
+                    last_poll = now
+                    if proc.poll() is not None:  # the script ended but a descendant holds the pipe
+                        with self._lock:
+                            self._signal(signal.SIGKILL)
+        tail = partial + decoder.decode(b"", final=True)
+        if tail:
+            self._emit([tail])
+        proc.stdout.close()
+
+    def _signal(self, sig: int) -> None:
+        if self._proc is None:
+            return
+        try:
+            os.killpg(self._proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def _emit(self, lines: list[str]) -> None:
+        ts = int(time.time() * 1000)
+        for line in lines:
+            self._seq += 1
+            self._pending.append((self._seq, ts, line))
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        try:
+            self.store.append_lines(self.execution_id, self._pending)
+            self._pending = []
+        except sqlite3.OperationalError as exc:  # disk full: keep the lines and try again later
+            log.error("execution %s: could not store %d log lines: %s", self.execution_id, len(self._pending), exc)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)

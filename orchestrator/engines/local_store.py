@@ -1,0 +1,172 @@
+"""SQLite (WAL) storage of the local engine's executions and log lines.
+
+One write connection behind a lock serialises writers (no SQLITE_BUSY under 500 concurrent
+executions); readers get a connection per thread and never block writers. A Condition is
+notified after every commit so long-polling readers wake as soon as lines or states change.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+
+from ..engine import Execution
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS executions (
+    execution_id   TEXT PRIMARY KEY,
+    task_arn       TEXT NOT NULL,
+    status         TEXT NOT NULL,
+    desired_status TEXT NOT NULL,
+    created_at     REAL NOT NULL,
+    started_at     REAL,
+    stopped_at     REAL,
+    exit_code      INTEGER,
+    stopped_reason TEXT,
+    stop_code      TEXT,
+    command        TEXT NOT NULL,
+    repo           TEXT,
+    branch         TEXT,
+    image          TEXT,
+    skip_git       INTEGER NOT NULL,
+    timeout_seconds INTEGER NOT NULL,
+    env_keys       TEXT NOT NULL,
+    engine         TEXT NOT NULL,
+    runtime        TEXT NOT NULL,
+    log_stream     TEXT NOT NULL,
+    pid            INTEGER,
+    pid_start      TEXT
+);
+CREATE INDEX IF NOT EXISTS executions_created ON executions (created_at DESC);
+CREATE TABLE IF NOT EXISTS log_lines (
+    execution_id TEXT NOT NULL,
+    seq          INTEGER NOT NULL,
+    ts_ms        INTEGER NOT NULL,
+    message      TEXT NOT NULL,
+    PRIMARY KEY (execution_id, seq)
+) WITHOUT ROWID;
+"""
+
+_FIELDS = (
+    "execution_id", "task_arn", "status", "desired_status", "created_at", "started_at", "stopped_at",
+    "exit_code", "stopped_reason", "stop_code", "command", "repo", "branch", "image", "skip_git",
+    "timeout_seconds", "env_keys", "engine", "runtime", "log_stream",
+)
+
+
+class Store:
+    def __init__(self, path: Path):
+        self.path = path
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self.changed = threading.Condition()
+        self._writer = self._connect()
+        self._writer.executescript(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    def _write(self, sql: str, params=(), many: bool = False) -> None:
+        with self._write_lock:
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                (conn.executemany if many else conn.execute)(sql, params)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        with self.changed:
+            self.changed.notify_all()
+
+    # executions ---------------------------------------------------------------------------
+
+    def insert(self, execution: Execution) -> None:
+        row = _to_row(execution)
+        self._write(
+            f"INSERT INTO executions ({', '.join(_FIELDS)}) VALUES ({', '.join('?' * len(_FIELDS))})",
+            [row[f] for f in _FIELDS],
+        )
+
+    def update(self, execution_id: str, **fields) -> None:
+        if "env_keys" in fields:
+            fields["env_keys"] = json.dumps(fields["env_keys"])
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        self._write(f"UPDATE executions SET {assignments} WHERE execution_id = ?", [*fields.values(), execution_id])
+
+    def get(self, execution_id: str) -> Execution | None:
+        row = self._reader().execute(
+            f"SELECT {', '.join(_FIELDS)} FROM executions WHERE execution_id = ?", (execution_id,)
+        ).fetchone()
+        return None if row is None else _from_row(row)
+
+    def recent(self, limit: int) -> list[Execution]:
+        rows = self._reader().execute(
+            f"SELECT {', '.join(_FIELDS)} FROM executions ORDER BY created_at DESC, execution_id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [_from_row(r) for r in rows]
+
+    def unfinished(self) -> list[tuple[str, int | None, str | None]]:
+        """(execution_id, pid, pid_start) of executions not STOPPED: what a crash left behind."""
+        return self._reader().execute(
+            "SELECT execution_id, pid, pid_start FROM executions WHERE status != 'STOPPED'"
+        ).fetchall()
+
+    # log lines ------------------------------------------------------------------------------
+
+    def append_lines(self, execution_id: str, rows: list[tuple[int, int, str]]) -> None:
+        """rows: (seq, ts_ms, message)."""
+        self._write(
+            "INSERT INTO log_lines (execution_id, seq, ts_ms, message) VALUES (?, ?, ?, ?)",
+            [(execution_id, seq, ts, msg) for seq, ts, msg in rows],
+            many=True,
+        )
+
+    def read_lines(self, execution_id: str, after_seq: int, limit: int, max_bytes: int) -> list[tuple[int, int, str]]:
+        cursor = self._reader().execute(
+            "SELECT seq, ts_ms, message FROM log_lines WHERE execution_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (execution_id, after_seq, limit),
+        )
+        out, size = [], 0
+        for row in cursor:
+            size += len(row[2]) + 40
+            if out and size > max_bytes:
+                break
+            out.append(row)
+        return out
+
+    def last_seq(self, execution_id: str) -> int:
+        row = self._reader().execute(
+            "SELECT MAX(seq) FROM log_lines WHERE execution_id = ?", (execution_id,)
+        ).fetchone()
+        return row[0] or 0
+
+    def integrity_check(self) -> str:
+        return self._reader().execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def _to_row(execution: Execution) -> dict:
+    row = {f: getattr(execution, f) for f in _FIELDS}
+    row["env_keys"] = json.dumps(execution.env_keys)
+    row["skip_git"] = int(execution.skip_git)
+    return row
+
+
+def _from_row(row: tuple) -> Execution:
+    data = dict(zip(_FIELDS, row))
+    data["env_keys"] = json.loads(data["env_keys"])
+    data["skip_git"] = bool(data["skip_git"])
+    return Execution(**data)

@@ -1,0 +1,20 @@
+"""Execution IDs: 12 hex characters, an 8-character Unix-time prefix and 4 random ones.
+
+Short enough to type, time-ordered so they sort by creation, unpredictable through `secrets`.
+"""
+
+import re
+import secrets
+import time
+
+EXECUTION_ID_RE = re.compile(r"^[0-9a-f]{12}$")
+
+
+def new_execution_id(now: float | None = None) -> str:
+    """Return a fresh execution ID for the time `now` (default: the current time)."""
+    stamp = int(time.time() if now is None else now) & 0xFFFFFFFF
+    return f"{stamp:08x}{secrets.token_hex(2)}"
+
+
+def is_execution_id(value: str) -> bool:
+    return bool(EXECUTION_ID_RE.match(value))

@@ -1,0 +1,246 @@
+"""Request validation: a JSON body in, a typed request out, or BadRequest naming the field.
+
+Pure: no I/O, no engine. Every rule that protects the shell script lives here, so an engine
+never sees a value that could become a git option, a remote-helper transport or a NUL byte.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .errors import BadRequest
+from .ids import is_execution_id
+
+MAX_COMMAND_BYTES = 64 * 1024
+MAX_TIMEOUT_SECONDS = 86400
+DEFAULT_TIMEOUT_SECONDS = 1800
+DEFAULT_BRANCH = "main"
+MAX_LOG_PAGE = 10000
+MAX_WAIT_SECONDS = 20
+MAX_LIST = 1000
+MAX_ENV_VARS = 200
+
+ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_TRANSPORT_RE = re.compile(r"^[A-Za-z0-9+.-]+::")
+_URL_RE = re.compile(r"^(https?|ssh|git|file)://[^/\s]*(/.*)?$")
+_URL_CREDENTIALS_RE = re.compile(r"^[a-z]+://[^/@]*:[^/@]*@")
+_SCP_RE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]*$")
+_BRANCH_RE = re.compile(r"^[A-Za-z0-9_+][A-Za-z0-9._/+@-]*$")
+# The Docker distribution reference grammar: [domain/]name[:tag][@digest].
+_IMAGE_RE = re.compile(
+    r"^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+    r"(?::[0-9]+)?)/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
+)
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+ACTIONS = ("exec", "status", "logs", "stop", "list")
+
+
+@dataclass(frozen=True)
+class ExecRequest:
+    command: str
+    repo: str | None = None
+    branch: str = DEFAULT_BRANCH
+    image: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
+    skip_git: bool = False
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class Ref:
+    """Which execution a status/logs/stop call is about: an execution ID or a task ARN."""
+
+    execution_id: str | None = None
+    task_arn: str | None = None
+
+
+@dataclass(frozen=True)
+class LogsRequest:
+    ref: Ref
+    next_token: str | None = None
+    limit: int = MAX_LOG_PAGE
+    wait_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    limit: int = 20
+
+
+_ALLOWED = {
+    "exec": {"command", "repo", "branch", "image", "env", "timeout_seconds", "skip_git", "dry_run"},
+    "status": {"execution_id", "task_arn"},
+    "stop": {"execution_id", "task_arn"},
+    "logs": {"execution_id", "task_arn", "next_token", "limit", "wait_seconds"},
+    "list": {"limit"},
+}
+
+
+def parse_request(body: object) -> tuple[str, object]:
+    """Validate a decoded JSON body; return (action, typed request)."""
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    _reject_nul(body, "body")
+    action = body.get("action")
+    if action is None:
+        raise BadRequest(f"action is required (one of {', '.join(ACTIONS)})")
+    if action not in ACTIONS:
+        raise BadRequest(f"unknown action {str(action)[:40]!r} (one of {', '.join(ACTIONS)})")
+    unknown = sorted(str(k) for k in body if k != "action" and k not in _ALLOWED[action])
+    if unknown:
+        raise BadRequest(f"unknown field {unknown[0][:60]!r} for action {action!r}")
+    if action == "exec":
+        return action, _exec(body)
+    if action == "list":
+        return action, ListRequest(limit=_int(body, "limit", 20, 1, MAX_LIST))
+    ref = _ref(body)
+    if action == "logs":
+        token = body.get("next_token")
+        if token is not None and (not isinstance(token, str) or len(token) > 1024):
+            raise BadRequest("next_token must be the string a previous logs call returned")
+        wait = body.get("wait_seconds", 0)
+        if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0 <= wait <= MAX_WAIT_SECONDS:
+            raise BadRequest(f"wait_seconds must be a number from 0 to {MAX_WAIT_SECONDS}")
+        return action, LogsRequest(ref, token or None, _int(body, "limit", MAX_LOG_PAGE, 1, MAX_LOG_PAGE), float(wait))
+    return action, ref
+
+
+def _exec(body: dict) -> ExecRequest:
+    command = body.get("command")
+    if not isinstance(command, str) or not command.strip():
+        raise BadRequest("command is required and must be a non-empty string")
+    if len(command.encode("utf-8", "surrogatepass")) > MAX_COMMAND_BYTES:
+        raise BadRequest(f"command is longer than the {MAX_COMMAND_BYTES // 1024} KiB limit; put it in a script in your repo")
+    skip_git = _bool(body, "skip_git")
+    repo = body.get("repo")
+    if repo in (None, ""):
+        if not skip_git:
+            raise BadRequest("repo is required unless skip_git is true")
+        repo = None
+    else:
+        repo = validate_repo(repo)
+    branch = body.get("branch")
+    branch = DEFAULT_BRANCH if branch in (None, "") else validate_branch(branch)
+    image = body.get("image")
+    image = None if image in (None, "") else validate_image(image)
+    return ExecRequest(
+        command=command,
+        repo=repo,
+        branch=branch,
+        image=image,
+        env=validate_env(body.get("env")),
+        timeout_seconds=_int(body, "timeout_seconds", DEFAULT_TIMEOUT_SECONDS, 1, MAX_TIMEOUT_SECONDS),
+        skip_git=skip_git,
+        dry_run=_bool(body, "dry_run"),
+    )
+
+
+def validate_repo(repo: object) -> str:
+    if not isinstance(repo, str) or len(repo) > 2048:
+        raise BadRequest("repo must be a string of at most 2048 characters")
+    if repo.startswith("-"):
+        raise BadRequest("repo may not begin with '-'")
+    if _TRANSPORT_RE.match(repo):
+        raise BadRequest("repo may not use a git remote-helper transport such as ext::")
+    if _CONTROL_RE.search(repo) or " " in repo:
+        raise BadRequest("repo may not contain spaces or control characters")
+    if _URL_CREDENTIALS_RE.match(repo):
+        raise BadRequest("repo may not carry a password or token in its URL; configure git credentials on the server instead")
+    if not (_URL_RE.match(repo) or _SCP_RE.match(repo) or repo.startswith("/")):
+        raise BadRequest("repo must be an https://, ssh://, git:// or file:// URL, user@host:path, or an absolute path")
+    return repo
+
+
+def validate_branch(branch: object) -> str:
+    if not isinstance(branch, str) or len(branch) > 255:
+        raise BadRequest("branch must be a string of at most 255 characters")
+    if branch.startswith("-"):
+        raise BadRequest("branch may not begin with '-'")
+    if (
+        not _BRANCH_RE.match(branch)
+        or ".." in branch
+        or "//" in branch
+        or "@{" in branch
+        or branch.endswith(("/", ".", ".lock"))
+    ):
+        raise BadRequest(f"branch {branch[:60]!r} is not a valid git branch or tag name")
+    return branch
+
+
+def validate_image(image: object) -> str:
+    if not isinstance(image, str) or len(image) > 512 or not _IMAGE_RE.match(image):
+        shown = image[:60] if isinstance(image, str) else type(image).__name__
+        raise BadRequest(f"image {shown!r} is not a valid image reference (e.g. python:3.11)")
+    return image
+
+
+def validate_env(env: object) -> dict[str, str]:
+    if env is None:
+        return {}
+    if not isinstance(env, dict):
+        raise BadRequest("env must be an object of string keys and string values")
+    if len(env) > MAX_ENV_VARS:
+        raise BadRequest(f"env has more than {MAX_ENV_VARS} variables")
+    for key, value in env.items():
+        if not ENV_KEY_RE.match(key):
+            raise BadRequest(f"env key {key[:60]!r} must match [A-Za-z_][A-Za-z0-9_]*")
+        if key.startswith("MYCLI_"):
+            raise BadRequest(f"env key {key!r} uses the reserved prefix MYCLI_")
+        if not isinstance(value, str):
+            raise BadRequest(f"env value of {key!r} must be a string")
+    return dict(env)
+
+
+def _ref(body: dict) -> Ref:
+    execution_id = body.get("execution_id")
+    task_arn = body.get("task_arn")
+    if execution_id in (None, "") and task_arn in (None, ""):
+        raise BadRequest("execution_id or task_arn is required")
+    if execution_id not in (None, ""):
+        if not isinstance(execution_id, str) or not is_execution_id(execution_id):
+            raise BadRequest("execution_id must be 12 lowercase hex characters")
+        return Ref(execution_id=execution_id)
+    if not isinstance(task_arn, str) or len(task_arn) > 2048 or _CONTROL_RE.search(task_arn):
+        raise BadRequest("task_arn must be a task ARN string")
+    return Ref(task_arn=task_arn)
+
+
+def _int(body: dict, name: str, default: int, low: int, high: int) -> int:
+    value = body.get(name, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BadRequest(f"{name} must be an integer from {low} to {high}")
+    return value
+
+
+def _bool(body: dict, name: str) -> bool:
+    value = body.get(name, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise BadRequest(f"{name} must be true or false")
+    return value
+
+
+def _reject_nul(value: object, where: str) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise BadRequest(f"{where} contains a NUL byte")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequest(f"{where} contains invalid unicode (a lone surrogate)") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _reject_nul(key, where)
+            _reject_nul(item, str(key)[:60] if where == "body" else f"{where}.{str(key)[:60]}")
+    elif isinstance(value, list):
+        for item in value:
+            _reject_nul(item, where)
