@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Mapping
 
-from ..engine import PENDING, RUNNING, STOPPED, Execution, LogPage
+from ..engine import MAX_PAGE_BYTES, PENDING, RUNNING, STOPPED, Execution, LogPage
 from ..errors import BadRequest, EngineUnavailable, NotFound
 from ..ids import is_execution_id, new_execution_id
 from ..shell import GitHosts, build_script
@@ -117,13 +117,13 @@ class LocalEngine:
         after = _parse_token(request.next_token)
         deadline = time.monotonic() + request.wait_seconds
         while True:
+            seen = self.store.version(execution_id)
             execution = self.get(request.ref)
-            rows = self.store.read_lines(execution_id, after, request.limit, max_bytes=1024 * 1024)
+            rows = self.store.read_lines(execution_id, after, request.limit, max_bytes=MAX_PAGE_BYTES)
             remaining = deadline - time.monotonic()
             if rows or execution.status == STOPPED or remaining <= 0:
                 break
-            with self.store.changed:
-                self.store.changed.wait(min(remaining, 1.0))
+            self.store.wait_for_change(execution_id, seen, remaining)
         token = str(rows[-1][0]) if rows else str(after)
         return LogPage([(ts, msg) for _, ts, msg in rows], token, execution)
 
@@ -194,6 +194,7 @@ class LocalEngine:
             execution_id, status=STOPPED, desired_status=STOPPED, stopped_at=time.time(),
             exit_code=exit_code, stopped_reason=reason, stop_code=code, pid=None,
         )
+        self.store.forget(execution_id)
         with self._runs_lock:
             self._runs.pop(execution_id, None)
         shutil.rmtree(self.state_dir / "work" / execution_id, ignore_errors=True)

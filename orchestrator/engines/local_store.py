@@ -61,7 +61,8 @@ class Store:
         self.path = path
         self._local = threading.local()
         self._write_lock = threading.Lock()
-        self.changed = threading.Condition()
+        self._versions: dict[str, list] = {}  # execution_id → [change count, Condition]
+        self._versions_lock = threading.Lock()
         self._writer = self._connect()
         self._writer.executescript(SCHEMA)
 
@@ -78,7 +79,31 @@ class Store:
             conn = self._local.conn = self._connect()
         return conn
 
-    def _write(self, sql: str, params=(), many: bool = False) -> None:
+    def version(self, execution_id: str) -> int:
+        with self._versions_lock:
+            entry = self._versions.get(execution_id)
+            return entry[0] if entry else 0
+
+    def wait_for_change(self, execution_id: str, seen: int, timeout: float) -> None:
+        """Block until `execution_id` changes after version `seen`, or `timeout` passes."""
+        with self._versions_lock:
+            entry = self._versions.setdefault(execution_id, [0, threading.Condition(threading.Lock())])
+        with entry[1]:
+            entry[1].wait_for(lambda: entry[0] != seen, timeout)
+
+    def forget(self, execution_id: str) -> None:
+        """Drop an execution's change counter once nothing more will change (it STOPPED)."""
+        with self._versions_lock:
+            self._versions.pop(execution_id, None)
+
+    def _changed(self, execution_id: str) -> None:
+        with self._versions_lock:
+            entry = self._versions.setdefault(execution_id, [0, threading.Condition(threading.Lock())])
+        with entry[1]:
+            entry[0] += 1
+            entry[1].notify_all()
+
+    def _write(self, sql: str, params=(), many: bool = False, execution_id: str | None = None) -> None:
         with self._write_lock:
             conn = self._writer
             conn.execute("BEGIN IMMEDIATE")
@@ -88,8 +113,8 @@ class Store:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-        with self.changed:
-            self.changed.notify_all()
+        if execution_id is not None:
+            self._changed(execution_id)
 
     # executions ---------------------------------------------------------------------------
 
@@ -98,13 +123,15 @@ class Store:
         self._write(
             f"INSERT INTO executions ({', '.join(_FIELDS)}) VALUES ({', '.join('?' * len(_FIELDS))})",
             [row[f] for f in _FIELDS],
+            execution_id=execution.execution_id,
         )
 
     def update(self, execution_id: str, **fields) -> None:
         if "env_keys" in fields:
             fields["env_keys"] = json.dumps(fields["env_keys"])
         assignments = ", ".join(f"{name} = ?" for name in fields)
-        self._write(f"UPDATE executions SET {assignments} WHERE execution_id = ?", [*fields.values(), execution_id])
+        self._write(f"UPDATE executions SET {assignments} WHERE execution_id = ?", [*fields.values(), execution_id],
+                    execution_id=execution_id)
 
     def get(self, execution_id: str) -> Execution | None:
         row = self._reader().execute(
@@ -133,6 +160,7 @@ class Store:
             "INSERT INTO log_lines (execution_id, seq, ts_ms, message) VALUES (?, ?, ?, ?)",
             [(execution_id, seq, ts, msg) for seq, ts, msg in rows],
             many=True,
+            execution_id=execution_id,
         )
 
     def read_lines(self, execution_id: str, after_seq: int, limit: int, max_bytes: int) -> list[tuple[int, int, str]]:

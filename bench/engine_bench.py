@@ -1,0 +1,208 @@
+"""Benchmarks of the API and the embedded engine, over real HTTP to a real `mycli server`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+from harness import Row, percentile
+
+PY = sys.executable
+
+
+@contextmanager
+def engine():
+    """A real `mycli server --port 0` in a fresh MYCLI_HOME; yields an ApiClient."""
+    from mycli_magic import config
+    from mycli_magic.client import ApiClient
+
+    home = Path(tempfile.mkdtemp(prefix="mycli-bench-engine-"))
+    env = {**os.environ, "MYCLI_HOME": str(home), "MYCLI_LOCAL_RUNTIME": "host"}
+    env.pop("API_KEY_HASH", None)
+    proc = subprocess.Popen([PY, "-m", "mycli_magic.cli", "server", "--port", "0", "--quiet"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        ready = home / "engine" / "server.json"
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("mycli server did not start")
+            time.sleep(0.05)
+        url = json.loads(ready.read_text())["url"]
+        key = config.profile_values("local", env)["api_key"]
+        yield ApiClient(config.Endpoint(url=f"{url}/execute", api_key=key, profile="local"), timeout=120), env
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def wait_stopped(client, execution_id: str, timeout: float = 600) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        page = client.logs(execution_id, next_token="999999999999", wait_seconds=10, limit=1)
+        if page["status"] == "STOPPED":
+            return page
+    raise TimeoutError(execution_id)
+
+
+def handler_warm(quick: bool) -> list[Row]:
+    """App.handle for a status call, warm, with auth versus with auth that accepts anything."""
+    from orchestrator.api import App
+    from orchestrator.auth import Authenticator, generate_api_key, hash_api_key
+    from orchestrator.engines.local import LocalEngine
+
+    class AcceptAll(Authenticator):
+        def check(self, key):  # the baseline: the same request path without bcrypt or the cache
+            return None
+
+    n = 500 if quick else 3000
+    with tempfile.TemporaryDirectory() as state:
+        local = LocalEngine(Path(state), {"PATH": os.environ["PATH"]}, runtime="host")
+        key = generate_api_key()
+        hashes = (hash_api_key(key).encode(),)
+        with_auth = App(local, lambda: Authenticator(hashes))
+        no_auth = App(local, lambda: AcceptAll(hashes))
+        started = with_auth.handle(_event(key, {"action": "exec", "command": "true", "skip_git": True}))
+        execution_id = json.loads(started["body"])["execution_id"]
+        event = _event(key, {"action": "status", "execution_id": execution_id})
+        timings = {}
+        for name, app in (("auth", with_auth), ("none", no_auth)):
+            app.handle(event)  # warm: the first call pays bcrypt once
+            samples = []
+            for _ in range(n):
+                t = time.perf_counter()
+                app.handle(event)
+                samples.append((time.perf_counter() - t) * 1000)
+            timings[name] = percentile(samples, 50)
+        local.shutdown()
+    auth_cost = timings["auth"] - timings["none"]
+    return [
+        Row("handler warm status request, auth included (local engine)", timings["auth"], "same, auth accepting all",
+            timings["none"], "auth cost p50 ≤ 1 ms", auth_cost <= 1.0, unit="ms",
+            note=f"auth cost p50 = {auth_cost * 1000:.0f} µs"),
+    ]
+
+
+def _event(key: str, body: dict) -> dict:
+    return {"httpMethod": "POST", "path": "/execute", "headers": {"X-API-Key": key}, "body": json.dumps(body)}
+
+
+def exec_to_stopped(quick: bool) -> list[Row]:
+    n = 15 if quick else 40
+    base = []
+    for _ in range(n):
+        t = time.perf_counter()
+        subprocess.run(["sh", "-c", "true"], check=True)
+        base.append((time.perf_counter() - t) * 1000)
+    samples = []
+    with engine() as (client, _):
+        for _ in range(n + 3):
+            t = time.perf_counter()
+            started = client.exec({"command": "true", "skip_git": True})
+            wait_stopped(client, started["execution_id"])
+            samples.append((time.perf_counter() - t) * 1000)
+    samples = samples[3:]  # warm
+    p50 = percentile(samples, 50)
+    return [Row("exec → STOPPED for `true`, embedded engine, warm (p50)", p50, "sh -c true (p50)", percentile(base, 50),
+                "p50 ≤ 50 ms", p50 <= 50, unit="ms", note=f"p90 {percentile(samples, 90):.1f} ms")]
+
+
+def concurrent(n: int) -> list[Row]:
+    with engine() as (client, _):
+        started = time.perf_counter()
+        with ThreadPoolExecutor(32) as pool:
+            ids = list(pool.map(lambda i: client.exec({"command": f"echo run {i}; exit {i % 7}", "skip_git": True})["execution_id"], range(n)))
+            finals = list(pool.map(lambda eid: (wait_stopped(client, eid), client.status(eid)), ids))
+        elapsed = time.perf_counter() - started
+        wrong = sum(1 for i, (_, st) in enumerate(finals) if st["exit_code"] != i % 7)
+        lost = n - len({st["execution_id"] for _, st in finals if st["status"] == "STOPPED"})
+        missing = 0
+        for i, eid in enumerate(ids[:: max(1, n // 50)]):
+            page = client.logs(eid)
+            if f"run {ids.index(eid)}" not in [e["message"] for e in page["events"]]:
+                missing += 1
+    rate = n / elapsed
+    ok = wrong == 0 and lost == 0 and missing == 0
+    return [Row(f"{n} concurrent executions (exit i % 7)", rate, "", None, "all complete; ≥ 50 exec/s", ok and rate >= 50,
+                unit="exec/s", note=f"lost {lost}, wrong exit codes {wrong}, missing lines in sample {missing}, {elapsed:.1f} s")]
+
+
+def many_lines(n: int) -> list[Row]:
+    t = time.perf_counter()
+    subprocess.run(["seq", str(n)], stdout=subprocess.DEVNULL, check=True)
+    seq_time = (time.perf_counter() - t) * 1000
+    rows = []
+    with engine() as (client, env):
+        t = time.perf_counter()
+        started = client.exec({"command": f"seq {n}", "skip_git": True})
+        eid = started["execution_id"]
+        wait_stopped(client, eid)
+        ingest = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        token, expected, in_order = None, 1, True
+        got = 0
+        while True:
+            page = client.logs(eid, next_token=token)
+            if not page["events"]:
+                break
+            token = page["next_token"]
+            for event in page["events"]:
+                msg = event["message"]
+                if msg.isdigit():
+                    in_order &= int(msg) == expected
+                    expected += 1
+                    got += 1
+        paging = time.perf_counter() - t
+        rate = got / paging
+        rows.append(Row(f"`seq {n}` exec → STOPPED (ingest)", ingest, f"seq {n} alone", seq_time, "—", True, unit="ms"))
+        rows.append(Row(f"paging all {n:,} lines back", rate, "", None, "in order; ≥ 200,000 lines/s",
+                        in_order and got == n and rate >= 200_000, unit="lines/s",
+                        note=f"{got:,} lines, in order: {in_order}, {paging:.2f} s"))
+        rss = _follow_rss(eid, env)
+        if rss is not None:
+            rows.append(Row("`mycli logs -f` client max RSS over the whole log", rss, "", None, "≤ 150 MB", rss <= 150, unit="MB"))
+    return rows
+
+
+def _follow_rss(execution_id: str, env: dict) -> float | None:
+    if not Path(__file__).resolve().parent.parent.joinpath("mycli_magic", "commands", "logs.py").exists():
+        return None
+    proc = subprocess.Popen([PY, "-m", "mycli_magic.cli", "logs", "-f", execution_id],
+                            env={**env, "MYCLI_PROFILE": "local"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, _, usage = os.wait4(proc.pid, 0)
+    proc.returncode = 0
+    return usage.ru_maxrss / 1024
+
+
+def follow_latency(quick: bool) -> list[Row]:
+    from mycli_magic.follow import FollowState, follow
+
+    count = 20 if quick else 60
+    script = f"import time\nfor _ in range({count}):\n    print(repr(time.time()), flush=True)\n    time.sleep(0.1)\n"
+    lat = []
+    with engine() as (client, _):
+        started = client.exec({"command": f"{PY} -c {_quote(script)}", "skip_git": True})
+        for page in follow(client, started["execution_id"], FollowState(started["execution_id"])):
+            now = time.time()
+            for event in page["events"]:
+                try:
+                    lat.append((now - float(event["message"])) * 1000)
+                except ValueError:
+                    pass
+    p50 = percentile(lat, 50)
+    return [Row("line printed → line received by a follower (p50)", p50, "", None, "p50 ≤ 300 ms", p50 <= 300, unit="ms",
+                note=f"{len(lat)} lines, p90 {percentile(lat, 90):.1f} ms")]
+
+
+def _quote(s: str) -> str:
+    return "'" + s.replace("'", "'\\''") + "'"

@@ -1,0 +1,63 @@
+"""Measuring and printing: wall-clock medians of whole commands, percentiles, the table."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class Row:
+    figure: str
+    value: float | None
+    baseline_name: str
+    baseline: float | None
+    target: str
+    met: bool
+    unit: str = ""
+    note: str = ""
+
+
+def median_wall(argv: list[str], n: int, env: dict | None = None) -> float:
+    """Median wall time of running `argv` to completion, in ms (one warm-up run first)."""
+    subprocess.run(argv, capture_output=True, env=env, check=True)
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        subprocess.run(argv, capture_output=True, env=env, check=True)
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    if unit == "ms":
+        return f"{value:.1f} ms"
+    if abs(value) >= 1000:
+        return f"{value:,.0f} {unit}".strip()
+    return f"{value:.2f} {unit}".strip()
+
+
+def print_table(rows: list[Row], header: bool = True) -> None:
+    if header:
+        print(f"{'figure':58} {'measured':>16}  {'baseline (same run)':>34}  {'target':>26}  met")
+        print("-" * 146)
+    for r in rows:
+        base = f"{r.baseline_name}: {_fmt(r.baseline, r.unit)}" if r.baseline_name else ""
+        ratio = ""
+        if r.value is not None and r.baseline:
+            ratio = f" ({r.value / r.baseline:.2f}×)"
+        print(f"{r.figure[:58]:58} {_fmt(r.value, r.unit) + ratio:>16}  {base[:34]:>34}  {r.target[:26]:>26}  {'yes' if r.met else 'NO'}")
+        if r.note:
+            print(f"    {r.note}")
