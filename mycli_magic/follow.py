@@ -31,13 +31,21 @@ class FollowState:
     pages: int = field(default=0, repr=False)
 
 
-def follow(client: ApiClient, ref: str, state: FollowState | None = None, stop_when_stopped: bool = True) -> Iterator[dict]:
+def follow(
+    client: ApiClient,
+    ref: str,
+    state: FollowState | None = None,
+    stop_when_stopped: bool = True,
+    max_idle_sleep: float = MAX_IDLE_SLEEP,
+) -> Iterator[dict]:
     """Yield log pages (the API's logs response) until the execution is STOPPED and drained.
 
     Pass a `state` to resume from its `next_token` (re-attach without repeating lines).
+    `max_idle_sleep` caps the back-off against engines that do not long-poll (the magic's
+    `poll_interval` setting).
     """
     state = state or FollowState(ref)
-    idle_sleep = MIN_IDLE_SLEEP
+    idle_sleep = min(MIN_IDLE_SLEEP, max_idle_sleep)
     while True:
         asked = time.monotonic()
         page = client.logs(ref, next_token=state.next_token, wait_seconds=LONG_POLL_SECONDS)
@@ -48,11 +56,11 @@ def follow(client: ApiClient, ref: str, state: FollowState | None = None, stop_w
         state.exit_code = page.get("exit_code", state.exit_code)
         state.lines_seen += len(events)
         if events:
-            idle_sleep = MIN_IDLE_SLEEP
+            idle_sleep = min(MIN_IDLE_SLEEP, max_idle_sleep)
             yield page
             continue
         if state.status == "STOPPED" and stop_when_stopped:
             return
         if time.monotonic() - asked < LONG_POLL_SECONDS / 2:  # the engine did not hold the request
             time.sleep(idle_sleep)
-            idle_sleep = min(idle_sleep * 1.5, MAX_IDLE_SLEEP)
+            idle_sleep = min(idle_sleep * 1.5, max_idle_sleep)
