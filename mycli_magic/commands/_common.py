@@ -1,0 +1,111 @@
+"""What several commands share: connecting (with the embedded-engine announcement), following
+a log with Ctrl-C meaning "detach", and the words used to show an execution.
+
+Every command's `add_arguments` imports this module while the parser is built, so the client
+(urllib, json) is imported inside the functions that use it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from ..client import ApiClient
+
+EXIT_INTERRUPTED = 130
+RULE = "━" * 20
+
+
+def add_profile_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", metavar="P", default=None,
+                        help="use this profile from $MYCLI_HOME/config.yaml (default: $MYCLI_PROFILE, else the top-level settings)")
+
+
+def add_ref_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("ref", metavar="ID", help="an execution ID (12 hex characters, from mycli exec) or a task ARN")
+
+
+def err(line: str = "") -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def open_client(args: argparse.Namespace) -> "ApiClient":
+    """The API client for --profile; starting the embedded engine says so in one stderr line."""
+    from ..client import connect
+
+    return connect(getattr(args, "profile", None), announce=err, debug=bool(getattr(args, "debug", False)))
+
+
+def remote_exit_code(code: object) -> int:
+    """The exit code mycli itself exits with for a remote one (unknown or out of range → 1)."""
+    if isinstance(code, int) and not isinstance(code, bool) and 0 <= code <= 255:
+        return code
+    return 1
+
+
+def print_events(page: dict, out: TextIO, timestamps: bool) -> None:
+    if timestamps:
+        text = page.get("logs") or ""
+        if text:
+            out.write(text + "\n")
+    else:
+        for event in page.get("events") or []:
+            out.write(f"{event.get('message', '')}\n")
+    out.flush()
+
+
+def follow_to_end(
+    client: "ApiClient", ref: str, execution_id: str, *, timestamps: bool, out: TextIO | None = None
+) -> tuple[int, dict | None]:
+    """Print the log as it arrives until the execution stops.
+
+    Returns (exit code to exit with, the final execution), or (130, None) when the user pressed
+    Ctrl-C: that detaches — the remote command keeps running, and the user is told how to come
+    back to it and how to stop it.
+    """
+    from ..follow import FollowState, follow
+
+    out = out or sys.stdout
+    state = FollowState(ref)
+    try:
+        for page in follow(client, ref, state):
+            print_events(page, out, timestamps)
+    except KeyboardInterrupt:
+        err()
+        err(f"Detached from execution {execution_id}; it keeps running.")
+        err(f"  Re-attach: mycli logs -f {execution_id}")
+        err(f"  Stop it:   mycli stop {execution_id}")
+        return EXIT_INTERRUPTED, None
+    final = client.status(ref)
+    err(finished_line(final))
+    return remote_exit_code(final.get("exit_code")), final
+
+
+def finished_line(execution: dict) -> str:
+    code = execution.get("exit_code")
+    ident = execution.get("execution_id", "")
+    took = duration(execution.get("duration_seconds"))
+    took = f" after {took}" if took else ""
+    if code == 0:
+        return f"✓ Execution {ident} finished with exit code 0{took}"
+    reason = execution.get("stopped_reason") or ""
+    reason = f" ({reason})" if reason and "exited with code" not in reason else ""
+    shown = "unknown" if code is None else code
+    return f"✗ Execution {ident} finished with exit code {shown}{took}{reason}"
+
+
+def duration(seconds: object) -> str:
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
+def execution_ref(execution: dict, fallback: str) -> str:
+    """The reference to use in later calls: the execution ID when the API gave one."""
+    return execution.get("execution_id") or execution.get("task_arn") or fallback

@@ -1,0 +1,55 @@
+"""`mycli list [--limit N] [--json]`: recent executions, newest first."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError("must be from 1 to 1000")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ._common import add_profile_argument
+
+    parser.add_argument("--limit", metavar="N", type=_limit, default=20, help="how many (1-1000, default 20)")
+    parser.add_argument("--json", action="store_true", help="print only the API's JSON answer")
+    add_profile_argument(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from ._common import open_client
+
+    answer = open_client(args).list(args.limit)
+    if args.json:
+        print(json.dumps(answer, indent=2))
+        return 0
+    executions = answer.get("executions") or []
+    if not executions:
+        print("No executions yet. Start one with: mycli exec --skip-git \"echo hello\"")
+        return 0
+    print("\n".join(table(executions)))
+    return 0
+
+
+def table(executions: list[dict]) -> list[str]:
+    from ..project import shown_command
+    from ._common import duration
+
+    rows = [("EXECUTION ID", "STATUS", "EXIT", "CREATED", "DURATION", "COMMAND")]
+    for e in executions:
+        code = e.get("exit_code")
+        rows.append((
+            str(e.get("execution_id", "")), str(e.get("status", "")), "" if code is None else str(code),
+            str(e.get("created_at") or ""), duration(e.get("duration_seconds")), shown_command(e.get("command") or ""),
+        ))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    return ["  ".join(r[i].ljust(widths[i]) for i in range(5)) + "  " + r[5] for r in rows]
