@@ -19,6 +19,12 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # command name → (module implementing `add_arguments(parser)` and `run(args) -> int`, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "exec": ("mycli_magic.commands.exec", "run a command remotely (--wait to stream its output)"),
+    "status": ("mycli_magic.commands.status", "show an execution's status and exit code"),
+    "logs": ("mycli_magic.commands.logs", "show an execution's log (-f to follow it)"),
+    "stop": ("mycli_magic.commands.stop", "stop a running execution"),
+    "list": ("mycli_magic.commands.list", "list recent executions"),
+    "configure": ("mycli_magic.commands.configure", "set the API endpoint and key (or discover them from a stack)"),
     "server": ("mycli_magic.commands.server", "run the local HTTP API and embedded engine (or: server stop)"),
 }
 
