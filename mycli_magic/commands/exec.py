@@ -29,6 +29,8 @@ def _positive_int(text: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ._common import add_profile_argument
 
+    parser.usage = ("mycli exec [--repo URL] [--branch B] [--image I] [--env K=V]... [--timeout S] [--skip-git]\n"
+                    "                  [--wait|-w] [--json] [--dry-run] [--profile P] COMMAND")
     parser.epilog = USAGE_NOTE
     parser.add_argument("--repo", metavar="URL", help="git repository to clone (overrides .mycli.yaml and git remote)")
     parser.add_argument("--branch", metavar="B", help="branch or tag to check out (overrides .mycli.yaml; default: main)")
@@ -43,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true",
                         help="print the script the orchestrator would run (stdout) and a summary (stderr); start nothing")
     add_profile_argument(parser)
-    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND", help="the command to run, or '-' for stdin")
+    parser.add_argument("words", nargs=argparse.REMAINDER, metavar="COMMAND", help="the command to run, or '-' for stdin")
 
 
 def command_text(words: list[str], stdin=None) -> str:
@@ -73,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from ..project import parse_env_pairs, resolve_exec_settings
     from ._common import err, open_client
 
-    command = command_text(args.command)
+    command = command_text(args.words)
     resolved = resolve_exec_settings(
         command, repo=args.repo, branch=args.branch, image=args.image, env=parse_env_pairs(args.env),
         timeout=args.timeout, skip_git=args.skip_git,
