@@ -30,7 +30,7 @@ PINNED_KNOWN_HOSTS = (
     "gitlab.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAfuCHKVTjquxvt6CM6tdG4SLp1Btn/nOeHHE5UOzRdf",
 )
 
-_HTTPS_HOST_RE = re.compile(r"^https?://(?:[^/@]*@)?([^/:]+)")
+_HTTPS_HOST_RE = re.compile(r"^https?://(?:[^/@]*@)?(([^/:]+)(?::[0-9]*)?)")
 
 
 @dataclass(frozen=True)
@@ -50,10 +50,11 @@ def credential_kind(repo: str, hosts: GitHosts = GitHosts()) -> str | None:
     """'github', 'gitlab', 'ssh' or None: which credential a clone of `repo` can use."""
     match = _HTTPS_HOST_RE.match(repo)
     if match:
-        host = match.group(1).lower()
-        if host == hosts.github.lower():
+        # A configured host may carry a port (ghe.example.com:8443); one without a port matches any.
+        names = {match.group(1).lower(), match.group(2).lower()}
+        if hosts.github.lower() in names:
             return "github"
-        if host == hosts.gitlab.lower():
+        if hosts.gitlab.lower() in names:
             return "gitlab"
         return None
     if repo.startswith("ssh://") or (not repo.startswith(("/", "file:", "git:")) and "@" in repo.split(":", 1)[0]):
