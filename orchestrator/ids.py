@@ -7,7 +7,7 @@ import re
 import secrets
 import time
 
-EXECUTION_ID_RE = re.compile(r"^[0-9a-f]{12}$")
+EXECUTION_ID_RE = re.compile(r"^[0-9a-f]{12}\Z")
 
 
 def new_execution_id(now: float | None = None) -> str:
