@@ -25,6 +25,7 @@ ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 _TRANSPORT_RE = re.compile(r"^[A-Za-z0-9+.-]+::")
 _URL_RE = re.compile(r"^(https?|ssh|git|file)://[^/\s]*(/.*)?\Z")
 _URL_CREDENTIALS_RE = re.compile(r"^[a-z]+://[^/@]*:[^/@]*@")
+_HTTP_USERINFO_RE = re.compile(r"^https?://[^/]*@")  # https://<token>@github.com/... is a token too
 _SCP_RE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]*\Z")
 _BRANCH_RE = re.compile(r"^[A-Za-z0-9_+][A-Za-z0-9._/+@-]*\Z")
 # The Docker distribution reference grammar: [domain/]name[:tag][@digest].
@@ -150,7 +151,7 @@ def validate_repo(repo: object) -> str:
         raise BadRequest("repo may not use a git remote-helper transport such as ext::")
     if _CONTROL_RE.search(repo) or " " in repo:
         raise BadRequest("repo may not contain spaces or control characters")
-    if _URL_CREDENTIALS_RE.match(repo):
+    if _URL_CREDENTIALS_RE.match(repo) or _HTTP_USERINFO_RE.match(repo):
         raise BadRequest("repo may not carry a password or token in its URL; configure git credentials on the server instead")
     if not (_URL_RE.match(repo) or _SCP_RE.match(repo) or repo.startswith("/")):
         raise BadRequest("repo must be an https://, ssh://, git:// or file:// URL, user@host:path, or an absolute path")
