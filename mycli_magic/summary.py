@@ -1,0 +1,95 @@
+"""The one line shown after a run: how it ended, how long it took and, on AWS, what it cost.
+
+Pure functions over the API's Execution JSON, so the magic, the widget panel and the CLI can
+all word a finished run the same way. Prices are the seed's Cost Analysis figures for
+FARGATE_SPOT in us-east-1; they are estimates, and the line says so.
+"""
+
+from __future__ import annotations
+
+import math
+
+FARGATE_SPOT_VCPU_HOUR = 0.01242124  # USD per vCPU-hour
+FARGATE_SPOT_GB_HOUR = 0.00136308  # USD per GB-hour
+DEFAULT_VCPU = 0.25
+DEFAULT_MEMORY_GB = 0.5
+STOPPED_BY_USER = 130
+
+
+def estimate_cost(duration_seconds: float, vcpu: float = DEFAULT_VCPU, memory_gb: float = DEFAULT_MEMORY_GB) -> float:
+    """Fargate Spot compute cost in USD of one task of this size running this long."""
+    hours = max(0.0, float(duration_seconds)) / 3600.0
+    return (vcpu * FARGATE_SPOT_VCPU_HOUR + memory_gb * FARGATE_SPOT_GB_HOUR) * hours
+
+
+def format_usd(amount: float) -> str:
+    """Two significant digits without scientific notation: $0.00032, $0.0000031, $1.20."""
+    if amount <= 0:
+        return "$0"
+    if amount >= 0.01:
+        return f"${amount:.2f}"
+    decimals = -int(math.floor(math.log10(amount))) + 1
+    return f"${amount:.{decimals}f}"
+
+
+def format_duration(seconds: object) -> str:
+    """`0.4 s`, `12.0 s`, `3 min 07 s`, `1 h 02 min` ('' when unknown), as the CLI words it."""
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
+def task_size(execution: dict, vcpu: float = DEFAULT_VCPU, memory_gb: float = DEFAULT_MEMORY_GB) -> tuple[float, float]:
+    """(vCPU, GB) of the task: ECS units from the execution when the engine reports them
+    (`cpu` 256 = 0.25 vCPU, `memory` in MiB), else the given defaults."""
+    try:
+        if execution.get("cpu") is not None:
+            vcpu = int(execution["cpu"]) / 1024
+        if execution.get("memory") is not None:
+            memory_gb = int(execution["memory"]) / 1024
+    except (TypeError, ValueError):
+        pass
+    return vcpu, memory_gb
+
+
+def cost_note(execution: dict, vcpu: float = DEFAULT_VCPU, memory_gb: float = DEFAULT_MEMORY_GB) -> str:
+    """`≈ $0.00031 (Fargate Spot, 0.25 vCPU, 0.5 GB)` on the AWS engine, '' elsewhere."""
+    seconds = execution.get("duration_seconds")
+    if execution.get("engine") != "ecs" or not isinstance(seconds, (int, float)):
+        return ""
+    vcpu, memory_gb = task_size(execution, vcpu, memory_gb)
+    amount = estimate_cost(seconds, vcpu, memory_gb)
+    return f"≈ {format_usd(amount)} (Fargate Spot, {vcpu:g} vCPU, {memory_gb:g} GB)"
+
+
+def outcome(execution: dict) -> tuple[str, str]:
+    """(kind, words): kind is ok | failed | stopped | lost, for the badge colour and the icon."""
+    code = execution.get("exit_code")
+    if code == 0:
+        return "ok", "exit 0"
+    if code == STOPPED_BY_USER:
+        return "stopped", f"stopped (exit {code})"
+    if code is None:
+        return "lost", "no exit code"
+    return "failed", f"exit {code}"
+
+
+def summary_line(execution: dict, vcpu: float = DEFAULT_VCPU, memory_gb: float = DEFAULT_MEMORY_GB) -> str:
+    """`✓ 3f2a9c1b0d4e · exit 0 · 2.3 s` (+ `· ≈ $… (Fargate Spot, …)` on AWS, + the reason)."""
+    kind, words = outcome(execution)
+    icon = {"ok": "✓", "failed": "✗", "stopped": "■", "lost": "✗"}[kind]
+    parts = [f"{icon} {execution.get('execution_id') or execution.get('task_arn', '?')}", words]
+    took = format_duration(execution.get("duration_seconds"))
+    if took:
+        parts.append(took)
+    cost = cost_note(execution, vcpu, memory_gb)
+    if cost:
+        parts.append(cost)
+    reason = execution.get("stopped_reason")
+    if kind in ("stopped", "lost") and reason:
+        parts.append(str(reason))
+    return " · ".join(parts)
