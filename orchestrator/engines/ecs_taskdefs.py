@@ -1,0 +1,116 @@
+"""Per-image task definitions: `{base family}-{sanitized image}` (mycli-task-python-3-11), copied
+from the stack's base definition (roles, secrets, log configuration, init process), reused
+whenever the image matches, with a hash suffix when two images sanitize to the same name.
+
+ECS has no per-RunTask image override, so each image needs a task definition; naming them after
+the image keeps them few, recognisable in the console and cheap to find again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+
+from .ecs_aws import Clients, aws_errors, error_code
+
+MAX_SANITIZED = 50
+_UNSAFE = re.compile(r"[^a-z0-9-]+")
+
+# What register_task_definition accepts back from describe_task_definition.
+_COPIED = ("taskRoleArn", "executionRoleArn", "networkMode", "volumes", "placementConstraints",
+           "requiresCompatibilities", "cpu", "memory", "runtimePlatform", "ephemeralStorage", "pidMode", "ipcMode")
+
+
+def sanitize(image: str) -> str:
+    """`hashicorp/terraform:1.6` → `hashicorp-terraform-1-6`: the seed's rule, plus any other
+    character a family name cannot hold also becomes `-`."""
+    name = _UNSAFE.sub("-", image.lower())
+    return re.sub(r"-{2,}", "-", name)[:MAX_SANITIZED].strip("-") or "image"
+
+
+def image_hash(image: str) -> str:
+    return hashlib.sha256(image.encode()).hexdigest()[:8]
+
+
+def candidate_families(base_family: str, image: str) -> tuple[str, str]:
+    readable = f"{base_family}-{sanitize(image)}"
+    return readable, f"{readable}-{image_hash(image)}"
+
+
+class TaskDefinitions:
+    """Finds or registers the task definition for an image; remembers answers per process."""
+
+    def __init__(self, clients: Clients, base_family: str, container: str, default_image: str):
+        self.clients = clients
+        self.base_family = base_family
+        self.container = container
+        self.default_image = default_image
+        self._cache: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def for_image(self, image: str | None) -> str:
+        """The task definition (family:revision or family) to run `image` with."""
+        if not image or image == self.default_image:
+            return self.base_family
+        cached = self._cache.get(image)
+        if cached:
+            return cached
+        with self._lock:
+            arn = self._cache.get(image) or self._find_or_register(image)
+            self._cache[image] = arn
+        return arn
+
+    def _find_or_register(self, image: str) -> str:
+        for family in candidate_families(self.base_family, image):
+            existing = self._describe(family)
+            if existing is None:
+                return self._register(family, image)
+            if self._image_of(existing) == image:
+                return existing["taskDefinitionArn"]
+        # Both names hold other images (a hash collision on top of a name collision): make a new revision.
+        return self._register(candidate_families(self.base_family, image)[1], image)
+
+    def _describe(self, family: str) -> dict | None:
+        """The latest ACTIVE revision of `family`, or None when there is none."""
+        from botocore.exceptions import ClientError
+
+        with aws_errors("ECS DescribeTaskDefinition", "the stack's task definition and the orchestrator's role"):
+            try:
+                return self.clients.ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
+            except ClientError as exc:
+                if error_code(exc) == "ClientException" and "unable to describe" in str(exc).lower():
+                    return None
+                raise
+
+    def _image_of(self, definition: dict) -> str | None:
+        for container in definition.get("containerDefinitions", []):
+            if container.get("name") == self.container:
+                return container.get("image")
+        return None
+
+    def _register(self, family: str, image: str) -> str:
+        base = self._describe(self.base_family)
+        if base is None:
+            from ..errors import UpstreamError
+
+            raise UpstreamError(
+                f"the base task definition {self.base_family} does not exist; check TASK_DEFINITION and that the stack deployed"
+            )
+        params = {key: base[key] for key in _COPIED if base.get(key)}
+        params.setdefault("networkMode", "awsvpc")
+        params.setdefault("requiresCompatibilities", ["FARGATE"])
+        params.setdefault("cpu", "256")
+        params.setdefault("memory", "512")
+        containers = []
+        for container in base.get("containerDefinitions", []):
+            container = dict(container)
+            if container.get("name") == self.container:
+                container["image"] = image
+            containers.append(container)
+        tags = [{"key": "ManagedBy", "value": "mycli"}, {"key": "Image", "value": sanitize(image)}]
+        with aws_errors("ECS RegisterTaskDefinition", "the orchestrator's role (ecs:RegisterTaskDefinition, iam:PassRole)"):
+            answer = self.clients.ecs.register_task_definition(
+                family=family, containerDefinitions=containers, tags=tags, **params
+            )
+        return answer["taskDefinition"]["taskDefinitionArn"]
