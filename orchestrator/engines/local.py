@@ -226,6 +226,6 @@ class LocalEngine:
 def _parse_token(token: str | None) -> int:
     if token is None:
         return 0
-    if not token.isdigit() or len(token) > 18:
+    if not (token.isascii() and token.isdigit()) or len(token) > 18:  # '²'.isdigit() is True
         raise BadRequest("next_token is not a token a previous logs call returned")
     return int(token)
