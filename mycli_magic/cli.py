@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stop": ("mycli_magic.commands.stop", "stop a running execution"),
     "list": ("mycli_magic.commands.list", "list recent executions"),
     "configure": ("mycli_magic.commands.configure", "set the API endpoint and key (or discover them from a stack)"),
+    "init": ("mycli_magic.commands.init", "deploy the AWS stack and save its endpoint and a new API key"),
+    "destroy": ("mycli_magic.commands.destroy", "delete the AWS stack, its task definitions and its config"),
     "server": ("mycli_magic.commands.server", "run the local HTTP API and embedded engine (or: server stop)"),
 }
 
