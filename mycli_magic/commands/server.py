@@ -17,6 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where executions, logs and the key hash live (default: $MYCLI_HOME/engine)")
     parser.add_argument("--engine", choices=["local", "aws"], default="local",
                         help="local: run commands on this machine; aws: the AWS engine, as the Lambda runs it")
+    parser.add_argument("--stack-name", help="with --engine aws: the deployed stack whose settings to use "
+                        "(default: the configured stack, else mycli; not needed when ECS_CLUSTER etc. are set)")
+    parser.add_argument("--region", help="with --engine aws: the stack's region (default: the configured one)")
     parser.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
 
 
@@ -28,6 +31,24 @@ def run(args: argparse.Namespace) -> int:
         info = local_engine.running_server()
         print(f"Embedded local engine running at {info['url']} (pid {info['pid']})" if info else "No embedded local engine is running.")
         return 0
+    if args.engine == "aws":
+        state_dir = args.state_dir or config.home() / "engine-aws"
+        return local_engine.run_server(args.host, args.port, state_dir, engine="ecs", quiet=args.quiet,
+                                       environ=_aws_environ(args))
     state_dir = args.state_dir or config.engine_state_dir()
-    engine = "ecs" if args.engine == "aws" else "local"
-    return local_engine.run_server(args.host, args.port, state_dir, engine=engine, quiet=args.quiet)
+    return local_engine.run_server(args.host, args.port, state_dir, engine="local", quiet=args.quiet)
+
+
+def _aws_environ(args: argparse.Namespace) -> dict:
+    """The Lambda's settings read from the deployed function (see orchestrator/engines/ecs_settings.py),
+    unless the environment already names the cluster and no stack was asked for."""
+    import os
+
+    if os.environ.get("ECS_CLUSTER") and not args.stack_name:
+        return dict(os.environ)
+    from ..aws_deploy import resolve_region, server_environ
+
+    saved = config.profile_values(None)
+    stack = args.stack_name or saved.get("stack_name") or "mycli"
+    region = resolve_region(args.region or (saved.get("region") if saved.get("stack_name") == stack else None))
+    return server_environ(stack, region, os.environ)
