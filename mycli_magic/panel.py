@@ -1,0 +1,288 @@
+"""The live widget panel (ipywidgets 8) for one execution.
+
+Everything the panel shows is a widget *value* (HTML strings) set from whichever thread
+follows the run — the cell's own thread, a `--bg` follower or the ticker that keeps the
+elapsed time moving. Widget state is addressed by model, not by cell, so updates land in the
+panel's own cell even after other cells have run (an `Output` context manager used from a
+thread would write into the latest cell under ipykernel 7).
+
+The log view renders a bounded tail (2,000 lines by default) at most a few times a second, so
+a run printing 100,000 lines keeps the page responsive; the whole log stays one click (Save
+log) or one call (`%mycli logs ID`, `handle.logs`) away, and the panel says so.
+
+Buttons are handled by the kernel when it is idle: for a `--bg` or attached panel at once; in a
+blocking cell the kernel is busy following, so there the interrupt button (■) is the way to
+stop, and the panel says that instead of offering a Stop button that cannot answer.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import threading
+import time
+from typing import TYPE_CHECKING
+
+import ipywidgets as W
+from IPython.display import display
+
+from .errors import MycliError
+from .summary import format_duration, outcome, summary_line
+from .views import ViewSettings
+
+if TYPE_CHECKING:
+    from .handle import Execution
+
+SHOW_ALL_LIMIT = 50_000  # "Show all" still keeps the page usable
+TICK_SECONDS = 1.0
+MIN_RENDER_INTERVAL = 0.25
+_ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+CSS = """<style>
+.mycli-panel { border: var(--jp-border-width, 1px) solid var(--jp-border-color2, #e0e0e0); border-radius: 4px;
+  padding: 6px 8px; margin: 2px 0; background: var(--jp-layout-color1, #fff); color: var(--jp-ui-font-color1, #222);
+  font-family: var(--jp-ui-font-family, system-ui, sans-serif); font-size: var(--jp-ui-font-size1, 13px); }
+.mycli-head { display: flex; flex-wrap: wrap; align-items: center; gap: 2px 12px; }
+.mycli-id { font-family: var(--jp-code-font-family, monospace); font-weight: 600; }
+.mycli-meta, .mycli-cmd { color: var(--jp-ui-font-color2, #666); }
+.mycli-cmd { font-family: var(--jp-code-font-family, monospace); font-size: var(--jp-code-font-size, 13px);
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 100%; }
+.mycli-badge { display: inline-block; padding: 1px 9px; border-radius: 10px; color: #fff; font-weight: 600;
+  font-size: var(--jp-ui-font-size0, 11px); letter-spacing: .03em; white-space: nowrap; }
+.mycli-badge.pending { background: var(--jp-warn-color1, #f57c00); }
+.mycli-badge.running { background: var(--jp-brand-color1, #1976d2); }
+.mycli-badge.ok { background: var(--jp-success-color1, #388e3c); }
+.mycli-badge.failed, .mycli-badge.lost { background: var(--jp-error-color1, #d32f2f); }
+.mycli-badge.stopped { background: var(--jp-warn-color0, #bf360c); }
+.mycli-log { max-height: 28em; overflow: auto; display: flex; flex-direction: column-reverse;
+  background: var(--jp-cell-editor-background, #f5f5f5); border: 1px solid var(--jp-border-color2, #e0e0e0); border-radius: 2px; }
+.mycli-log pre { margin: 0; padding: 4px 8px; font-family: var(--jp-code-font-family, monospace);
+  font-size: var(--jp-code-font-size, 13px); line-height: var(--jp-code-line-height, 1.4);
+  color: var(--jp-content-font-color1, #000); white-space: pre-wrap; overflow-wrap: anywhere; }
+.mycli-ts { color: var(--jp-ui-font-color3, #999); user-select: none; }
+.mycli-empty { color: var(--jp-ui-font-color3, #999); font-style: italic; }
+.mycli-note { color: var(--jp-ui-font-color2, #666); font-size: var(--jp-ui-font-size0, 11px); }
+.mycli-note code, .mycli-summary code { font-family: var(--jp-code-font-family, monospace); }
+.mycli-summary { font-weight: 600; }
+.mycli-summary.ok { color: var(--jp-success-color1, #388e3c); }
+.mycli-summary.failed, .mycli-summary.lost { color: var(--jp-error-color1, #d32f2f); }
+.mycli-summary.stopped { color: var(--jp-warn-color0, #bf360c); }
+</style>"""
+
+
+class PanelView:
+    """Shows one execution live; `widget` is the ipywidgets box."""
+
+    def __init__(self, settings: ViewSettings):
+        self.settings = settings
+        self.handle: "Execution | None" = None
+        self.blocking = True
+        self._messages: list[str] = []  # extra note lines (escaped HTML)
+        self._render_lock = threading.RLock()
+        self._last_log_key: tuple | None = None
+        self._last_render = 0.0
+        self._closed = threading.Event()
+        self._started = time.monotonic()
+        self._shown = (0, 0)  # (lines rendered, lines read when rendered)
+
+        self.header = W.HTML()
+        self.log = W.HTML()
+        self.note = W.HTML()
+        self.summary = W.HTML()
+        small = W.Layout(width="auto")
+        self.stop_button = W.Button(description="Stop", icon="stop", button_style="danger", layout=small,
+                                    tooltip="Stop the remote execution (exit 130)")
+        self.refresh_button = W.Button(description="Refresh", icon="refresh", layout=small, tooltip="Ask for the current status")
+        self.follow_toggle = W.ToggleButton(value=True, description="Follow", icon="arrow-down", layout=small,
+                                            tooltip="Keep showing new lines as they arrive")
+        self.timestamps_toggle = W.ToggleButton(value=settings.timestamps, description="Timestamps", icon="clock-o",
+                                                layout=small, tooltip="Show when each line arrived (UTC)")
+        self.show_all_toggle = W.ToggleButton(value=False, description="Show all", icon="expand", layout=small,
+                                              tooltip=f"Render the whole log (up to {SHOW_ALL_LIMIT:,} lines), not just the tail")
+        self.save_button = W.Button(description="Save log", icon="download", layout=small,
+                                    tooltip="Write the whole log to mycli-<execution id>.log in the working directory")
+        self.stop_button.on_click(lambda _: self._act(self._stop))
+        self.refresh_button.on_click(lambda _: self._act(self._refresh))
+        self.save_button.on_click(lambda _: self._act(self._save))
+        for toggle in (self.follow_toggle, self.timestamps_toggle, self.show_all_toggle):
+            toggle.observe(lambda _: self.render(force=True), names="value")
+        controls = W.HBox([self.stop_button, self.refresh_button, self.follow_toggle, self.timestamps_toggle,
+                           self.show_all_toggle, self.save_button], layout=W.Layout(flex_flow="row wrap", margin="4px 0"))
+        self.widget = W.VBox([W.HTML(CSS), self.header, controls, self.log, self.note, self.summary])
+        self.widget.add_class("mycli-panel")
+
+    # the view protocol -------------------------------------------------------------------------
+
+    def show(self, handle: "Execution", background: bool = False, live: bool = True) -> None:
+        """Display the panel; `background`: the kernel stays free (buttons work), a thread follows."""
+        self.handle = handle
+        self.blocking = not background
+        self.render(force=True)
+        display(self.widget)
+        handle.subscribe(self._on_update)
+        threading.Thread(target=self._tick, name=f"mycli-panel-{handle.ref}", daemon=True).start()
+        if background and live:
+            handle.follow_in_background()
+
+    def say(self, line: str) -> None:
+        self._messages.append(html.escape(line))
+        self.render(force=True)
+
+    def finished(self, handle: "Execution") -> None:
+        self.render(force=True)
+        self.close()
+
+    def interrupted(self, handle: "Execution", stopped: bool, detail: str = "") -> None:
+        ref = handle.execution_id
+        self.say(f"■ Interrupted: stopped execution {ref} on the remote (exit {handle.exit_code})." if stopped else
+                 f"■ Interrupted: execution {ref} may still be running{detail}; stop it with: %mycli stop {ref}")
+        self.close()
+
+    def detached(self, handle: "Execution") -> None:
+        self.say(f"■ Detached from execution {handle.execution_id}; it keeps running.")
+        self.close()
+
+    def close(self) -> None:
+        """Stop ticking and stop listening (the widgets stay as they are)."""
+        self.render(force=True)
+        self._closed.set()
+        if self.handle is not None:
+            self.handle.unsubscribe(self._on_update)
+
+    # updates -----------------------------------------------------------------------------------
+
+    def _on_update(self, handle: "Execution", events: list) -> None:
+        self.render(force=not events or handle.done)
+
+    def _tick(self) -> None:
+        while not self._closed.wait(TICK_SECONDS):
+            self.render(force=True)
+            handle = self.handle
+            if handle is not None and handle.done:
+                self._closed.set()
+
+    def render(self, force: bool = False) -> None:
+        """Put the current state into the widgets' values (cheap when nothing changed)."""
+        handle = self.handle
+        if handle is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_render < MIN_RENDER_INTERVAL:
+            return
+        with self._render_lock:
+            self._last_render = now
+            self.header.value = self._header_html(handle)
+            self._render_log(handle)
+            stopped = handle.status == "STOPPED"
+            self.stop_button.disabled = stopped or self.blocking
+            if handle.done or stopped:
+                kind = outcome(handle.info)[0]
+                line = summary_line(handle.info, self.settings.vcpu, self.settings.memory_gb)
+                self.summary.value = f"<div class='mycli-summary {kind}'>{html.escape(line)}</div>"
+
+    def _header_html(self, handle: "Execution") -> str:
+        info = handle.info
+        status = handle.status or "PENDING"
+        if status == "STOPPED":
+            kind, words = outcome(info)
+            badge = f"STOPPED · {words}"
+            took = format_duration(handle.duration_seconds)
+            badge += f" · {took}" if took else ""
+        else:
+            kind = status.lower() if status in ("PENDING", "RUNNING") else "running"
+            elapsed = handle.elapsed() if status == "RUNNING" else time.monotonic() - self._started
+            badge = f"{status} · {_clock_words(elapsed)}"
+        meta = f"{info.get('image') or 'default image'} · {handle.where()} · {info.get('engine') or '?'} engine"
+        first = (handle.command or "").strip().split("\n", 1)[0]
+        return (f"<div class='mycli-head'><span class='mycli-badge {kind}'>{html.escape(badge)}</span>"
+                f"<span class='mycli-id' title='{html.escape(str(handle.task_arn or ''))}'>{html.escape(str(handle.execution_id))}</span>"
+                f"<span class='mycli-meta'>{html.escape(meta)}</span></div>"
+                f"<div class='mycli-cmd' title='{html.escape(handle.command or '')}'>$ {html.escape(first)}</div>")
+
+    def _render_log(self, handle: "Execution") -> None:
+        following = self.follow_toggle.value or handle.done
+        show_all = self.show_all_toggle.value
+        limit = SHOW_ALL_LIMIT if show_all else max(1, self.settings.tail_lines)
+        total = len(handle.events)
+        key = (total, self.timestamps_toggle.value, show_all)
+        if following and key != self._last_log_key:
+            total, events = handle.tail(limit)
+            self._last_log_key = (total, self.timestamps_toggle.value, show_all)
+            self.log.value = _log_html(events, self.timestamps_toggle.value)
+            self._shown = (len(events), total)
+        self.note.value = self._note_html(handle, *self._shown, total)
+
+    def _note_html(self, handle: "Execution", shown: int, rendered_total: int, total: int) -> str:
+        ref = html.escape(str(handle.execution_id))
+        whole = f"<code>%mycli logs {ref}</code>"
+        if self.settings.handle_name:
+            whole += f", <code>{html.escape(self.settings.handle_name)}.logs</code>"
+        lines = []
+        if shown < rendered_total:
+            lines.append(f"Showing the last {shown:,} of {rendered_total:,} lines. The whole log: {whole}, or Save log.")
+        if total > rendered_total and not (self.follow_toggle.value or handle.done):
+            lines.append(f"Follow is off: {total - rendered_total:,} newer lines not shown.")
+        if self.blocking and handle.status != "STOPPED":
+            lines.append("To stop this run, interrupt the kernel (■); to keep working meanwhile, run with <code>--bg</code>.")
+        if handle._error is not None and not handle.done:
+            lines.append(f"✗ Lost contact while following: {html.escape(str(handle._error))} (Refresh to retry)")
+        lines += self._messages
+        return "<div class='mycli-note'>" + "<br>".join(lines) + "</div>" if lines else ""
+
+    # buttons -----------------------------------------------------------------------------------
+
+    def _act(self, action) -> None:
+        try:
+            action()
+        except MycliError as exc:
+            self.say(f"✗ {exc}")
+        self.render(force=True)
+
+    def _stop(self) -> None:
+        self.handle.stop()
+        self.say(f"■ Stopped execution {self.handle.execution_id} (exit {self.handle.exit_code}).")
+
+    def _refresh(self) -> None:
+        handle = self.handle
+        handle.refresh()
+        if not handle.done and not self.blocking:
+            handle._error = None
+            handle.follow_in_background()
+
+    def _save(self) -> None:
+        path = self.handle.save()
+        self.say(f"Saved the whole log ({len(self.handle.events):,} lines) to {path.resolve()}")
+
+
+def _clock_words(seconds: float | None) -> str:
+    if seconds is None:
+        return "0 s"
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
+def _clean(message: str) -> str:
+    """What a terminal would show: colour codes dropped, a \\r-redrawn line's last state."""
+    message = _ANSI_RE.sub("", message)
+    if "\r" in message:
+        parts = [p for p in message.split("\r") if p]
+        message = parts[-1] if parts else ""
+    return message
+
+
+def _log_html(events: list, timestamps: bool) -> str:
+    if not events:
+        return "<div class='mycli-log'><pre class='mycli-empty'>(no output yet)</pre></div>"
+    if timestamps:
+        body = "\n".join(
+            f"<span class='mycli-ts'>{time.strftime('%H:%M:%S', time.gmtime(ts / 1000))}</span> {html.escape(_clean(m))}"
+            for ts, m in events
+        )
+    else:
+        body = html.escape("\n".join(_clean(m) for _, m in events))
+    # column-reverse keeps the view scrolled to the newest line each time the content is replaced
+    return f"<div class='mycli-log'><pre>{body}</pre></div>"
