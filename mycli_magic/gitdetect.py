@@ -68,14 +68,17 @@ def detect(cwd: Path) -> GitInfo | None:
 
 
 def strip_credentials(url: str) -> tuple[str, bool]:
-    """Remove a `user:password@` part from a URL; returns (url, whether anything was removed).
+    """Remove a `user:password@` part (any user part of an http(s) URL, where it is usually a
+    token: https://ghp_xxx@github.com/...); returns (url, whether anything was removed).
 
     A token pasted into a remote URL is common; sending it would put it in the API request, the
     execution record and the log header. The orchestrator has its own git credentials.
     """
     match = _URL_USERINFO_RE.match(url)
-    if not match or ":" not in match.group(2):
+    if not match:
         return url, False
+    if ":" not in match.group(2) and not match.group(1).lower().startswith("http"):
+        return url, False  # ssh://git@host/...: a user name, no secret, and needed
     return match.group(1) + url[match.end():], True
 
 

@@ -183,3 +183,38 @@ def test_fast_start_imports_nothing_heavy(flag):
     assert "mycli_magic.errors" in imported  # the measurement saw our own imports
     heavy = {m for m in imported if m.split(".")[0] in ("boto3", "botocore", "yaml", "IPython", "ipywidgets")}
     assert not heavy
+
+
+@pytest.mark.aws
+def test_configure_discovers_the_endpoint_from_a_stack(tmp_path):
+    """--stack-name reads ApiEndpoint from a real (moto) CloudFormation stack, then asks for the key."""
+    pytest.importorskip("mycli_magic.aws_deploy").discover_endpoint
+    import json
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        aws = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
+               "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "eu-west-1"}
+        endpoint = "https://abc123.execute-api.eu-west-1.amazonaws.com/prod/execute"
+        template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+                    "Outputs": {"ApiEndpoint": {"Value": endpoint}}}
+        boto3.client("cloudformation", region_name="eu-west-1", endpoint_url=aws["AWS_ENDPOINT_URL"],
+                     aws_access_key_id="testing", aws_secret_access_key="testing").create_stack(
+            StackName="mycli-test", TemplateBody=json.dumps(template))
+        cli = Cli(tmp_path / "home", aws)
+        proc = cli.run("configure", "--stack-name", "mycli-test", "--region", "eu-west-1", "--no-verify",
+                       input="sk_live_" + "a" * 64 + "\n")
+        assert proc.returncode == 0, proc.stderr
+        assert "API key" in proc.stderr  # the key is never a stack output: it was asked for
+        saved = yaml.safe_load((cli.home / "config.yaml").read_text())
+        assert saved["api_endpoint"] == endpoint and saved["region"] == "eu-west-1"
+        assert saved["stack_name"] == "mycli-test" and saved["api_key"] == "sk_live_" + "a" * 64
+        missing = cli.run("configure", "--stack-name", "nope", "--region", "eu-west-1", "--no-verify")
+        assert missing.returncode != 0 and "nope" in missing.stderr and missing.stderr.count("\n") == 1
+    finally:
+        server.stop()

@@ -124,3 +124,11 @@ def test_env_pairs_and_command_summary():
             parse_env_pairs(bad)
     assert shown_command("line one\nline two\n") == "line one  … (2 lines)"
     assert len(shown_command("y" * 500)) == 70
+
+
+def test_only_secrets_are_stripped_from_remote_urls():
+    strip = gitdetect.strip_credentials
+    assert strip("https://ghp_token@github.com/o/r.git") == ("https://github.com/o/r.git", True)
+    assert strip("https://u:p@example.com/r.git") == ("https://example.com/r.git", True)
+    assert strip("ssh://git@github.com/o/r.git") == ("ssh://git@github.com/o/r.git", False)
+    assert strip("git@github.com:o/r.git") == ("git@github.com:o/r.git", False)

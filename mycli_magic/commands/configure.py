@@ -85,19 +85,24 @@ def mask(key: str) -> str:
 
 def discover(stack_name: str, region: str | None) -> dict:
     """{api_endpoint, region} from the deployed stack, via mycli_magic.aws_deploy (imported only here)."""
+    import os
+
     from ..errors import MycliError
 
     try:
         from ..aws_deploy import discover_endpoint
     except ImportError as exc:
         raise MycliError(f"AWS stack discovery is unavailable ({exc}); pass --endpoint and --api-key instead") from None
+    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        raise UsageError(f"which region is stack {stack_name!r} in? pass --region (e.g. --region us-east-1)")
     found = discover_endpoint(stack_name, region)
     if isinstance(found, str):
         return {"api_endpoint": found, "region": region}
-    if isinstance(found, dict):
-        url = found.get("api_endpoint") or found.get("endpoint") or found.get("ApiEndpoint")
-        if url:
-            return {"api_endpoint": url, "region": found.get("region") or region}
+    if isinstance(found, tuple) and found and found[0]:
+        return {"api_endpoint": found[0], "region": (found[1] if len(found) > 1 else None) or region}
+    if isinstance(found, dict) and (found.get("api_endpoint") or found.get("ApiEndpoint")):
+        return {"api_endpoint": found.get("api_endpoint") or found["ApiEndpoint"], "region": found.get("region") or region}
     raise MycliError(f"stack {stack_name!r} has no API endpoint output; is it a mycli stack?")
 
 
