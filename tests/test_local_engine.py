@@ -1,0 +1,196 @@
+"""The embedded local engine over real HTTP: a real `mycli server`, real processes, real SQLite."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie waiting for its reaper counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_for_file(path: Path, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().strip():
+            return path.read_text().strip()
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never appeared")
+
+
+def start(server, command: str, **fields) -> str:
+    status, body = server.call({"action": "exec", "command": command, "skip_git": True, **fields})
+    assert status == 200, body
+    return body["execution_id"]
+
+
+def command_output(lines: list[str]) -> list[str]:
+    """The user's command's own lines: between the 'Executing command...' banner and the report."""
+    start_at = lines.index("Executing command...") + 3
+    end_at = max(i for i, line in enumerate(lines) if line.startswith(("✓ Command", "✗ Command"))) - 2
+    return lines[start_at:end_at]
+
+
+def tree_command(pids: Path) -> str:
+    """A command with a background and a foreground descendant that both record their pids."""
+    return (f"sleep 300 & echo $! > {pids}/bg; "
+            f"sh -c 'echo $$ > {pids}/fg; exec sleep 300'")
+
+
+def test_exec_status_logs_list(server):
+    execution_id = start(server, "echo out; echo err >&2; exit 4", env={"X": "1"})
+    final = server.wait(execution_id)
+    assert (final["status"], final["exit_code"], final["stop_code"]) == ("STOPPED", 4, "EssentialContainerExited")
+    assert final["duration_seconds"] is not None and final["env_keys"] == ["X"]
+    lines = server.all_lines(execution_id)
+    assert command_output(lines) == ["out", "err"]  # one pipe: the order they were written
+    assert "✗ Command failed with exit code: 4" in lines
+    status, page = server.call({"action": "logs", "execution_id": execution_id, "limit": 2})
+    assert status == 200 and len(page["events"]) == 2
+    for text, event in zip(page["logs"].split("\n"), page["events"]):
+        assert text.endswith(" UTC | " + event["message"])
+        assert time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(event["timestamp"] / 1000)) == text[:19]
+
+
+def test_hundred_thousand_lines_all_reachable_in_order(server):
+    execution_id = start(server, "seq 1 100000")
+    assert server.wait(execution_id, timeout=120)["exit_code"] == 0
+    lines, token, pages = [], None, 0
+    while True:
+        payload = {"action": "logs", "execution_id": execution_id}
+        if token is not None:
+            payload["next_token"] = token
+        status, body = server.call(payload)
+        assert status == 200, body
+        if not body["events"]:
+            assert body["next_token"] == token  # the end: the same token comes back
+            break
+        assert len(body["events"]) <= 10000
+        lines += [e["message"] for e in body["events"]]
+        token, pages = body["next_token"], pages + 1
+    assert pages >= 10
+    assert command_output(lines) == [str(i) for i in range(1, 100001)]
+    # a token from the middle gives exactly the lines after it
+    _, first = server.call({"action": "logs", "execution_id": execution_id, "limit": 1000})
+    _, second = server.call({"action": "logs", "execution_id": execution_id, "limit": 5,
+                             "next_token": first["next_token"]})
+    assert [e["message"] for e in second["events"]] == lines[1000:1005]
+
+
+def test_next_token_returns_only_newer_lines_while_running(server, tmp_path):
+    go = tmp_path / "go"
+    execution_id = start(server, f"echo first; while [ ! -e {go} ]; do sleep 0.1; done; echo second")
+    seen, token = [], None
+    while "first" not in seen:
+        payload = {"action": "logs", "execution_id": execution_id, "wait_seconds": 5}
+        if token:
+            payload["next_token"] = token
+        body = server.call(payload)[1]
+        seen += [e["message"] for e in body["events"]]
+        token = body["next_token"]
+    go.touch()
+    newer = []
+    while body["status"] != "STOPPED" or body["events"]:
+        body = server.call({"action": "logs", "execution_id": execution_id, "wait_seconds": 5, "next_token": token})[1]
+        newer += [e["message"] for e in body["events"]]
+        token = body["next_token"]
+    assert "second" in newer and "first" not in newer
+    assert not set(newer) & set(seen) - {"", "━" * 20}
+
+
+def test_stop_ends_the_whole_tree_with_130(server, tmp_path):
+    execution_id = start(server, tree_command(tmp_path))
+    bg, fg = int(wait_for_file(tmp_path / "bg")), int(wait_for_file(tmp_path / "fg"))
+    assert alive(bg) and alive(fg)
+    status, body = server.call({"action": "stop", "execution_id": execution_id})
+    assert status == 200, body
+    final = server.wait(execution_id)
+    assert (final["status"], final["exit_code"]) == ("STOPPED", 130)
+    assert "user" in final["stopped_reason"].lower()
+    assert not alive(bg) and not alive(fg)
+    assert server.call({"action": "stop", "execution_id": execution_id})[1]["exit_code"] == 130  # idempotent
+
+
+def test_timeout_ends_the_whole_tree_with_124(server, tmp_path):
+    execution_id = start(server, tree_command(tmp_path), timeout_seconds=2)
+    bg, fg = int(wait_for_file(tmp_path / "bg")), int(wait_for_file(tmp_path / "fg"))
+    final = server.wait(execution_id, timeout=60)
+    assert (final["status"], final["exit_code"]) == ("STOPPED", 124)
+    assert "timed out" in final["stopped_reason"].lower() or "timeout" in final["stopped_reason"].lower()
+    assert not alive(bg) and not alive(fg)
+
+
+def test_script_killed_from_outside_is_137(server, tmp_path):
+    execution_id = start(server, f"echo $PPID > {tmp_path}/script; sleep 300")
+    script_pid = int(wait_for_file(tmp_path / "script"))
+    os.kill(script_pid, signal.SIGKILL)
+    final = server.wait(execution_id)
+    assert (final["status"], final["exit_code"]) == ("STOPPED", 137)
+    assert "SIGKILL" in final["stopped_reason"]
+
+
+def test_script_that_exits_leaves_no_background_descendant(server, tmp_path):
+    execution_id = start(server, f"sleep 300 & echo $! > {tmp_path}/bg")
+    bg = int(wait_for_file(tmp_path / "bg"))
+    assert server.wait(execution_id)["exit_code"] == 0
+    deadline = time.monotonic() + 10
+    while alive(bg) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(bg)
+
+
+def test_long_poll_does_not_hold_up_an_exec(server):
+    execution_id = start(server, "sleep 30")
+    polled = {}
+
+    def long_poll():
+        polled["reply"] = server.call({"action": "logs", "execution_id": execution_id, "wait_seconds": 10,
+                                       "next_token": "999999999"})
+
+    poller = threading.Thread(target=long_poll)
+    poller.start()
+    time.sleep(0.3)  # let the poll reach the server
+    other = start(server, "echo quick")
+    assert poller.is_alive(), "the exec answered only after the long poll"
+    assert server.wait(other)["exit_code"] == 0
+    server.call({"action": "stop", "execution_id": execution_id})
+    poller.join(30)
+    assert polled["reply"][0] == 200
+
+
+def test_list_is_most_recent_first_and_honours_limit(server):
+    ids = [start(server, f"exit {n}") for n in range(3)]
+    for execution_id in ids:
+        server.wait(execution_id)
+    status, body = server.call({"action": "list", "limit": 2})
+    assert status == 200
+    assert [e["execution_id"] for e in body["executions"]] == ids[::-1][:2]
+    default = server.call({"action": "list"})[1]["executions"]
+    assert 3 <= len(default) <= 20 and default[0]["execution_id"] == ids[-1]
+
+
+def test_output_is_timestamped_as_produced(server):
+    execution_id = start(server, "echo early; sleep 1; echo late >&2")
+    server.wait(execution_id)
+    _, body = server.call({"action": "logs", "execution_id": execution_id})
+    stamps = {e["message"]: e["timestamp"] for e in body["events"]}
+    gap = stamps["late"] - stamps["early"]
+    assert 700 <= gap <= 5000, gap  # one second apart, as produced, not stamped at the end
+
+
+@pytest.mark.parametrize("ref", ["execution_id", "task_arn"])
+def test_status_by_either_reference(server, ref):
+    status, started = server.call({"action": "exec", "command": "true", "skip_git": True})
+    body = server.call({"action": "status", ref: started[ref]})[1]
+    assert body["execution_id"] == started["execution_id"]
