@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import html
-import inspect
 import shlex
 
 from IPython.core.error import UsageError
@@ -180,36 +179,67 @@ def cmd_configure(magics, args):
 
 
 def cmd_init(magics, args):
-    return _deploy(args, "init_stack", "init")
+    """`mycli init`'s flags. In a notebook nothing secret is typed or shown: git credentials
+    come from the files the flags name or from $GITHUB_TOKEN / $GITLAB_TOKEN / $SSH_PRIVATE_KEY
+    (as `mycli init --force` takes them), and the new API key goes to the config file only."""
+    aws_deploy = _aws_deploy("init", "init_stack")
+    from .commands import init
+
+    parser = _Parser(prog="%mycli init")
+    init.add_arguments(parser)
+    ns = parser.parse_args(args.rest)
+    region = aws_deploy.resolve_region(ns.region)
+    if not ns.force:
+        _confirm(f"Deploy the mycli stack {ns.stack_name} (VPC, ECS cluster, Lambda, API Gateway, logs, IAM roles) "
+                 f"in {region}? Type 'yes' to confirm: ", "yes", "cancelled: nothing was created")
+    credentials = init._credentials_from_files(ns)
+    result = aws_deploy.init_stack(region, ns.stack_name, ns.force, credentials, _progress, capacity=ns.capacity,
+                                   default_image=ns.default_image, profile=ns.profile)
+    print(f"✓ Stack {result.stack_name} is ready in {result.region}: {result.api_endpoint}")
+    print(f"  The endpoint and a new API key were saved to {result.config_path}"
+          f"{f' (profile {ns.profile})' if ns.profile else ''}; the key is not shown here, so it stays out of the notebook.")
+    print(f"  Git credentials: {', '.join(result.git_auth) or 'none (public repositories only)'}")
+    print("  Try it: %%mycli --skip-git --image=alpine:latest  (then a command on the next line)")
 
 
 def cmd_destroy(magics, args):
-    return _deploy(args, "destroy_stack", "destroy")
+    aws_deploy = _aws_deploy("destroy", "destroy_stack")
+    from . import config
+    from .commands import destroy
+
+    parser = _Parser(prog="%mycli destroy")
+    destroy.add_arguments(parser)
+    ns = parser.parse_args(args.rest)
+    saved = config.profile_values(None)
+    stack = ns.stack_name or saved.get("stack_name") or aws_deploy.DEFAULT_STACK
+    region = aws_deploy.resolve_region(ns.region or (saved.get("region") if saved.get("stack_name", stack) == stack else None))
+    if not ns.force:
+        _confirm(f"Delete the mycli stack {stack} in {region} and everything in it? [y/N]: ", "y", "cancelled: nothing was deleted")
+    aws_deploy.destroy_stack(region, stack, ns.keep_config, _progress)
+    print(f"✓ Stack {stack} in {region} and its resources were removed.")
 
 
-def _deploy(args, function_name: str, command: str):
-    """Call mycli_magic.aws_deploy's function with the options it accepts (its signature is
-    the option list), so the line stays in step with the deploy code."""
+def _aws_deploy(command: str, function_name: str):
     try:
         from . import aws_deploy
     except ImportError as exc:
-        raise UsageError(f"%mycli {command} is not available ({exc}); install the AWS extras (pip install 'mycli[aws]')") from None
-    function = getattr(aws_deploy, function_name, None)
-    if function is None:
+        raise UsageError(f"%mycli {command} is not available ({exc}); install mycli with its AWS dependencies (boto3)") from None
+    if not hasattr(aws_deploy, function_name):
         raise UsageError(f"%mycli {command} is not available in this version (mycli_magic.aws_deploy has no {function_name})")
-    parser = _Parser(prog=f"%mycli {command}")
-    for name, param in inspect.signature(function).parameters.items():
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            continue
-        flag = "--" + name.replace("_", "-")
-        if isinstance(param.default, bool):
-            parser.add_argument(flag, dest=name, action="store_true" if not param.default else "store_false")
-        else:
-            default = None if param.default is param.empty else param.default
-            parser.add_argument(flag, dest=name, default=default, required=param.default is param.empty,
-                                type=type(default) if isinstance(default, (int, float)) else None)
-    ns = parser.parse_args(args.rest)
-    return function(**vars(ns))
+    return aws_deploy
+
+
+def _confirm(prompt: str, expected: str, cancelled: str) -> None:
+    try:
+        answer = input(prompt)
+    except (EOFError, RuntimeError, NotImplementedError) as exc:  # no stdin (nbval, papermill): StdinNotImplementedError
+        raise UsageError(f"cannot ask for confirmation here ({type(exc).__name__}); add --force to skip the question") from None
+    if answer.strip().lower() not in (expected, "yes"):
+        raise UsageError(cancelled)
+
+
+def _progress(line: str) -> None:
+    print(line, flush=True)
 
 
 COMMANDS = {
