@@ -25,6 +25,7 @@ ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 _TRANSPORT_RE = re.compile(r"^[A-Za-z0-9+.-]+::")
 _URL_RE = re.compile(r"^(https?|ssh|git|file)://[^/\s]*(/.*)?\Z")
 _URL_CREDENTIALS_RE = re.compile(r"^[a-z]+://[^/@]*:[^/@]*@")
+_URL_OPTION_HOST_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^/@]*@)?-")  # ssh://-oProxyCommand=...
 _HTTP_USERINFO_RE = re.compile(r"^https?://[^/]*@")  # https://<token>@github.com/... is a token too
 _SCP_RE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]*\Z")
 _BRANCH_RE = re.compile(r"^[A-Za-z0-9_+][A-Za-z0-9._/+@-]*\Z")
@@ -147,6 +148,8 @@ def validate_repo(repo: object) -> str:
         raise BadRequest("repo must be a string of at most 2048 characters")
     if repo.startswith("-"):
         raise BadRequest("repo may not begin with '-'")
+    if _URL_OPTION_HOST_RE.match(repo):
+        raise BadRequest("repo's host may not begin with '-' (it would reach ssh as an option)")
     if _TRANSPORT_RE.match(repo):
         raise BadRequest("repo may not use a git remote-helper transport such as ext::")
     if _CONTROL_RE.search(repo) or " " in repo:

@@ -46,6 +46,8 @@ BAD = {
     "repo user:password": (exec_body(repo="https://user:secret@github.com/o/r.git"), "repo"),
     "repo token as user": (exec_body(repo="https://ghp_abcdef0123456789@github.com/o/r.git"), "repo"),
     "repo ssh password": (exec_body(repo="ssh://git:pw@host/r.git"), "repo"),
+    "repo ssh option host": (exec_body(repo="ssh://-oProxyCommand=touch${IFS}CANARY/x"), "repo"),
+    "repo ssh option host after user": (exec_body(repo="ssh://git@-oProxyCommand=x/r"), "repo"),
     "repo relative": (exec_body(repo="relative/path"), "repo"),
     "repo no scheme": (exec_body(repo="github.com/o/r"), "repo"),
     "repo ftp": (exec_body(repo="ftp://host/r"), "repo"),
