@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -16,8 +17,9 @@ from pathlib import Path
 class GitHttpServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, root: Path, user: str, password: str):
+    def __init__(self, root: Path, user: str, password: str, delay: float = 0.0):
         self.root, self.user, self.password = Path(root), user, password
+        self.delay = delay  # seconds each authorized request takes, so a test can watch a clone
         self.auth_attempts: list[str] = []  # "ok" / "missing" / "wrong", one per request
         super().__init__(("127.0.0.1", 0), _Handler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
@@ -54,6 +56,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        time.sleep(self.server.delay)
         path, _, query = self.path.partition("?")
         env = {
             "GIT_PROJECT_ROOT": str(self.server.root),
