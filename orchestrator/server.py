@@ -17,7 +17,7 @@ from pathlib import Path
 from . import __version__
 from .api import MAX_BODY_BYTES, App, response
 from .auth import Authenticator, generate_api_key, hash_api_key, parse_hashes
-from .errors import ApiError, PayloadTooLarge
+from .errors import ApiError, BadRequest, PayloadTooLarge
 
 log = logging.getLogger("mycli.server")
 
@@ -92,13 +92,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(self.server.app.handle(event))
 
     def _content_length(self) -> int:
+        if self.headers.get("Transfer-Encoding"):  # unread, its chunks would be parsed as a next request
+            raise BadRequest("chunked request bodies are not supported; send a Content-Length")
         raw = self.headers.get("Content-Length")
         try:
             length = int(raw) if raw is not None else 0
         except ValueError:
             length = -1
         if length < 0:
-            raise PayloadTooLarge("Content-Length is missing or invalid")
+            raise BadRequest("Content-Length is invalid")
         if length > MAX_BODY_BYTES:
             raise PayloadTooLarge(f"request body is larger than {MAX_BODY_BYTES // 1024} KiB")
         return length
