@@ -200,7 +200,7 @@ class PanelView:
                 f"<div class='mycli-cmd' title='{html.escape(handle.command or '')}'>$ {html.escape(first)}</div>")
 
     def _render_log(self, handle: "Execution") -> None:
-        following = self.follow_toggle.value or handle.done
+        following = self.follow_toggle.value
         show_all = self.show_all_toggle.value
         limit = SHOW_ALL_LIMIT if show_all else max(1, self.settings.tail_lines)
         total = len(handle.events)
@@ -220,8 +220,8 @@ class PanelView:
         lines = []
         if shown < rendered_total:
             lines.append(f"Showing the last {shown:,} of {rendered_total:,} lines. The whole log: {whole}, or Save log.")
-        if total > rendered_total and not (self.follow_toggle.value or handle.done):
-            lines.append(f"Follow is off: {total - rendered_total:,} newer lines not shown.")
+        if total > rendered_total and not self.follow_toggle.value:
+            lines.append(f"Follow is off: {total - rendered_total:,} newer lines not shown (turn Follow on to see them).")
         if self.blocking and handle.status != "STOPPED":
             lines.append("To stop this run, interrupt the kernel (■); to keep working meanwhile, run with <code>--bg</code>.")
         if handle._error is not None and not handle.done:
