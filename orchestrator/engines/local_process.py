@@ -179,8 +179,8 @@ class ProcessRun:
                         size += len(data)
                 if chunks:
                     text = partial + decoder.decode(b"".join(chunks))
-                    lines = text.split("\n")
-                    partial = lines.pop()
+                    *complete, partial = text.split("\n")
+                    lines = [piece for line in complete for piece in _pieces(line)]
                     while len(partial) > MAX_EVENT_CHARS:
                         lines.append(partial[:MAX_EVENT_CHARS])
                         partial = partial[MAX_EVENT_CHARS:]
@@ -227,6 +227,11 @@ class ProcessRun:
             self._pending = []
         except sqlite3.OperationalError as exc:  # disk full: keep the lines and try again later
             log.error("execution %s: could not store %d log lines: %s", self.execution_id, len(self._pending), exc)
+
+
+def _pieces(line: str) -> list[str]:
+    """A line as events of at most MAX_EVENT_CHARS (an empty line stays one empty event)."""
+    return [line[i:i + MAX_EVENT_CHARS] for i in range(0, len(line), MAX_EVENT_CHARS)] or [line]
 
 
 def _signal_name(number: int) -> str:
