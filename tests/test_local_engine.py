@@ -194,3 +194,23 @@ def test_status_by_either_reference(server, ref):
     status, started = server.call({"action": "exec", "command": "true", "skip_git": True})
     body = server.call({"action": "status", ref: started[ref]})[1]
     assert body["execution_id"] == started["execution_id"]
+
+
+def test_stop_escalates_to_kill_when_term_is_ignored(server, tmp_path):
+    execution_id = start(server, f"trap '' TERM; echo $$ > {tmp_path}/pid; while :; do sleep 0.2; done")
+    pid = int(wait_for_file(tmp_path / "pid"))
+    server.call({"action": "stop", "execution_id": execution_id})
+    final = server.wait(execution_id, timeout=60)
+    assert (final["status"], final["exit_code"]) == ("STOPPED", 130)
+    assert not alive(pid)
+
+
+def test_long_lines_unterminated_output_and_bad_utf8(server):
+    command = "python3 -c \"import sys; sys.stdout.write('x' * 600000 + '\\n'); sys.stdout.buffer.write(b'bad \\xff\\xfe end\\n'); sys.stdout.write('no newline at the end')\""
+    execution_id = start(server, command)
+    assert server.wait(execution_id)["exit_code"] == 0
+    lines = server.all_lines(execution_id)
+    pieces = [line for line in lines if line and set(line) == {"x"}]
+    assert "".join(pieces) == "x" * 600000 and max(map(len, pieces)) <= 256 * 1024
+    assert "bad \ufffd\ufffd end" in lines
+    assert any(line.startswith("no newline at the end") for line in lines)
