@@ -99,10 +99,12 @@ def start_server(home: Path, extra_env: dict | None = None, args: tuple[str, ...
     """Start `mycli server --port 0` as a real process and wait until it answers."""
     state_dir = home / "engine"
     env = clean_env(home, **(extra_env or {}))
+    log = open(home / "server-test.log", "ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "mycli_magic.cli", "server", "--port", "0", "--quiet", *args],
-        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
+    log.close()
     ready = state_dir / "server.json"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -115,7 +117,7 @@ def start_server(home: Path, extra_env: dict | None = None, args: tuple[str, ...
                 key = cfg["profiles"]["local"]["api_key"]
                 return Server(url=info["url"] + "/execute", key=key, home=home, state_dir=state_dir, proc=proc)
         if proc.poll() is not None:
-            raise RuntimeError(f"mycli server exited: {proc.stdout.read().decode()}")
+            raise RuntimeError(f"mycli server exited: {(home / 'server-test.log').read_text()}")
         time.sleep(0.05)
     proc.kill()
     raise RuntimeError("mycli server did not start")
@@ -129,8 +131,6 @@ def stop_server(server: Server) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(server.proc.pid, signal.SIGKILL)
             server.proc.wait()
-    if server.proc.stdout:
-        server.proc.stdout.close()
 
 
 @pytest.fixture(scope="session")
