@@ -30,6 +30,7 @@ from .local_store import Store
 log = logging.getLogger("mycli.local")
 
 CONTAINER_WORKDIR = "/workspace"
+ID_ATTEMPTS = 20
 
 
 class LocalEngine:
@@ -66,29 +67,11 @@ class LocalEngine:
         return build_script(request, workdir=workdir, hosts=self.hosts, notes=notes), self.runtime
 
     def start(self, request: ExecRequest) -> Execution:
-        now = time.time()
-        execution_id = new_execution_id(now)
+        if not self.store.ensure_reserve():
+            raise EngineUnavailable(f"the local engine's disk is full; free space in {self.state_dir} and try again")
         script, runtime = self.script_for(request)
-        execution = Execution(
-            execution_id=execution_id,
-            task_arn=f"arn:mycli:local:task/{execution_id}",
-            status=PENDING,
-            created_at=now,
-            command=request.command,
-            repo=request.repo,
-            branch=None if request.skip_git else request.branch,
-            image=request.image or self.default_image,
-            skip_git=request.skip_git,
-            timeout_seconds=request.timeout_seconds,
-            engine=self.name,
-            runtime=runtime,
-            log_stream=f"task/executor/{execution_id}",
-            env_keys=sorted(request.env),
-        )
-        try:
-            self.store.insert(execution)
-        except sqlite3.OperationalError as exc:
-            raise EngineUnavailable(f"the local engine cannot record a new execution ({exc}); free disk space in {self.state_dir}") from None
+        execution = self._record(request, runtime)
+        execution_id = execution.execution_id
         workspace = self.state_dir / "work" / execution_id
         run = ProcessRun(
             execution_id=execution_id,
@@ -105,6 +88,39 @@ class LocalEngine:
             self._runs[execution_id] = run
         run.start()
         return execution
+
+    def _record(self, request: ExecRequest, runtime: str) -> Execution:
+        """Insert a PENDING execution; the ID's 4 random hex digits can collide within one
+        second under load, so the database's primary key decides and a collision draws again."""
+        for _ in range(ID_ATTEMPTS):
+            now = time.time()
+            execution_id = new_execution_id(now)
+            execution = Execution(
+                execution_id=execution_id,
+                task_arn=f"arn:mycli:local:task/{execution_id}",
+                status=PENDING,
+                created_at=now,
+                command=request.command,
+                repo=request.repo,
+                branch=None if request.skip_git else request.branch,
+                image=request.image or self.default_image,
+                skip_git=request.skip_git,
+                timeout_seconds=request.timeout_seconds,
+                engine=self.name,
+                runtime=runtime,
+                log_stream=f"task/executor/{execution_id}",
+                env_keys=sorted(request.env),
+            )
+            try:
+                self.store.insert(execution)
+                return execution
+            except sqlite3.IntegrityError:
+                continue
+            except sqlite3.OperationalError as exc:
+                raise EngineUnavailable(
+                    f"the local engine cannot record a new execution ({exc}); free disk space in {self.state_dir}"
+                ) from None
+        raise EngineUnavailable("could not allocate a unique execution ID; try again")
 
     def get(self, ref: Ref) -> Execution:
         execution = self.store.get(self._resolve(ref))
@@ -187,13 +203,15 @@ class LocalEngine:
         return env
 
     def _started(self, execution_id: str, pid: int) -> None:
-        self.store.update(execution_id, status=RUNNING, started_at=time.time(), pid=pid, pid_start=pid_start_time(pid))
+        now, start = time.time(), pid_start_time(pid)
+        self.store.critical(lambda: self.store.update(execution_id, status=RUNNING, started_at=now, pid=pid, pid_start=start))
 
     def _finished(self, execution_id: str, exit_code: int | None, reason: str, code: str) -> None:
-        self.store.update(
-            execution_id, status=STOPPED, desired_status=STOPPED, stopped_at=time.time(),
+        now = time.time()
+        self.store.critical(lambda: self.store.update(
+            execution_id, status=STOPPED, desired_status=STOPPED, stopped_at=now,
             exit_code=exit_code, stopped_reason=reason, stop_code=code, pid=None,
-        )
+        ))
         self.store.forget(execution_id)
         with self._runs_lock:
             self._runs.pop(execution_id, None)
@@ -201,7 +219,8 @@ class LocalEngine:
 
     def _finish_orphan(self, execution_id: str, reason: str, code: str, exit_code: int | None) -> None:
         seq = self.store.last_seq(execution_id) + 1
-        self.store.append_lines(execution_id, [(seq, int(time.time() * 1000), f"✗ {reason}")])
+        line = [(seq, int(time.time() * 1000), f"✗ {reason}")]
+        self.store.critical(lambda: self.store.append_lines(execution_id, line))
         self._finished(execution_id, exit_code, reason, code)
 
     def _recover(self) -> None:

@@ -29,6 +29,7 @@ log = logging.getLogger("mycli.local")
 GRACE_SECONDS = 5.0
 READ_CHUNK = 1 << 16
 MAX_BATCH_BYTES = 1 << 20
+MAX_PENDING_LINES = 50_000  # held in memory while the disk is full; older ones are dropped
 
 
 def credentials_from(environ: Mapping[str, str]) -> dict[str, str]:
@@ -88,6 +89,7 @@ class ProcessRun:
         self._timed_out = False
         self._seq = 0
         self._pending: list[tuple[int, int, str]] = []
+        self._dropped = 0
 
     def start(self) -> None:
         threading.Thread(target=self._main, name=f"run-{self.execution_id}", daemon=True).start()
@@ -113,7 +115,7 @@ class ProcessRun:
         except Exception as exc:  # the engine must record a final state whatever happened
             log.exception("execution %s failed in the engine", self.execution_id)
             self._emit([f"✗ The local engine could not run this execution: {exc}"])
-            self._flush()
+            self._flush(final=True)
             self.on_finished(self.execution_id, None, f"Failed to run: {exc}", "TaskFailedToStart")
         finally:
             script_path.unlink(missing_ok=True)
@@ -124,7 +126,7 @@ class ProcessRun:
             if self._stop is not None:
                 reason, code = self._stop
                 self._emit([f"✗ {reason}"])
-                self._flush()
+                self._flush(final=True)
                 self.on_finished(self.execution_id, STOPPED_BY_USER_EXIT_CODE, reason, code)
                 return
             self._proc = proc = subprocess.Popen(
@@ -147,7 +149,7 @@ class ProcessRun:
             exit_code, reason, code = rc, f"Command exited with code {rc}", "EssentialContainerExited"
         if stop is not None or self._timed_out or rc < 0:
             self._emit([f"✗ {reason}"])
-        self._flush()
+        self._flush(final=True)
         self.on_finished(self.execution_id, exit_code, reason, code)
 
     def _pump(self, proc: subprocess.Popen) -> None:
@@ -219,14 +221,39 @@ class ProcessRun:
             self._seq += 1
             self._pending.append((self._seq, ts, line))
 
-    def _flush(self) -> None:
+    def _flush(self, final: bool = False) -> None:
+        """Store pending lines. On a full disk keep them (up to a bound) and try again later;
+        the last flush of a run goes through the store's reserve so its end is recorded."""
         if not self._pending:
             return
+        if self._dropped:
+            note = f"[mycli: {self._dropped} log lines were dropped because the engine's disk was full]"
+            self._pending.insert(0, (self._pending[0][0], self._pending[0][1], note))
+            self._pending = [(seq, ts, msg) for seq, (_, ts, msg) in enumerate(self._pending, start=self._pending[0][0])]
+            self._seq = self._pending[-1][0]
+            self._dropped = 0
+        if final:
+            if not self.store.critical(lambda: self.store.append_lines(self.execution_id, self._pending), attempts=3):
+                dropped = len(self._pending)
+                self._pending = [(self._pending[0][0], self._pending[-1][1],
+                                  f"[mycli: {dropped} log lines were dropped because the engine's disk was full]")]
+                self.store.critical(lambda: self.store.append_lines(self.execution_id, self._pending))
+            self._pending = []
+            return
         try:
+            if not self.store.reserve_in_place():
+                raise sqlite3.OperationalError("the disk is full (the engine's reserve is spent)")
             self.store.append_lines(self.execution_id, self._pending)
             self._pending = []
-        except sqlite3.OperationalError as exc:  # disk full: keep the lines and try again later
-            log.error("execution %s: could not store %d log lines: %s", self.execution_id, len(self._pending), exc)
+        except sqlite3.OperationalError as exc:
+            if len(self._pending) > MAX_PENDING_LINES:
+                excess = len(self._pending) - MAX_PENDING_LINES
+                log.error("execution %s: disk full (%s); dropping %d log lines", self.execution_id, exc, excess)
+                first_seq = self._pending[0][0]
+                kept = self._pending[excess:]
+                self._pending = [(seq, ts, msg) for seq, (_, ts, msg) in enumerate(kept, start=first_seq)]
+                self._seq = self._pending[-1][0]
+                self._dropped += excess
 
 
 def _pieces(line: str) -> list[str]:

@@ -8,9 +8,13 @@ notified after every commit so long-polling readers wake as soon as lines or sta
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
+from typing import Callable
 
 from ..engine import Execution
 
@@ -49,6 +53,11 @@ CREATE TABLE IF NOT EXISTS log_lines (
 ) WITHOUT ROWID;
 """
 
+log = logging.getLogger("mycli.local")
+
+RESERVE_BYTES = 1 << 20
+CRITICAL_ATTEMPTS = 120
+
 _FIELDS = (
     "execution_id", "task_arn", "status", "desired_status", "created_at", "started_at", "stopped_at",
     "exit_code", "stopped_reason", "stop_code", "command", "repo", "branch", "image", "skip_git",
@@ -59,6 +68,7 @@ _FIELDS = (
 class Store:
     def __init__(self, path: Path):
         self.path = path
+        self.reserve_path = path.with_name("disk-reserve")
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._versions: dict[str, list] = {}  # execution_id → [change count, Condition]
@@ -78,6 +88,49 @@ class Store:
         if conn is None:
             conn = self._local.conn = self._connect()
         return conn
+
+    # a full disk -------------------------------------------------------------------------------
+
+    def ensure_reserve(self) -> bool:
+        """Keep RESERVE_BYTES of ballast next to the database; False when the disk has no room.
+
+        When the disk fills, `critical` deletes the ballast so the writes that give running
+        executions their final state still succeed; new executions are refused until the
+        ballast can be laid down again.
+        """
+        try:
+            if self.reserve_path.exists() and self.reserve_path.stat().st_size >= RESERVE_BYTES:
+                return True
+            with open(self.reserve_path, "wb") as fh:
+                fh.write(b"\0" * RESERVE_BYTES)
+                fh.flush()
+                os.fsync(fh.fileno())
+            return True
+        except OSError:
+            self.reserve_path.unlink(missing_ok=True)
+            return False
+
+    def critical(self, write: Callable[[], None], attempts: int = CRITICAL_ATTEMPTS) -> bool:
+        """Run a write that must not be lost: on a full disk, free the ballast and retry.
+        Returns whether it succeeded."""
+        for attempt in range(attempts):
+            try:
+                write()
+                return True
+            except sqlite3.OperationalError as exc:
+                if attempt == 0:
+                    log.error("state write failed (%s); releasing the disk reserve and retrying", exc)
+                self.reserve_path.unlink(missing_ok=True)
+                time.sleep(min(1.0, 0.05 * (attempt + 1)))
+        log.error("state write failed %d times; giving up", attempts)
+        return False
+
+    def reserve_in_place(self) -> bool:
+        """Ordinary writes (log lines) wait while the ballast is spent, so the space it freed
+        stays for the writes that record how executions end."""
+        return self.reserve_path.exists()
+
+    # change notification --------------------------------------------------------------------------
 
     def version(self, execution_id: str) -> int:
         with self._versions_lock:
@@ -111,7 +164,10 @@ class Store:
                 (conn.executemany if many else conn.execute)(sql, params)
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # nothing to roll back when BEGIN or COMMIT itself failed
                 raise
         if execution_id is not None:
             self._changed(execution_id)
