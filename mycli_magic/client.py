@@ -14,6 +14,7 @@ import socket
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Callable, Mapping
 
@@ -101,9 +102,15 @@ class ApiClient:
             raise ApiRequestError(message, exc.code) from None
         except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            hint = ("is the server running? (mycli server)" if self.endpoint.source != "embedded"
-                    else "the embedded engine may have stopped; run the command again to restart it")
-            raise ConnectionFailed(f"cannot reach {self.endpoint.url}: {reason}; {hint}") from None
+            raise ConnectionFailed(f"cannot reach {self.endpoint.url}: {reason}; {self._unreachable_hint()}") from None
+
+    def _unreachable_hint(self) -> str:
+        if self.endpoint.source == "embedded":
+            return "the embedded engine may have stopped; run the command again to restart it"
+        host = urllib.parse.urlsplit(self.endpoint.url).hostname or ""
+        if host in ("localhost", "::1") or host.startswith("127."):
+            return "is the server running? (mycli server)"
+        return "check api_endpoint (mycli configure) and your network, or whether the stack still exists"
 
 
 def _decode(raw: bytes, status: int, url: str) -> dict:
