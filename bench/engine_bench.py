@@ -93,6 +93,32 @@ def handler_warm(quick: bool) -> list[Row]:
     ]
 
 
+def wrong_key_timing(quick: bool) -> list[Row]:
+    """A wrong key's check time must not depend on how close it is to the real key."""
+    from orchestrator.auth import Authenticator, generate_api_key, hash_api_key
+    from orchestrator.errors import Unauthorized
+
+    n = 10 if quick else 30
+    key = generate_api_key()
+    auth = Authenticator((hash_api_key(key).encode(), hash_api_key(generate_api_key()).encode()))
+    near = key[:-1] + ("0" if key[-1] != "0" else "1")
+    far = generate_api_key()
+    samples = {"near": [], "far": []}
+    for _ in range(n):  # interleaved, so the machine's drift hits both alike
+        for name, candidate in (("near", near), ("far", far)):
+            t = time.perf_counter()
+            try:
+                auth.check(candidate)
+            except Unauthorized:
+                pass
+            samples[name].append((time.perf_counter() - t) * 1000)
+    medians = {name: percentile(values, 50) for name, values in samples.items()}
+    ratio = medians["near"] / medians["far"]
+    return [Row("wrong key differing in its last character (p50)", medians["near"], "a random wrong key (p50)",
+                medians["far"], "ratio within 0.9–1.1", 0.9 <= ratio <= 1.1, unit="ms",
+                note="two hashes configured (a rotation); a wrong key pays bcrypt for each")]
+
+
 def _event(key: str, body: dict) -> dict:
     return {"httpMethod": "POST", "path": "/execute", "headers": {"X-API-Key": key}, "body": json.dumps(body)}
 

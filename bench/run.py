@@ -53,9 +53,9 @@ def bench_import(quick: bool) -> list[Row]:
 
 
 def bench_handler(quick: bool) -> list[Row]:
-    from engine_bench import handler_warm
+    from engine_bench import handler_warm, wrong_key_timing
 
-    return handler_warm(quick)
+    return handler_warm(quick) + wrong_key_timing(quick)
 
 
 def bench_latency(quick: bool) -> list[Row]:
