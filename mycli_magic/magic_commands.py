@@ -232,7 +232,7 @@ def _aws_deploy(command: str, function_name: str):
 def _confirm(prompt: str, expected: str, cancelled: str) -> None:
     try:
         answer = input(prompt)
-    except (EOFError, RuntimeError, NotImplementedError) as exc:  # no stdin (nbval, papermill): StdinNotImplementedError
+    except (EOFError, OSError, RuntimeError) as exc:  # no stdin: StdinNotImplementedError (nbval, papermill), a closed one
         raise UsageError(f"cannot ask for confirmation here ({type(exc).__name__}); add --force to skip the question") from None
     if answer.strip().lower() not in (expected, "yes"):
         raise UsageError(cancelled)

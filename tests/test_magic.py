@@ -255,3 +255,28 @@ def test_repeated_waits_do_not_repeat_lines(engine_ip):
     handle.wait()
     handle.wait(check=True)
     assert handle.logs == before and before.count("n2") == 1
+
+
+def test_configure_asks_for_the_key_and_never_shows_it(ip_mycli, monkeypatch, tmp_path, capsys):
+    import getpass
+
+    import yaml
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("MYCLI_HOME", str(home))
+    key = "nb-" + "s3cret" * 6
+    monkeypatch.setattr(getpass, "getpass", lambda prompt="": key)  # the user typing at the password prompt
+    ip_mycli.run_line_magic("mycli", "configure --endpoint http://127.0.0.1:9 --profile nb --no-verify")
+    saved = yaml.safe_load((home / "config.yaml").read_text())["profiles"]["nb"]
+    assert saved == {"api_endpoint": "http://127.0.0.1:9/execute", "api_key": key}
+    out = capsys.readouterr().out
+    assert "✓ Configuration saved" in out and key not in out
+    with pytest.raises(UsageError, match="leave out --api-key"):
+        ip_mycli.run_line_magic("mycli", "configure --endpoint http://127.0.0.1:9 --api-key -")
+
+
+def test_destroy_without_a_terminal_asks_for_force(ip_mycli, monkeypatch, tmp_path):
+    monkeypatch.setenv("MYCLI_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with pytest.raises(UsageError, match="add --force"):
+        ip_mycli.run_line_magic("mycli", "destroy --stack-name nb-test")
