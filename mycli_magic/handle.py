@@ -32,11 +32,18 @@ class ExecutionFailed(subprocess.CalledProcessError):
     `cmd` the command, `output` the log text, `execution_id` where to look again.
     """
 
-    def __init__(self, execution: dict, output: str = ""):
+    def __init__(self, returncode: int, cmd: str, output: str | None = None, stderr: str | None = None,
+                 execution_id: str = "?", stopped_reason: str | None = None):
+        super().__init__(returncode, cmd, output, stderr)
+        self.execution_id = execution_id
+        self.stopped_reason = stopped_reason
+
+    @classmethod
+    def from_execution(cls, execution: dict, output: str = "") -> "ExecutionFailed":
         code = execution.get("exit_code")
-        super().__init__(code if isinstance(code, int) else -1, execution.get("command") or "", output=output)
-        self.execution_id = execution.get("execution_id") or execution.get("task_arn") or "?"
-        self.stopped_reason = execution.get("stopped_reason")
+        return cls(code if isinstance(code, int) else -1, execution.get("command") or "", output,
+                   execution_id=execution.get("execution_id") or execution.get("task_arn") or "?",
+                   stopped_reason=execution.get("stopped_reason"))
 
     def __str__(self) -> str:
         what = f"exit code {self.returncode}" if self.returncode != -1 else f"no exit code ({self.stopped_reason})"
@@ -137,10 +144,18 @@ class Execution:
         return self
 
     def check(self) -> "Execution":
-        """Raise ExecutionFailed unless the run ended with exit code 0."""
-        if self.status == STOPPED and self.exit_code != 0:
-            raise ExecutionFailed(self.info, "\n".join(self.log_lines()))
+        """Raise ExecutionFailed if the run ended with a non-zero exit code (or none)."""
+        __tracebackhide__ = True
+        failure = self.failure()
+        if failure is not None:
+            raise failure
         return self
+
+    def failure(self) -> ExecutionFailed | None:
+        """The ExecutionFailed this run amounts to, or None (still running, or exit 0)."""
+        if self.status == STOPPED and self.exit_code != 0:
+            return ExecutionFailed.from_execution(self.info, "\n".join(self.log_lines()))
+        return None
 
     def follow_in_background(self) -> threading.Thread:
         """Read the log in a daemon thread until the run ends (for `--bg` and live panels)."""
@@ -149,6 +164,11 @@ class Execution:
                 self._thread = threading.Thread(target=self._background, name=f"mycli-follow-{self.ref}", daemon=True)
                 self._thread.start()
             return self._thread
+
+    def following(self) -> bool:
+        """True while a background follower is reading the log."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
 
     def subscribe(self, listener: Listener) -> None:
         """`listener(handle, new_events)` on new lines ([] for a status change), from any thread."""

@@ -120,7 +120,7 @@ class PanelView:
         self.render(force=True)
         display(self.widget)
         handle.subscribe(self._on_update)
-        threading.Thread(target=self._tick, name=f"mycli-panel-{handle.ref}", daemon=True).start()
+        self._ensure_ticker()
         if background and live:
             handle.follow_in_background()
 
@@ -154,12 +154,21 @@ class PanelView:
     def _on_update(self, handle: "Execution", events: list) -> None:
         self.render(force=not events or handle.done)
 
+    def _ensure_ticker(self) -> None:
+        """One thread that keeps the elapsed time moving and flushes throttled log updates."""
+        ticker = getattr(self, "_ticker", None)
+        if ticker is None or not ticker.is_alive():
+            self._ticker = threading.Thread(target=self._tick, name=f"mycli-panel-{self.handle.ref}", daemon=True)
+            self._ticker.start()
+
     def _tick(self) -> None:
+        handle = self.handle
         while not self._closed.wait(TICK_SECONDS):
             self.render(force=True)
-            handle = self.handle
-            if handle is not None and handle.done:
+            if handle.done:
                 self._closed.set()
+            elif handle._error is not None and not handle.following():
+                return  # lost contact: the note says so; Refresh starts again
 
     def render(self, force: bool = False) -> None:
         """Put the current state into the widgets' values (cheap when nothing changed)."""
@@ -184,8 +193,9 @@ class PanelView:
         info = handle.info
         status = handle.status or "PENDING"
         if status == "STOPPED":
-            kind, words = outcome(info)
-            badge = f"STOPPED · {words}"
+            kind = outcome(info)[0]
+            code = info.get("exit_code")
+            badge = f"STOPPED · {'no exit code' if code is None else f'exit {code}'}"
             took = format_duration(handle.duration_seconds)
             badge += f" · {took}" if took else ""
         else:
@@ -248,6 +258,7 @@ class PanelView:
         if not handle.done and not self.blocking:
             handle._error = None
             handle.follow_in_background()
+            self._ensure_ticker()
 
     def _save(self) -> None:
         path = self.handle.save()
