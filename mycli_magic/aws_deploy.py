@@ -73,9 +73,9 @@ def discover_endpoint(stack_name: str, region: str) -> tuple[str, str]:
 
 
 def server_environ(stack_name: str, region: str, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """The environment for `mycli server --engine aws`: the deployed function's settings (what the
-    Lambda reads), under whatever the caller already set. The API key hash is left out: the
-    local server keeps its own key."""
+    """The environment for `mycli server --engine aws`: the caller's, with the deployed function's
+    settings (what the Lambda reads) on top, so the stack asked for is the stack served. The API
+    key hash is left out: the local server keeps its own key."""
     outputs = aws_stack.stack_outputs(aws_stack.check_stack_name(stack_name), region)
     if outputs is None or "FunctionName" not in outputs:
         raise ConfigError(f"no mycli stack named {stack_name} in {region}; deploy it with: mycli init --region {region}")
@@ -83,7 +83,7 @@ def server_environ(stack_name: str, region: str, environ: Mapping[str, str] = os
         settings = aws_stack.client("lambda", region).get_function_configuration(FunctionName=outputs["FunctionName"])
     variables = dict((settings.get("Environment") or {}).get("Variables") or {})
     variables.pop("API_KEY_HASH", None)
-    merged = {**variables, **environ}
+    merged = {**environ, **variables}
     merged.update({"AWS_REGION": region, "AWS_DEFAULT_REGION": region, "MYCLI_ENGINE": "ecs"})
     return merged
 
@@ -99,6 +99,8 @@ def init_stack(
     *,
     capacity: str = "fargate-spot",
     default_image: str = "ubuntu:22.04",
+    github_host: str = "github.com",
+    gitlab_host: str = "gitlab.com",
     profile: str | None = None,
     environ: Mapping[str, str] = os.environ,
 ) -> InitResult:
@@ -135,6 +137,7 @@ def init_stack(
     values = {
         "APIKeyHash": key_hash, "GitHubToken": credentials.github_token, "GitLabToken": credentials.gitlab_token,
         "SSHPrivateKey": credentials.ssh_private_key, "DefaultImage": default_image, "CapacityProvider": CAPACITY[capacity],
+        "GitHubHost": github_host, "GitLabHost": gitlab_host,
     }
     cloudformation = aws_stack.client("cloudformation", region)
     seen: set[str] = set()
@@ -249,20 +252,25 @@ def _stop_tasks(cluster: str, region: str, progress: Progress) -> None:
 
 
 def _delete_task_definitions(prefix: str, region: str, progress: Progress) -> None:
-    """Deregister every ACTIVE revision of the stack's families, then delete every INACTIVE one."""
+    """Deregister every ACTIVE revision of the stack's families (the base `{stack}-task` and the
+    per-image `{stack}-task-*`), then delete every INACTIVE one."""
     ecs = aws_stack.client("ecs", region)
     progress("→ Deleting ECS task definitions...")
 
-    def listed(status: str) -> list[str]:
-        pages = ecs.get_paginator("list_task_definitions").paginate(familyPrefix=prefix, status=status)
-        return [arn for page in pages for arn in page["taskDefinitionArns"] if _family(arn).startswith(prefix)]
+    def listed(family: str, status: str) -> list[str]:
+        # ListTaskDefinitions' familyPrefix is an exact family name; families are found by prefix.
+        pages = ecs.get_paginator("list_task_definitions").paginate(familyPrefix=family, status=status)
+        return [arn for page in pages for arn in page["taskDefinitionArns"] if _family(arn) == family]
 
     with aws_stack.aws_errors("ECS task definition cleanup"):
-        active = listed("ACTIVE")
+        pages = ecs.get_paginator("list_task_definition_families").paginate(familyPrefix=prefix, status="ALL")
+        families = sorted({f for page in pages for f in page["families"] if f == prefix or f.startswith(prefix + "-")})
+        active = [arn for family in families for arn in listed(family, "ACTIVE")]
+        progress(f"  Found {len(active)} active task definition(s) in {len(families)} famil{'y' if len(families) == 1 else 'ies'}")
         for arn in active:
             ecs.deregister_task_definition(taskDefinition=arn)
             progress(f"  Deregistered: {arn}")
-        inactive = listed("INACTIVE")
+        inactive = [arn for family in families for arn in listed(family, "INACTIVE")]
         for start in range(0, len(inactive), 10):
             batch = inactive[start:start + 10]
             ecs.delete_task_definitions(taskDefinitions=batch)

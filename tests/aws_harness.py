@@ -35,7 +35,7 @@ def moto_endpoint() -> str:
             logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
             server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-            _teach_moto_to_delete_route_tables()
+            _fill_moto_gaps()
             server.start()
             atexit.register(server.stop)
             _server = server
@@ -43,12 +43,18 @@ def moto_endpoint() -> str:
     return f"http://{host}:{port}"
 
 
-def _teach_moto_to_delete_route_tables() -> None:
-    """moto's CloudFormation cannot delete an AWS::EC2::RouteTable, so DeleteStack of any stack
-    with a VPC fails with DependencyViolation where AWS succeeds. Give moto's model the delete
-    CloudFormation performs (drop the table's subnet associations, then the table)."""
+def _fill_moto_gaps() -> None:
+    """Where moto 5.2 fails and AWS does not:
+    - its CloudFormation cannot delete an AWS::EC2::RouteTable, so DeleteStack of any stack with
+      a VPC fails with DependencyViolation: give the model the delete CloudFormation performs;
+    - RunTask of an awsvpc task crashes when the VPC's DNS hostnames flag did not reach moto
+      (NetworkInterface.private_dns_name is then never set): default it to None."""
     from moto.ec2.models import ec2_backends
+    from moto.ec2.models.elastic_network_interfaces import NetworkInterface
     from moto.ec2.models.route_tables import RouteTable
+
+    if not hasattr(NetworkInterface, "private_dns_name"):
+        NetworkInterface.private_dns_name = None
 
     def delete(self, account_id: str, region_name: str) -> None:
         backend = ec2_backends[account_id][region_name]

@@ -134,8 +134,10 @@ def test_init_deploys_the_stack_and_destroy_removes_everything(cli: Cli, tmp_pat
     assert "Deleted:" in gone.stdout
     with pytest.raises(cloudformation.exceptions.ClientError):
         cloudformation.describe_stacks(StackName=STACK)
-    for status in ("ACTIVE", "INACTIVE"):
-        assert ecs.list_task_definitions(familyPrefix=f"{STACK}-task", status=status)["taskDefinitionArns"] == []
+    for family in (f"{STACK}-task", f"{STACK}-task-alpine-latest"):
+        for status in ("ACTIVE", "INACTIVE"):
+            assert ecs.list_task_definitions(familyPrefix=family, status=status)["taskDefinitionArns"] == [], family
+    assert f"{STACK}-task-alpine-latest:1" in gone.stdout
     assert ecs.list_task_definitions(familyPrefix="unrelated-task")["taskDefinitionArns"]
     left = yaml.safe_load(path.read_text()) or {}
     assert "api_key" not in left and "stack_name" not in left

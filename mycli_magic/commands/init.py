@@ -29,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--capacity", choices=["fargate-spot", "fargate"], default="fargate-spot",
                         help="run tasks on Fargate Spot (default, ~70%% cheaper, may be interrupted) or on-demand Fargate")
     parser.add_argument("--default-image", default="ubuntu:22.04", help="image used when a command names none (default: ubuntu:22.04)")
+    parser.add_argument("--github-host", default="github.com", help="host that gets the GitHub token (GitHub Enterprise: yours)")
+    parser.add_argument("--gitlab-host", default="gitlab.com", help="host that gets the GitLab token (self-managed GitLab: yours)")
     parser.add_argument("--github-token-file", type=Path, help="file holding a GitHub token (else $GITHUB_TOKEN)")
     parser.add_argument("--gitlab-token-file", type=Path, help="file holding a GitLab token (else $GITLAB_TOKEN)")
     parser.add_argument("--ssh-key-file", type=Path, help="SSH private key file for any git host (else $SSH_PRIVATE_KEY, base64)")
@@ -46,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
         _confirm(args.stack_name, region)
         credentials = _ask_credentials()
     result = aws_deploy.init_stack(region, args.stack_name, args.force, credentials, say,
-                                   capacity=args.capacity, default_image=args.default_image, profile=args.profile)
+                                   capacity=args.capacity, default_image=args.default_image, profile=args.profile,
+                                   github_host=args.github_host, gitlab_host=args.gitlab_host)
     auth = lambda name: "✓ Configured" if name in result.git_auth else "not configured"  # noqa: E731
     say("\n✅ Setup complete!")
     say(RULE)

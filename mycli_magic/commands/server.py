@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=["local", "aws"], default="local",
                         help="local: run commands on this machine; aws: the AWS engine, as the Lambda runs it")
     parser.add_argument("--stack-name", help="with --engine aws: the deployed stack whose settings to use "
-                        "(default: the configured stack, else mycli; not needed when ECS_CLUSTER etc. are set)")
+                        "(default: the configured stack, else mycli; not needed when MYCLI_CLUSTER etc. are set)")
     parser.add_argument("--region", help="with --engine aws: the stack's region (default: the configured one)")
     parser.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
 
@@ -44,7 +44,7 @@ def _aws_environ(args: argparse.Namespace) -> dict:
     unless the environment already names the cluster and no stack was asked for."""
     import os
 
-    if os.environ.get("ECS_CLUSTER") and not args.stack_name:
+    if os.environ.get("MYCLI_CLUSTER") and not args.stack_name:
         return dict(os.environ)
     from ..aws_deploy import resolve_region, server_environ
 

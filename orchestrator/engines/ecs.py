@@ -30,7 +30,6 @@ log = logging.getLogger("mycli.ecs")
 
 WORKDIR = "/workspace"
 RUNTIME = "fargate"
-OUTSIDE_GRACE_SECONDS = 300  # the in-script watchdog normally ends a task well before this
 FORGOTTEN_AFTER_SECONDS = 300  # a task ECS cannot describe this long after creation is gone
 STOP_WAIT_SECONDS = 3.0
 LOG_POLL_SECONDS = 1.0
@@ -43,8 +42,8 @@ _STATUS = {
     "PROVISIONING": PENDING, "PENDING": PENDING, "ACTIVATING": PENDING, "RUNNING": RUNNING,
     "DEACTIVATING": RUNNING, "STOPPING": RUNNING, "DEPROVISIONING": RUNNING, "STOPPED": STOPPED, "DELETED": STOPPED,
 }
-_CHECK_ECS = "the cluster (ECS_CLUSTER), subnets and security group, and the orchestrator's ecs permissions"
-_CHECK_LOGS = "the log group (LOG_GROUP) and the orchestrator's logs:GetLogEvents permission"
+_CHECK_ECS = "the cluster (MYCLI_CLUSTER), subnets and security group, and the orchestrator's ecs permissions"
+_CHECK_LOGS = "the log group (MYCLI_LOG_GROUP) and the orchestrator's logs:GetLogEvents permission"
 
 
 def _ts(value: object) -> float | None:
@@ -257,7 +256,7 @@ class EcsEngine:
 
     def _enforce_timeout(self, execution: Execution, now: float) -> None:
         start = execution.started_at or execution.created_at
-        if now <= start + execution.timeout_seconds + OUTSIDE_GRACE_SECONDS:
+        if now <= start + execution.timeout_seconds + self.settings.timeout_grace:
             return
         reason = f"Timed out after {execution.timeout_seconds} seconds (stopped by mycli)"
         log.warning("execution %s is past its deadline; stopping %s", execution.execution_id, execution.task_arn)

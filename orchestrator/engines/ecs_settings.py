@@ -3,21 +3,28 @@
 `mycli server --engine aws` reads the same variables (copied from the deployed function's
 configuration), so the local front and the Lambda run the same engine with the same settings.
 
-| variable            | meaning                                                        |
-|---------------------|----------------------------------------------------------------|
-| ECS_CLUSTER         | cluster name or ARN the tasks run in (required)                |
-| SUBNETS             | comma-separated subnet IDs for the tasks' awsvpc ENI (required)|
-| SECURITY_GROUP      | comma-separated security group IDs (required)                  |
-| TASK_DEFINITION     | base task definition family; per-image ones are copied from it |
-| LOG_GROUP           | CloudWatch log group of the tasks (required)                   |
-| EXECUTIONS_TABLE    | DynamoDB table of execution records (required)                 |
-| CONTAINER_NAME      | container in the task definition (default: executor)           |
-| LOG_STREAM_PREFIX   | awslogs-stream-prefix (default: task)                          |
-| DEFAULT_IMAGE       | the base task definition's image (default: ubuntu:22.04)       |
-| CAPACITY_PROVIDER   | FARGATE_SPOT (default) or FARGATE (on demand)                  |
-| ASSIGN_PUBLIC_IP    | ENABLED (default; public subnets, no NAT) or DISABLED          |
-| GITHUB_HOST / GITLAB_HOST | hosts that receive the GitHub / GitLab token             |
-| AWS_REGION          | region (set by Lambda; boto3's usual lookup otherwise)         |
+| variable                    | meaning                                                   |
+|-----------------------------|-----------------------------------------------------------|
+| MYCLI_CLUSTER               | cluster name or ARN the tasks run in (required)           |
+| MYCLI_SUBNETS               | comma-separated subnet IDs for the tasks' ENI (required)  |
+| MYCLI_SECURITY_GROUPS       | comma-separated security group IDs (required)             |
+| MYCLI_TASK_DEFINITION       | base task definition family (required); per-image ones    |
+|                             | are copied from it as `{family}-{sanitized image}`        |
+| MYCLI_LOG_GROUP             | CloudWatch log group of the tasks (required)              |
+| MYCLI_EXECUTIONS_TABLE      | DynamoDB table of execution records (required)            |
+| MYCLI_CONTAINER_NAME        | container in the task definition (default: executor)      |
+| MYCLI_LOG_STREAM_PREFIX     | awslogs-stream-prefix (default: task)                     |
+| MYCLI_CAPACITY_PROVIDER     | FARGATE_SPOT (default) or FARGATE (on demand)             |
+| MYCLI_ASSIGN_PUBLIC_IP      | ENABLED (default; public subnets, no NAT) or DISABLED     |
+| MYCLI_TIMEOUT_GRACE_SECONDS | how long past its timeout a task may run before the       |
+|                             | engine stops it (default 300; the script's watchdog acts  |
+|                             | first)                                                    |
+| DEFAULT_IMAGE               | the base definition's image (default: ubuntu:22.04)       |
+| GITHUB_HOST / GITLAB_HOST   | hosts that get the GitHub / GitLab token                  |
+| AWS_REGION                  | region (set by Lambda; boto3's usual lookup otherwise)    |
+
+The names carry the MYCLI_ prefix because generic ones (CONTAINER_NAME, LOG_GROUP) are often
+already set in the environment of a container or CI job that runs `mycli server --engine aws`.
 """
 
 from __future__ import annotations
@@ -27,11 +34,16 @@ from typing import Mapping
 
 from ..errors import ServerMisconfigured
 
-REQUIRED = ("ECS_CLUSTER", "SUBNETS", "SECURITY_GROUP", "TASK_DEFINITION", "LOG_GROUP", "EXECUTIONS_TABLE")
+REQUIRED = ("MYCLI_CLUSTER", "MYCLI_SUBNETS", "MYCLI_SECURITY_GROUPS", "MYCLI_TASK_DEFINITION", "MYCLI_LOG_GROUP",
+            "MYCLI_EXECUTIONS_TABLE")
 
 
 def _csv(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def _seconds(value: str | None, default: int) -> int:
+    return int(value) if value and value.isdigit() else default
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,7 @@ class EcsSettings:
     assign_public_ip: str = "ENABLED"
     github_host: str = "github.com"
     gitlab_host: str = "gitlab.com"
+    timeout_grace: int = 300
     region: str | None = None
     missing: tuple[str, ...] = ()
 
@@ -58,19 +71,20 @@ class EcsSettings:
         misconfigured Lambda answers with a clear error body instead of failing to import."""
         get = environ.get
         return cls(
-            cluster=get("ECS_CLUSTER", ""),
-            subnets=_csv(get("SUBNETS")),
-            security_groups=_csv(get("SECURITY_GROUP")),
-            task_definition=get("TASK_DEFINITION", ""),
-            log_group=get("LOG_GROUP", ""),
-            table=get("EXECUTIONS_TABLE", ""),
-            container=get("CONTAINER_NAME") or "executor",
-            stream_prefix=get("LOG_STREAM_PREFIX") or "task",
+            cluster=get("MYCLI_CLUSTER", ""),
+            subnets=_csv(get("MYCLI_SUBNETS")),
+            security_groups=_csv(get("MYCLI_SECURITY_GROUPS")),
+            task_definition=get("MYCLI_TASK_DEFINITION", ""),
+            log_group=get("MYCLI_LOG_GROUP", ""),
+            table=get("MYCLI_EXECUTIONS_TABLE", ""),
+            container=get("MYCLI_CONTAINER_NAME") or "executor",
+            stream_prefix=get("MYCLI_LOG_STREAM_PREFIX") or "task",
             default_image=get("DEFAULT_IMAGE") or "ubuntu:22.04",
-            capacity_provider=(get("CAPACITY_PROVIDER") or "FARGATE_SPOT").upper(),
-            assign_public_ip=(get("ASSIGN_PUBLIC_IP") or "ENABLED").upper(),
+            capacity_provider=(get("MYCLI_CAPACITY_PROVIDER") or "FARGATE_SPOT").upper(),
+            assign_public_ip=(get("MYCLI_ASSIGN_PUBLIC_IP") or "ENABLED").upper(),
             github_host=get("GITHUB_HOST") or "github.com",
             gitlab_host=get("GITLAB_HOST") or "gitlab.com",
+            timeout_grace=_seconds(get("MYCLI_TIMEOUT_GRACE_SECONDS"), 300),
             region=get("AWS_REGION") or get("AWS_DEFAULT_REGION") or None,
             missing=tuple(name for name in REQUIRED if not get(name)),
         )
@@ -82,4 +96,4 @@ class EcsSettings:
                 + " (set by the CloudFormation stack; for `mycli server --engine aws` pass --stack-name)"
             )
         if self.capacity_provider not in ("FARGATE", "FARGATE_SPOT"):
-            raise ServerMisconfigured("server misconfigured: CAPACITY_PROVIDER must be FARGATE or FARGATE_SPOT")
+            raise ServerMisconfigured("server misconfigured: MYCLI_CAPACITY_PROVIDER must be FARGATE or FARGATE_SPOT")

@@ -13,7 +13,7 @@ from .ecs_aws import Clients, aws_errors
 
 KIND = "execution"
 TTL_SECONDS = 90 * 86400
-_CHECK = "the executions table (EXECUTIONS_TABLE) and the orchestrator's dynamodb permissions"
+_CHECK = "the executions table (MYCLI_EXECUTIONS_TABLE) and the orchestrator's dynamodb permissions"
 
 # Execution fields stored as they are; everything else in an item is the store's own.
 _FIELDS = (

@@ -95,7 +95,7 @@ class TaskDefinitions:
             from ..errors import UpstreamError
 
             raise UpstreamError(
-                f"the base task definition {self.base_family} does not exist; check TASK_DEFINITION and that the stack deployed"
+                f"the base task definition {self.base_family} does not exist; check MYCLI_TASK_DEFINITION and that the stack deployed"
             )
         params = {key: base[key] for key in _COPIED if base.get(key)}
         params.setdefault("networkMode", "awsvpc")
