@@ -27,8 +27,8 @@ def header(event: dict, name: str) -> str | None:
     """A request header by case-insensitive name, from `headers` or `multiValueHeaders`."""
     wanted = name.lower()
     for key, value in (event.get("headers") or {}).items():
-        if isinstance(key, str) and key.lower() == wanted:
-            return value if isinstance(value, str) else None
+        if isinstance(key, str) and key.lower() == wanted and isinstance(value, str):
+            return value
     for key, values in (event.get("multiValueHeaders") or {}).items():
         if isinstance(key, str) and key.lower() == wanted and isinstance(values, list) and values:
             return values[0] if isinstance(values[0], str) else None

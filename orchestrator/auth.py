@@ -9,6 +9,7 @@ bcrypt cost for every hash, so its response time says nothing about how close it
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import threading
 
@@ -17,6 +18,7 @@ import bcrypt
 from .errors import ServerMisconfigured, Unauthorized
 
 KEY_PREFIX = "sk_live_"
+_BCRYPT_HASH_RE = re.compile(rb"^\$2[abxy]?\$[0-9]{2}\$[./A-Za-z0-9]{53}\Z")
 BCRYPT_MAX_BYTES = 72
 
 
@@ -40,6 +42,8 @@ class Authenticator:
     def __init__(self, hashes: tuple[bytes, ...]):
         if not hashes:
             raise ServerMisconfigured("server misconfigured: no API key hash is set (API_KEY_HASH)")
+        if not any(_BCRYPT_HASH_RE.match(h) for h in hashes):
+            raise ServerMisconfigured("server misconfigured: API_KEY_HASH holds no valid bcrypt hash")
         self._hashes = hashes
         self._verified: set[bytes] = set()
         self._lock = threading.Lock()

@@ -62,6 +62,11 @@ def credential_kind(repo: str, hosts: GitHosts = GitHosts()) -> str | None:
     return None
 
 
+def _origin(repo: str) -> str:
+    """scheme://host[:port] of an http(s) repo URL (what git matches `credential.<url>.*` against)."""
+    return re.match(r"^(https?://[^/@]+)", repo).group(1).lower()
+
+
 def display_repo(repo: str) -> str:
     """The repo as shown in logs: any user part of a URL is masked."""
     return re.sub(r"^([a-z]+://)[^/@]+@", r"\1***@", repo)
@@ -94,6 +99,11 @@ def build_script(
     lines += [
         f"unset {' '.join(CREDENTIAL_VARS)} MYCLI_GIT_USER MYCLI_GIT_PASSWORD GIT_SSH_COMMAND",
         "rm -f \"$mycli_tmp/id_key\"",
+    ]
+    # The request's environment is set only now, so none of it (GIT_PROXY_COMMAND, LD_PRELOAD,
+    # PATH...) can steer the clone while credentials are at hand.
+    lines += [f"export {key}={sh_quote(value)}" for key, value in sorted(request.env.items())]
+    lines += [
         f"printf '%s\\n' '' \"$mycli_rule\" 'Executing command...' \"$mycli_rule\" ''",
     ]
     lines += _run_section(request, watchdog)
@@ -161,14 +171,21 @@ def _git_section(request: ExecRequest, workdir: str, kind: str | None) -> list[s
         "GIT_TERMINAL_PROMPT=0",
         "export GIT_TERMINAL_PROMPT",
         "set --",
+        # The local engine hands credentials over on stdin rather than in the environment, so
+        # they never sit in this process's /proc/PID/environ where the command could read them.
+        "# shellcheck disable=SC2034  # not every clone uses every credential",
+        "if [ \"${MYCLI_CREDENTIALS_STDIN:-}\" = 1 ]; then",
+        *[f"  IFS= read -r {var} || {var}=" for var in CREDENTIAL_VARS],
+        "  exec </dev/null",
+        "fi",
     ]
     if kind in ("github", "gitlab"):
         var = GITHUB_TOKEN_VAR if kind == "github" else GITLAB_TOKEN_VAR
         user = "x-access-token" if kind == "github" else "oauth2"
         helper = (
-            "credential.helper=!f() { test \"$1\" = get || return 0; "
+            f"credential.{_origin(repo)}.helper=!f() {{ test \"$1\" = get || return 0; "
             "printf 'username=%s\\npassword=%s\\n' \"$MYCLI_GIT_USER\" \"$MYCLI_GIT_PASSWORD\"; }; f"
-        )
+        )  # scoped to the repo's scheme://HOST[:PORT]: a redirect or insteadOf to another host gets nothing
         lines += [
             f"if [ -n \"${{{var}:-}}\" ]; then",
             f"  echo '→ Configuring {'GitHub' if kind == 'github' else 'GitLab'} authentication...'",

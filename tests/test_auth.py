@@ -77,7 +77,12 @@ def test_a_non_ascii_key_can_be_valid():
 def test_malformed_stored_hash_is_skipped():
     auth = Authenticator(parse_hashes("not-a-bcrypt-hash," + cheap_hash(OLD).decode() + ",$2b$04$short"))
     assert accepts(auth, OLD)
-    assert not accepts(Authenticator(parse_hashes("not-a-bcrypt-hash")), OLD)
+
+
+
+def test_only_malformed_hashes_is_a_server_misconfiguration():
+    with pytest.raises(ServerMisconfigured):
+        Authenticator(parse_hashes("not-a-bcrypt-hash,$2b$04$short"))
 
 
 @pytest.mark.parametrize("raw", [None, "", " ", ",\n,"])

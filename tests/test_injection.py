@@ -122,9 +122,6 @@ def test_env_values_stay_out_of_responses_and_logs(server, canary_dir):
     assert not any("s3cr3t-v4lue-77" in line for line in server.all_lines(final["execution_id"]))
 
 
-@pytest.mark.xfail(strict=True, reason="known: the request's env applies to the git clone too, so GIT_PROXY_COMMAND "
-                                       "(or GIT_ASKPASS, GIT_EXEC_PATH, LD_PRELOAD, PATH) runs a program before the "
-                                       "command, while the git credentials are in the environment")
 def test_env_cannot_run_anything_during_the_clone(server, canary_dir):
     canary = canary_dir / "CANARY-env-git"
     proxy = canary_dir / "left-by-an-earlier-execution.sh"

@@ -22,7 +22,7 @@ from typing import Mapping
 from ..engine import MAX_PAGE_BYTES, PENDING, RUNNING, STOPPED, Execution, LogPage
 from ..errors import BadRequest, EngineUnavailable, NotFound
 from ..ids import is_execution_id, new_execution_id
-from ..shell import GitHosts, build_script
+from ..shell import CREDENTIAL_VARS, GitHosts, build_script
 from ..validation import ExecRequest, ListRequest, LogsRequest, Ref
 from .local_process import ProcessRun, credentials_from, detect_container_runtime, pid_start_time
 from .local_store import Store
@@ -73,11 +73,13 @@ class LocalEngine:
         execution = self._record(request, runtime)
         execution_id = execution.execution_id
         workspace = self.state_dir / "work" / execution_id
+        env, stdin_data = self._env(request, execution_id)
         run = ProcessRun(
             execution_id=execution_id,
             argv=self._argv(execution, workspace),
             cwd=workspace,
-            env=self._env(request, execution_id),
+            env=env,
+            stdin_data=stdin_data,
             script=script,
             timeout_seconds=request.timeout_seconds,
             store=self.store,
@@ -152,6 +154,7 @@ class LocalEngine:
         if run is None:
             self._finish_orphan(execution.execution_id, "Stopped by user", "UserInitiated", 130)
         else:
+            self.store.update(execution.execution_id, desired_status=STOPPED)
             run.request_stop()
             run.done.wait(3.0)
         return self.get(ref)
@@ -182,25 +185,32 @@ class LocalEngine:
         script_path = workspace.parent / f"{execution.execution_id}.sh"
         if not self.container:
             return ["/bin/sh", str(script_path)]
-        env_names = [*execution.env_keys, "MYCLI_EXECUTION_ID", *self.credentials]
         argv = [self.container, "run", "--rm", "--init", "--name", f"mycli-{execution.execution_id}"]
         argv += ["-w", CONTAINER_WORKDIR, "-v", f"{script_path}:/mycli/script.sh:ro"]
-        for name in env_names:
+        names = ["MYCLI_EXECUTION_ID", "PYTHONUNBUFFERED"] + ([] if execution.skip_git else list(self.credentials))
+        for name in names:
             argv += ["-e", name]  # the value comes from this process's environment, not argv
         return argv + [execution.image or self.default_image, "/bin/sh", "/mycli/script.sh"]
 
-    def _env(self, request: ExecRequest, execution_id: str) -> dict[str, str]:
+    def _env(self, request: ExecRequest, execution_id: str) -> tuple[dict[str, str], bytes | None]:
+        """(environment, bytes for the script's stdin). The request's own env is not here: the
+        script exports it just before the command. Git credentials reach a host process on its
+        stdin, never in its environment; a container gets them as named -e variables."""
         keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL",
                 "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
                 "DOCKER_HOST", "CONTAINER_HOST")
         env = {k: self.environ[k] for k in keep if k in self.environ}
         env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
         env["PYTHONUNBUFFERED"] = "1"
-        env.update(request.env)
         env["MYCLI_EXECUTION_ID"] = execution_id
-        if not request.skip_git:
+        if request.skip_git or not self.credentials:
+            return env, None
+        if self.container:
             env.update(self.credentials)
-        return env
+            return env, None
+        env["MYCLI_CREDENTIALS_STDIN"] = "1"
+        lines = [self.credentials.get(name, "").replace("\n", "") for name in CREDENTIAL_VARS]
+        return env, ("\n".join(lines) + "\n").encode()
 
     def _started(self, execution_id: str, pid: int) -> None:
         now, start = time.time(), pid_start_time(pid)

@@ -70,6 +70,7 @@ class ProcessRun:
         argv: list[str],
         cwd: Path,
         env: dict[str, str],
+        stdin_data: bytes | None = None,
         script: str,
         timeout_seconds: int,
         store,
@@ -78,6 +79,7 @@ class ProcessRun:
     ):
         self.execution_id = execution_id
         self.argv, self.cwd, self.env, self.script = argv, cwd, env, script
+        self.stdin_data = stdin_data
         self.timeout_seconds = timeout_seconds
         self.store = store
         self.on_started, self.on_finished = on_started, on_finished
@@ -129,10 +131,20 @@ class ProcessRun:
                 self._flush(final=True)
                 self.on_finished(self.execution_id, STOPPED_BY_USER_EXIT_CODE, reason, code)
                 return
-            self._proc = proc = subprocess.Popen(
-                self.argv, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-            )
+            stdin = subprocess.DEVNULL
+            if self.stdin_data is not None:  # fits a pipe's buffer: written before the child reads
+                read_end, write_end = os.pipe()
+                os.write(write_end, self.stdin_data)
+                os.close(write_end)
+                stdin = read_end
+            try:
+                self._proc = proc = subprocess.Popen(
+                    self.argv, cwd=self.cwd, env=self.env, stdin=stdin,
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                )
+            finally:
+                if stdin is not subprocess.DEVNULL:
+                    os.close(stdin)
         self.on_started(self.execution_id, proc.pid)
         self._pump(proc)
         rc = proc.wait()
