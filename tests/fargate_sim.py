@@ -65,6 +65,8 @@ class FargateSimulator:
         state_manager.set_transition(model_name="ecs::task", transition={"progression": "manual", "times": 10**9})
         self._original_stop_task = self.backend.stop_task
         self.backend.stop_task = self._stop_task  # StopTask as ECS does it: stopping, not stopped
+        self._original_run_task = self.backend.run_task
+        self.backend.run_task = self._run_task  # RunTask as ECS does it: the definition is captured
         if self.isolate:
             os.makedirs("/workspace", exist_ok=True)
         self._thread.start()
@@ -77,8 +79,19 @@ class FargateSimulator:
             run.kill()
         if self._original_stop_task is not None:
             self.backend.stop_task = self._original_stop_task
+            self.backend.run_task = self._original_run_task
 
     # moto hooks ----------------------------------------------------------------------------
+
+    def _run_task(self, *args, **kwargs):
+        """A task keeps the container definition it started with, even if its task definition
+        revision is deregistered and deleted right after (as the engine does with one-off ones)."""
+        tasks = self._original_run_task(*args, **kwargs)
+        for task in tasks:
+            definition = self.backend.describe_task_definition(task.task_definition_arn)
+            task.sim_container = _camel(definition.container_definitions[0])
+            task.last_status = "PROVISIONING"  # ECS's first state (moto starts tasks at RUNNING)
+        return tasks
 
     def _stop_task(self, cluster_str: str, task_str: str, reason: str):
         task = self._find(task_str)
@@ -128,8 +141,9 @@ class FargateSimulator:
             time.sleep(0.05)
 
     def _launch(self, arn: str, task) -> None:
-        definition = self.backend.describe_task_definition(task.task_definition_arn)
-        container = _camel(definition.container_definitions[0])
+        container = getattr(task, "sim_container", None)
+        if container is None:
+            container = _camel(self.backend.describe_task_definition(task.task_definition_arn).container_definitions[0])
         name = container.get("name")
         override = next((o for o in (task.overrides or {}).get("containerOverrides", []) if o.get("name") == name), {})
         command = override.get("command") or container.get("command")

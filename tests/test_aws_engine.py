@@ -144,17 +144,29 @@ def test_stop_sends_sigterm_and_reports_130(aws):
     assert _task(aws, started["task_arn"])["stoppedReason"].startswith("Stopped by user")
 
 
-def test_a_64_kib_command_runs_and_an_incompressible_one_is_refused(aws):
+def test_64_kib_commands_run_and_an_incompressible_one_is_refused(aws):
+    # compresses well: packed into the overrides
     body = "".join(f"echo line {n}: the quick brown fox jumps over the lazy dog >/dev/null\n" for n in range(2000))
-    command = (body + "echo done-64k\n")
-    command = command[: 64 * 1024 - 20] + "\necho done-64k\n"
-    assert len(command.encode()) <= 64 * 1024 and len(command) > 60 * 1024
+    command = body[: 64 * 1024 - 20] + "\necho done-64k\n"
+    assert 60 * 1024 < len(command.encode()) <= 64 * 1024
     final = _run(aws, command)
     assert final["exit_code"] == 0, final
     assert "done-64k" in aws.server.all_lines(final["execution_id"])
     overrides = _task(aws, final["task_arn"])["overrides"]
     assert len(json.dumps(overrides)) <= 8192  # what AWS would have enforced (moto does not)
     assert "base64 -d | gunzip" in overrides["containerOverrides"][0]["command"][2]
+
+    # compresses ~4x, like real code: travels in a one-off task definition, retired after RunTask
+    words = random.Random(3).choices(["alpha", "beta", "gamma", "delta", "x", "y", "print", "for", "in", "range"], k=20000)
+    lines = [f"v{i}={random.Random(i).randint(0, 10**9)}  # {' '.join(words[i * 5:i * 5 + 5])}" for i in range(1800)]
+    command = "\n".join(lines)[: 64 * 1024 - 30] + "\necho done-realistic\n"
+    final = _run(aws, command)
+    assert final["exit_code"] == 0, aws.server.all_lines(final["execution_id"])[-5:]
+    assert "done-realistic" in aws.server.all_lines(final["execution_id"])
+    task = _task(aws, final["task_arn"])
+    assert len(json.dumps(task["overrides"])) <= 8192 and "command" not in task["overrides"]["containerOverrides"][0]
+    assert f"{STACK}-task-oneoff:" in task["taskDefinitionArn"]
+    assert aws.ecs.list_task_definitions(familyPrefix=f"{STACK}-task-oneoff")["taskDefinitionArns"] == []
 
     noise = "".join(random.Random(7).choices(string.ascii_letters + string.digits, k=60 * 1024))
     status, answer = aws.server.call({"action": "exec", "command": f": {noise}", "skip_git": True})

@@ -21,7 +21,7 @@ from ..ids import new_execution_id
 from ..shell import TIMEOUT_EXIT_CODE, GitHosts, build_script
 from ..validation import ExecRequest, ListRequest, LogsRequest, Ref
 from .ecs_aws import Clients, aws_errors, error_code
-from .ecs_command import build_overrides
+from .ecs_command import build_launch
 from .ecs_settings import EcsSettings
 from .ecs_store import ExecutionStore
 from .ecs_taskdefs import TaskDefinitions
@@ -87,11 +87,20 @@ class EcsEngine:
         execution_id = new_execution_id(now)
         script, _ = self.script_for(request)
         env = {**request.env, "MYCLI_EXECUTION_ID": execution_id}
-        overrides, compressed = build_overrides(self.settings.container, script, env)  # 400 before any AWS call
+        launch = build_launch(self.settings.container, script, env)  # a 400 before any AWS call
         image = request.image or self.settings.default_image
         task_definition = self.task_definitions.for_image(image)
-        with aws_errors("ECS RunTask", _CHECK_ECS):
-            answer = self.clients.ecs.run_task(**self._run_task_params(task_definition, overrides, execution_id, request))
+        one_off = None
+        if launch.definition_command:
+            task_definition = one_off = self.task_definitions.one_off(task_definition, launch.definition_command)
+        try:
+            with aws_errors("ECS RunTask", _CHECK_ECS):
+                answer = self.clients.ecs.run_task(
+                    **self._run_task_params(task_definition, launch.overrides, execution_id, request)
+                )
+        finally:
+            if one_off:
+                self.task_definitions.retire(one_off)
         tasks = answer.get("tasks") or []
         if not tasks:
             failure = (answer.get("failures") or [{}])[0]
@@ -120,7 +129,7 @@ class EcsEngine:
         )
         try:
             self.store.put(execution, task_definition=task.get("taskDefinitionArn") or task_definition,
-                           compressed=compressed)
+                           transport=launch.mode)
         except Exception:
             # A task nobody can find by its execution ID is worse than no task: take it back.
             self._stop_task(task_arn, "mycli could not record this execution; stopped it")

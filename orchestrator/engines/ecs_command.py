@@ -4,8 +4,11 @@ A script that fits runs as `["/bin/sh", "-c", script]`, readable as is in the co
 one travels gzip-compressed and base64-encoded inside a small sh program that decodes it with
 `base64 -d | gunzip` (coreutils, busybox and toybox all have both) and `eval`s it in the same
 shell: no temporary file, no pipe on the script's stdin (the user's command keeps its own), and
-no single argument larger than the kernel's per-argument limit. What still does not fit is
-refused with a 400 that names the limit, before anything starts.
+no single argument larger than the kernel's per-argument limit. When even that exceeds the
+overrides limit (typical 64 KiB code compresses 3-5x, base64 adds a third), the packed program
+goes into the container command of a one-off task definition revision instead (a task
+definition may hold 64 KiB), and the overrides carry only the environment. What still does not
+fit is refused with a 400 that names the limits, before anything starts.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+from dataclasses import dataclass
 
 from ..errors import BadRequest
 
 MAX_OVERRIDES_CHARS = 8192
+MAX_DEFINITION_COMMAND_CHARS = 60 * 1024  # of a task definition's 64 KiB, leaving room for the rest
 
 _DECODER = (
     "mycli_s=$(printf '%s' '{payload}' | base64 -d | gunzip) && [ -n \"$mycli_s\" ] || "
@@ -48,18 +53,37 @@ def overrides_size(overrides: dict) -> int:
     return len(json.dumps(overrides, ensure_ascii=False))
 
 
-def build_overrides(container: str, script: str, env: dict[str, str]) -> tuple[dict, bool]:
-    """(overrides, compressed?) for RunTask, or BadRequest when even the packed form is too big."""
+@dataclass(frozen=True)
+class Launch:
+    """How a script reaches the container: `overrides` for RunTask, and when the script had to
+    travel in a one-off task definition, the container command to register there."""
+
+    overrides: dict
+    mode: str  # "plain", "packed" or "definition"
+    definition_command: list[str] | None = None
+
+
+def build_launch(container: str, script: str, env: dict[str, str]) -> Launch:
+    """The cheapest transport that fits, or BadRequest naming the limits."""
     plain = overrides_for(container, ["/bin/sh", "-c", script], env)
     if overrides_size(plain) <= MAX_OVERRIDES_CHARS:
-        return plain, False
-    small = overrides_for(container, ["/bin/sh", "-c", packed(script)], env)
-    size = overrides_size(small)
-    if size <= MAX_OVERRIDES_CHARS:
-        return small, True
-    env_size = overrides_size(overrides_for(container, [], env))
-    raise BadRequest(
-        f"the command does not fit in ECS RunTask's {MAX_OVERRIDES_CHARS:,}-character overrides limit "
-        f"even compressed ({size:,} characters, of which env takes {env_size:,}); "
-        "put the command in a script in your repo, or pass less in env"
-    )
+        return Launch(plain, "plain")
+    program = packed(script)
+    small = overrides_for(container, ["/bin/sh", "-c", program], env)
+    if overrides_size(small) <= MAX_OVERRIDES_CHARS:
+        return Launch(small, "packed")
+    env_only = overrides_for(container, [], env)
+    del env_only["containerOverrides"][0]["command"]
+    env_size = overrides_size(env_only)
+    if env_size > MAX_OVERRIDES_CHARS:
+        raise BadRequest(
+            f"env does not fit in ECS RunTask's {MAX_OVERRIDES_CHARS:,}-character overrides limit "
+            f"({env_size:,} characters); pass less in env"
+        )
+    if len(program) > MAX_DEFINITION_COMMAND_CHARS:
+        raise BadRequest(
+            f"the command is too large for ECS even compressed ({len(program):,} characters; RunTask overrides "
+            f"allow {MAX_OVERRIDES_CHARS:,} and a task definition about {MAX_DEFINITION_COMMAND_CHARS // 1024} KiB); "
+            "put the command in a script in your repo"
+        )
+    return Launch(env_only, "definition", ["/bin/sh", "-c", program])

@@ -9,10 +9,14 @@ the image keeps them few, recognisable in the console and cheap to find again.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import threading
 
+from ..errors import ApiError, UpstreamError
 from .ecs_aws import Clients, aws_errors, error_code
+
+log = logging.getLogger("mycli.ecs")
 
 MAX_SANITIZED = 50
 _UNSAFE = re.compile(r"[^a-z0-9-]+")
@@ -89,11 +93,26 @@ class TaskDefinitions:
                 return container.get("image")
         return None
 
-    def _register(self, family: str, image: str) -> str:
-        base = self._describe(self.base_family)
-        if base is None:
-            from ..errors import UpstreamError
+    def one_off(self, source: str, command: list[str]) -> str:
+        """A revision of `{base}-oneoff` copied from `source` with `command` built in, for a script
+        too large for RunTask's overrides. Retire it once the task has started."""
+        definition = self._describe(source)
+        if definition is None:
+            raise UpstreamError(f"task definition {source} disappeared; try again")
+        return self._register(f"{self.base_family}-oneoff", self._image_of(definition) or "", command=command, base=definition)
 
+    def retire(self, arn: str) -> None:
+        """Deregister and delete a one-off revision; a running task keeps it until it stops."""
+        try:
+            with aws_errors("ECS DeregisterTaskDefinition", "the orchestrator's role"):
+                self.clients.ecs.deregister_task_definition(taskDefinition=arn)
+                self.clients.ecs.delete_task_definitions(taskDefinitions=[arn])
+        except ApiError as exc:  # a leftover revision costs nothing; `mycli destroy` removes it
+            log.warning("could not retire %s: %s", arn, exc.message)
+
+    def _register(self, family: str, image: str, command: list[str] | None = None, base: dict | None = None) -> str:
+        base = base or self._describe(self.base_family)
+        if base is None:
             raise UpstreamError(
                 f"the base task definition {self.base_family} does not exist; check MYCLI_TASK_DEFINITION and that the stack deployed"
             )
@@ -107,6 +126,8 @@ class TaskDefinitions:
             container = dict(container)
             if container.get("name") == self.container:
                 container["image"] = image
+                if command:
+                    container["command"] = command
             containers.append(container)
         tags = [{"key": "ManagedBy", "value": "mycli"}, {"key": "Image", "value": sanitize(image)}]
         with aws_errors("ECS RegisterTaskDefinition", "the orchestrator's role (ecs:RegisterTaskDefinition, iam:PassRole)"):
