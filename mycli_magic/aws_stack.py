@@ -34,6 +34,7 @@ def client(service: str, region: str):
 @contextlib.contextmanager
 def aws_errors(what: str) -> Iterator[None]:
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+    from botocore.parsers import ResponseParserError
 
     try:
         yield
@@ -44,8 +45,8 @@ def aws_errors(what: str) -> Iterator[None]:
         raise AwsError(f"{what}: no AWS credentials found; run `aws configure` or set AWS_PROFILE") from None
     except NoRegionError:
         raise AwsError(f"{what}: no AWS region; pass --region") from None
-    except BotoCoreError as exc:
-        raise AwsError(f"{what} failed: {exc}") from None
+    except (BotoCoreError, ResponseParserError) as exc:
+        raise AwsError(f"{what} failed: {str(exc).splitlines()[0][:300]}") from None
 
 
 def resolve_region(region: str | None, environ: Mapping[str, str] = os.environ) -> str:

@@ -48,10 +48,27 @@ def _fill_moto_gaps() -> None:
     - its CloudFormation cannot delete an AWS::EC2::RouteTable, so DeleteStack of any stack with
       a VPC fails with DependencyViolation: give the model the delete CloudFormation performs;
     - RunTask of an awsvpc task crashes when the VPC's DNS hostnames flag did not reach moto
-      (NetworkInterface.private_dns_name is then never set): default it to None."""
+      (NetworkInterface.private_dns_name is then never set): default it to None;
+    - UpdateStack crashes on a function with inline `Code.ZipFile` (moto base64-decodes the
+      source text): CloudFormation leaves code it did not see change alone, so do that."""
     from moto.ec2.models import ec2_backends
     from moto.ec2.models.elastic_network_interfaces import NetworkInterface
     from moto.ec2.models.route_tables import RouteTable
+
+    from moto.awslambda.models import LambdaFunction
+
+    if not getattr(LambdaFunction, "_mycli_inline_update", False):
+        def update(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+            properties = cloudformation_json["Properties"]
+            if "ZipFile" in properties.get("Code", {}):
+                original_resource.update_configuration(properties)
+                return original_resource
+            return original_update(original_resource=original_resource, new_resource_name=new_resource_name,
+                                   cloudformation_json=cloudformation_json, account_id=account_id, region_name=region_name)
+
+        original_update = LambdaFunction.update_from_cloudformation_json
+        LambdaFunction.update_from_cloudformation_json = classmethod(update)
+        LambdaFunction._mycli_inline_update = True
 
     if not hasattr(NetworkInterface, "private_dns_name"):
         NetworkInterface.private_dns_name = None

@@ -78,6 +78,7 @@ def aws_errors(what: str, check: str) -> Iterator[None]:
     `check` tells the operator where to look when AWS refuses for a reason of its own.
     """
     from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError
+    from botocore.parsers import ResponseParserError
 
     try:
         yield
@@ -100,5 +101,6 @@ def aws_errors(what: str, check: str) -> Iterator[None]:
         raise ServerMisconfigured("server misconfigured: no AWS region set (set AWS_REGION)") from None
     except EndpointConnectionError as exc:
         raise EngineUnavailable(f"cannot reach AWS for {what} ({exc}); check the network and AWS_ENDPOINT_URL") from None
-    except BotoCoreError as exc:
-        raise EngineUnavailable(f"{what} failed: {type(exc).__name__}: {str(exc)[:MAX_AWS_MESSAGE]}; try again") from None
+    except (BotoCoreError, ResponseParserError) as exc:
+        first = (str(exc).splitlines() or [""])[0][:MAX_AWS_MESSAGE]
+        raise EngineUnavailable(f"{what} failed: {type(exc).__name__}: {first}; try again") from None
