@@ -205,7 +205,6 @@ def destroy_stack(
     keep_config: bool,
     progress: Progress,
     *,
-    profile: str | None = None,
     environ: Mapping[str, str] = os.environ,
 ) -> None:
     """Stop the stack's tasks, remove its task definitions, delete the stack, forget its config."""
@@ -230,7 +229,7 @@ def destroy_stack(
             raise AwsError(f"stack {stack_name} ended {status}: {aws_stack.failure_reason(stack_name, region)}; run mycli destroy again")
         progress("✓ Stack deleted")
     if not keep_config:
-        _forget(stack_name, region, profile, environ, progress)
+        _forget(stack_name, region, environ, progress)
 
 
 def _stop_tasks(cluster: str, region: str, progress: Progress) -> None:
@@ -283,7 +282,7 @@ def _family(arn: str) -> str:
     return arn.rsplit("/", 1)[-1].rsplit(":", 1)[0]
 
 
-def _forget(stack_name: str, region: str, profile: str | None, environ: Mapping[str, str], progress: Progress) -> None:
+def _forget(stack_name: str, region: str, environ: Mapping[str, str], progress: Progress) -> None:
     """Drop every profile that points at this stack (the default one included)."""
     data = config.load_global(environ)
     removed = []
