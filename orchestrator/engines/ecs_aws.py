@@ -52,7 +52,7 @@ class Clients:
         from botocore.config import Config
 
         config = Config(
-            retries={"mode": "standard", "max_attempts": 5},
+            retries={"mode": "standard"},  # 3 attempts unless AWS_MAX_ATTEMPTS says otherwise
             connect_timeout=5,
             read_timeout=20,
             user_agent_extra="mycli-orchestrator",
