@@ -122,9 +122,15 @@ class Execution:
         self._set_info(self.client.status(self.ref))
         return self
 
-    def stop(self) -> "Execution":
-        """Stop the remote run (STOPPED, exit 130); harmless when it already ended."""
+    def stop(self, wait: float = 0.0) -> "Execution":
+        """Stop the remote run (STOPPED, exit 130); harmless when it already ended. With `wait`,
+        poll up to that many seconds until the engine reports it STOPPED (an engine may take a
+        moment: the local one ends the process group, ECS sends SIGTERM then SIGKILL)."""
         self._set_info(self.client.stop(self.ref))
+        deadline = time.monotonic() + wait
+        while self.status != STOPPED and time.monotonic() < deadline:
+            time.sleep(0.2)
+            self.refresh()
         return self
 
     def wait(self, timeout: float | None = None, check: bool = False) -> "Execution":

@@ -23,6 +23,7 @@ from traitlets import Bool, CaselessStrEnum, Float, Int, TraitError, Unicode, va
 from .errors import MycliError
 
 FLAG_NAMES = {"repo": "--repo", "skip_git": "--skip-git"}
+STOP_CONFIRM_SECONDS = 15.0  # after an interrupt, how long to wait for the engine to report STOPPED
 
 
 def exec_arguments(func):
@@ -232,13 +233,17 @@ class MycliMagics(Magics):
     @staticmethod
     def _stop_after_interrupt(handle, view) -> None:
         try:
-            handle.stop()
-            with contextlib.suppress(MycliError):
-                handle._drain()  # the last lines, e.g. the engine's own "stopped" note
+            handle.stop(wait=STOP_CONFIRM_SECONDS)
+            if handle.status == "STOPPED":
+                with contextlib.suppress(MycliError):
+                    handle._drain()  # the last lines, e.g. the engine's own "stopped" note
         except (MycliError, KeyboardInterrupt) as exc:
             view.interrupted(handle, stopped=False, detail=f" (the stop request failed: {exc or 'interrupted again'})")
             return
-        view.interrupted(handle, stopped=handle.status == "STOPPED")
+        if handle.status == "STOPPED":
+            view.interrupted(handle, stopped=True)
+        else:
+            view.interrupted(handle, stopped=False, detail=f" (asked to stop; it is still {handle.status})")
 
 
 def load_ipython_extension(ipython) -> None:

@@ -249,8 +249,9 @@ class PanelView:
         self.render(force=True)
 
     def _stop(self) -> None:
-        self.handle.stop()
-        self.say(f"■ Stopped execution {self.handle.execution_id} (exit {self.handle.exit_code}).")
+        handle = self.handle.stop()
+        self.say(f"■ Stopped execution {handle.execution_id} (exit {handle.exit_code})." if handle.status == "STOPPED"
+                 else f"■ Asked the engine to stop execution {handle.execution_id}; the panel shows when it has.")
 
     def _refresh(self) -> None:
         handle = self.handle
