@@ -40,7 +40,9 @@ def follow(
 ) -> Iterator[dict]:
     """Yield log pages (the API's logs response) until the execution is STOPPED and drained.
 
-    Pass a `state` to resume from its `next_token` (re-attach without repeating lines).
+    Pass a `state` to resume from its `next_token` (re-attach without repeating lines). An
+    engine whose last lines can trail the STOPPED state (CloudWatch) says `complete: false`
+    until they are in; the follower keeps asking until then.
     `max_idle_sleep` caps the back-off against engines that do not long-poll (the magic's
     `poll_interval` setting).
     """
@@ -59,7 +61,7 @@ def follow(
             idle_sleep = min(MIN_IDLE_SLEEP, max_idle_sleep)
             yield page
             continue
-        if state.status == "STOPPED" and stop_when_stopped:
+        if state.status == "STOPPED" and stop_when_stopped and page.get("complete", True):
             return
         if time.monotonic() - asked < LONG_POLL_SECONDS / 2:  # the engine did not hold the request
             time.sleep(idle_sleep)

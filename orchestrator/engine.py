@@ -86,8 +86,10 @@ class LogPage:
     events: list[tuple[int, str]]  # (timestamp in ms, message)
     next_token: str | None
     execution: Execution
+    complete: bool | None = None  # no line can follow: STOPPED and drained (default: STOPPED)
 
     def to_json(self) -> dict:
+        complete = self.execution.status == STOPPED if self.complete is None else self.complete
         return {
             "execution_id": self.execution.execution_id,
             "status": self.execution.status,
@@ -95,6 +97,7 @@ class LogPage:
             "logs": "\n".join(format_log_line(ts, msg) for ts, msg in self.events),
             "events": [{"timestamp": ts, "message": msg} for ts, msg in self.events],
             "next_token": self.next_token,
+            "complete": complete and not self.events,
         }
 
 

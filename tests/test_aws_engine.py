@@ -53,7 +53,7 @@ def aws(tmp_path_factory):
                         "--github-host", git.host, env={"GITHUB_TOKEN": TOKEN})
     assert done.returncode == 0, done.stderr
     sim = FargateSimulator(REGION, complete_moto_stack(STACK, REGION)).start()
-    server = start_server(home, extra_env={**env, "MYCLI_TIMEOUT_GRACE_SECONDS": "2"},
+    server = start_server(home, extra_env={**env, "MYCLI_TIMEOUT_GRACE_SECONDS": "2", "MYCLI_LOG_SETTLE_SECONDS": "1"},
                           args=("--engine", "aws", "--stack-name", STACK, "--region", REGION, "--state-dir", str(home / "engine")))
     cli = Cli(home, extra_env={**env, "MYCLI_API_ENDPOINT": server.url, "MYCLI_API_KEY": server.key})
     yield SimpleNamespace(server=server, cli=cli, sim=sim, git=git, ecs=boto3.client("ecs"), cluster=f"{STACK}-cluster")
@@ -103,7 +103,7 @@ def test_exec_status_logs_through_the_cli(aws):
     assert {t["key"] for t in task["tags"]} == {"ExecutionID", "Repo"}
     override = task["overrides"]["containerOverrides"][0]
     assert override["name"] == "executor" and override["command"][:2] == ["/bin/sh", "-c"]
-    assert {"name": "MYCLI_EXECUTION_ID", "value": execution_id} in override["environment"]
+    assert override["environment"] == [{"name": "MYCLI_EXECUTION_ID", "value": execution_id}]
 
     listed = json.loads(aws.cli.run("list", "--json").stdout)["executions"]
     assert execution_id in [e["execution_id"] for e in listed]

@@ -86,7 +86,7 @@ class EcsEngine:
         now = time.time()
         execution_id = new_execution_id(now)
         script, _ = self.script_for(request)
-        env = {**request.env, "MYCLI_EXECUTION_ID": execution_id}
+        env = {"MYCLI_EXECUTION_ID": execution_id}  # the request's env is exported by the script itself
         launch = build_launch(self.settings.container, script, env)  # a 400 before any AWS call
         image = request.image or self.settings.default_image
         task_definition = self.task_definitions.for_image(image)
@@ -152,7 +152,8 @@ class EcsEngine:
         while True:
             events, next_token = self._read_log(execution.log_stream, token, request.limit)
             if events or execution.status == STOPPED or time.monotonic() >= deadline:
-                return LogPage(events, next_token, execution)
+                settled = execution.status == STOPPED and time.time() - (execution.stopped_at or 0) >= self.settings.log_settle
+                return LogPage(events, next_token, execution, complete=settled)
             time.sleep(min(LOG_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
             token = next_token
             execution = self.get(request.ref)

@@ -19,6 +19,8 @@ configuration), so the local front and the Lambda run the same engine with the s
 | MYCLI_TIMEOUT_GRACE_SECONDS | how long past its timeout a task may run before the       |
 |                             | engine stops it (default 300; the script's watchdog acts  |
 |                             | first)                                                    |
+| MYCLI_LOG_SETTLE_SECONDS    | how long after STOPPED a log is still reported incomplete |
+|                             | (the awslogs driver ships the last lines late; default 15)|
 | DEFAULT_IMAGE               | the base definition's image (default: ubuntu:22.04)       |
 | GITHUB_HOST / GITLAB_HOST   | hosts that get the GitHub / GitLab token                  |
 | AWS_REGION                  | region (set by Lambda; boto3's usual lookup otherwise)    |
@@ -62,6 +64,7 @@ class EcsSettings:
     github_host: str = "github.com"
     gitlab_host: str = "gitlab.com"
     timeout_grace: int = 300
+    log_settle: int = 15
     region: str | None = None
     missing: tuple[str, ...] = ()
 
@@ -85,6 +88,7 @@ class EcsSettings:
             github_host=get("GITHUB_HOST") or "github.com",
             gitlab_host=get("GITLAB_HOST") or "gitlab.com",
             timeout_grace=_seconds(get("MYCLI_TIMEOUT_GRACE_SECONDS"), 300),
+            log_settle=_seconds(get("MYCLI_LOG_SETTLE_SECONDS"), 15),
             region=get("AWS_REGION") or get("AWS_DEFAULT_REGION") or None,
             missing=tuple(name for name in REQUIRED if not get(name)),
         )
