@@ -58,7 +58,10 @@ def run_server(
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}; pick another --port") from None
     endpoint = f"{server.url}/execute"
     is_default_state = state_dir.resolve() == config.engine_state_dir(environ).resolve()
-    if is_default_state and not environ.get("API_KEY_HASH"):
+    # The embedded engine owns the `local` profile; any other server (--engine aws, another
+    # --state-dir) gets its own, so it never replaces the embedded engine's key.
+    profile = config.LOCAL_PROFILE if is_default_state and engine == "local" else f"{config.LOCAL_PROFILE}-{engine}"
+    if profile == config.LOCAL_PROFILE and not environ.get("API_KEY_HASH"):
         key = new_key or _saved_local_key(environ)
         if not new_key and not _key_matches(key, state_dir):
             # The client key was lost or replaced: make a new one rather than lock the user out.
@@ -68,7 +71,7 @@ def run_server(
             return run_server(host, port, state_dir, engine, quiet, environ)
         config.update_profile(config.LOCAL_PROFILE, {"api_endpoint": endpoint, "api_key": key}, environ)
     elif new_key:
-        config.update_profile(config.LOCAL_PROFILE, {"api_endpoint": endpoint, "api_key": new_key}, environ)
+        config.update_profile(profile, {"api_endpoint": endpoint, "api_key": new_key}, environ)
     write_ready_file(state_dir / READY_FILE, server)
 
     def _stop(signum, frame):
@@ -80,7 +83,7 @@ def run_server(
         print(f"mycli server listening on {endpoint} (engine: {engine}, runtime: {runtime})", flush=True)
         print(f"  state: {state_dir}", flush=True)
         if new_key:
-            print(f"  a new API key was saved to {config.config_path(environ)} (profile '{config.LOCAL_PROFILE}')", flush=True)
+            print(f"  a new API key was saved to {config.config_path(environ)} (profile '{profile}')", flush=True)
         print("  stop with Ctrl-C", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)

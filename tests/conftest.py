@@ -114,8 +114,9 @@ def start_server(home: Path, extra_env: dict | None = None, args: tuple[str, ...
                 import yaml
 
                 cfg = yaml.safe_load((home / "config.yaml").read_text())
-                key = cfg["profiles"]["local"]["api_key"]
-                return Server(url=info["url"] + "/execute", key=key, home=home, state_dir=state_dir, proc=proc)
+                url = info["url"] + "/execute"
+                key = next(p["api_key"] for p in cfg["profiles"].values() if p.get("api_endpoint") == url)
+                return Server(url=url, key=key, home=home, state_dir=state_dir, proc=proc)
         if proc.poll() is not None:
             raise RuntimeError(f"mycli server exited: {(home / 'server-test.log').read_text()}")
         time.sleep(0.05)
