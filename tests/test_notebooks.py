@@ -10,7 +10,7 @@ import pytest
 
 from conftest import ROOT, clean_env, start_server, stop_server
 
-# notebooks/aws-setup.ipynb deploys to AWS: it joins this list once it runs against moto.
+# notebooks/aws-setup.ipynb needs moto and the Fargate simulator: tests/test_aws_notebook.py runs it.
 NOTEBOOKS = ["quickstart.ipynb"]
 
 
