@@ -231,3 +231,11 @@ def test_no_raw_body_gives_a_500(app, raw, b64):
     body = raw if b64 else raw.decode("utf-8", "surrogateescape")
     status, resp = call(app, with_body(body, b64=b64))
     assert status in (400, 404), resp
+
+
+@pytest.mark.slow
+@settings(max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(body=bodies)
+def test_no_json_body_gives_a_500_extended(app, body):
+    """The issue's extended run: ≥ 10,000 generated bodies."""
+    test_no_json_body_gives_a_500.hypothesis.inner_test(app, body)
