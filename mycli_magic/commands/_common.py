@@ -84,26 +84,21 @@ def follow_to_end(
 
 
 def finished_line(execution: dict) -> str:
+    """`✓ Execution ID finished with exit code 0 after 2.3 s` (+ the estimated cost on AWS)."""
+    from ..summary import cost_note, format_duration
+
     code = execution.get("exit_code")
     ident = execution.get("execution_id", "")
-    took = duration(execution.get("duration_seconds"))
+    took = format_duration(execution.get("duration_seconds"))
     took = f" after {took}" if took else ""
+    cost = cost_note(execution)
+    cost = f" · {cost}" if cost else ""
     if code == 0:
-        return f"✓ Execution {ident} finished with exit code 0{took}"
+        return f"✓ Execution {ident} finished with exit code 0{took}{cost}"
     reason = execution.get("stopped_reason") or ""
     reason = f" ({reason})" if reason and "exited with code" not in reason else ""
     shown = "unknown" if code is None else code
-    return f"✗ Execution {ident} finished with exit code {shown}{took}{reason}"
-
-
-def duration(seconds: object) -> str:
-    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
-        return ""
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+    return f"✗ Execution {ident} finished with exit code {shown}{took}{reason}{cost}"
 
 
 def execution_ref(execution: dict, fallback: str) -> str:

@@ -42,14 +42,14 @@ def run(args: argparse.Namespace) -> int:
 
 def table(executions: list[dict]) -> list[str]:
     from ..project import shown_command
-    from ._common import duration
+    from ..summary import format_duration
 
     rows = [("EXECUTION ID", "STATUS", "EXIT", "CREATED", "DURATION", "COMMAND")]
     for e in executions:
         code = e.get("exit_code")
         rows.append((
             str(e.get("execution_id", "")), str(e.get("status", "")), "" if code is None else str(code),
-            str(e.get("created_at") or ""), duration(e.get("duration_seconds")), shown_command(e.get("command") or ""),
+            str(e.get("created_at") or ""), format_duration(e.get("duration_seconds")), shown_command(e.get("command") or ""),
         ))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     return ["  ".join(r[i].ljust(widths[i]) for i in range(5)) + "  " + r[5] for r in rows]

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
 def status_lines(execution: dict) -> list[str]:
     """The seed's Status / Desired Status / Created At, then whatever else is known."""
     from ..project import shown_command
-    from ._common import duration
+    from ..summary import format_duration
 
     def field(label: str, value: object) -> None:
         if value not in (None, ""):
@@ -41,7 +41,7 @@ def status_lines(execution: dict) -> list[str]:
     field("Created At", execution.get("created_at"))
     field("Started At", execution.get("started_at"))
     field("Stopped At", execution.get("stopped_at"))
-    field("Duration", duration(execution.get("duration_seconds")))
+    field("Duration", format_duration(execution.get("duration_seconds")))
     field("Exit Code", execution.get("exit_code"))
     field("Stopped Reason", execution.get("stopped_reason"))
     field("Execution ID", execution.get("execution_id"))
