@@ -192,7 +192,7 @@ def cmd_init(magics, args):
     if not ns.force:
         _confirm(f"Deploy the mycli stack {ns.stack_name} (VPC, ECS cluster, Lambda, API Gateway, logs, IAM roles) "
                  f"in {region}? Type 'yes' to confirm: ", "yes", "cancelled: nothing was created")
-    credentials = init._credentials_from_files(ns)
+    credentials = init.credentials_from_files(ns)
     result = aws_deploy.init_stack(region, ns.stack_name, ns.force, credentials, _progress, capacity=ns.capacity,
                                    default_image=ns.default_image, profile=ns.profile)
     print(f"✓ Stack {result.stack_name} is ready in {result.region}: {result.api_endpoint}")

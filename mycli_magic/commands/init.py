@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     say = _printer()
     say(f"🔑 Initializing mycli infrastructure...\n   Stack name: {args.stack_name}\n   Region: {region}\n")
     if args.force:
-        credentials = _credentials_from_files(args)
+        credentials = credentials_from_files(args)
     else:
         _confirm(args.stack_name, region)
         credentials = _ask_credentials()
@@ -113,7 +113,7 @@ def _ask_credentials():
     return GitCredentials()
 
 
-def _credentials_from_files(args: argparse.Namespace):
+def credentials_from_files(args: argparse.Namespace):
     from ..aws_deploy import GitCredentials
 
     env = GitCredentials.from_env(os.environ)
