@@ -56,7 +56,8 @@ CSS = """<style>
 .mycli-badge.stopped { background: var(--jp-warn-color0, #bf360c); }
 .mycli-log { max-height: 28em; overflow: auto; display: flex; flex-direction: column-reverse;
   background: var(--jp-cell-editor-background, #f5f5f5); border: 1px solid var(--jp-border-color2, #e0e0e0); border-radius: 2px; }
-.mycli-log pre { margin: 0; padding: 4px 8px; font-family: var(--jp-code-font-family, monospace);
+/* the box scrolls, never the pre (JupyterLab gives pre overflow: auto): column-reverse then keeps the newest line in view */
+.mycli-log pre { flex: none; overflow: visible; margin: 0; padding: 4px 8px; font-family: var(--jp-code-font-family, monospace);
   font-size: var(--jp-code-font-size, 13px); line-height: var(--jp-code-line-height, 1.4);
   color: var(--jp-content-font-color1, #000); white-space: pre-wrap; overflow-wrap: anywhere; }
 .mycli-ts { color: var(--jp-ui-font-color3, #999); user-select: none; }
@@ -67,6 +68,12 @@ CSS = """<style>
 .mycli-summary.ok { color: var(--jp-success-color1, #388e3c); }
 .mycli-summary.failed, .mycli-summary.lost { color: var(--jp-error-color1, #d32f2f); }
 .mycli-summary.stopped { color: var(--jp-warn-color0, #bf360c); }
+.mycli-stale { display: none; }
+.mycli-panel.jupyter-widgets-disconnected .mycli-stale { display: block; margin-top: 4px; padding: 2px 6px;
+  border-left: 3px solid var(--jp-warn-color1, #f57c00); color: var(--jp-ui-font-color1, #222); }
+.mycli-panel.jupyter-widgets-disconnected::before, .mycli-panel .jupyter-widgets-disconnected::before { display: none; }
+.mycli-panel.jupyter-widgets-disconnected .widget-button, .mycli-panel.jupyter-widgets-disconnected .widget-toggle-button {
+  opacity: .45; pointer-events: none; }
 </style>"""
 
 
@@ -90,7 +97,7 @@ class PanelView:
         self.note = W.HTML()
         self.summary = W.HTML()
         small = W.Layout(width="auto")
-        self.stop_button = W.Button(description="Stop", icon="stop", button_style="danger", layout=small,
+        self.stop_button = W.Button(description="Stop", icon="stop", button_style="danger", layout=W.Layout(width="auto"),
                                     tooltip="Stop the remote execution (exit 130)")
         self.refresh_button = W.Button(description="Refresh", icon="refresh", layout=small, tooltip="Ask for the current status")
         self.follow_toggle = W.ToggleButton(value=True, description="Follow", icon="arrow-down", layout=small,
@@ -117,6 +124,8 @@ class PanelView:
         """Display the panel; `background`: the kernel stays free (buttons work), a thread follows."""
         self.handle = handle
         self.blocking = not background
+        if self.blocking:  # the kernel is busy following this run, so a click could not be answered
+            self.stop_button.tooltip = "The kernel is busy following this run: interrupt the kernel (■) to stop it"
         self.render(force=True)
         display(self.widget)
         handle.subscribe(self._on_update)
@@ -184,6 +193,7 @@ class PanelView:
             self._render_log(handle)
             stopped = handle.status == "STOPPED"
             self.stop_button.disabled = stopped or self.blocking
+            self.stop_button.layout.display = "none" if stopped else None  # nothing left to stop
             if handle.done or stopped:
                 kind = outcome(handle.info)[0]
                 line = summary_line(handle.info, self.settings.vcpu, self.settings.memory_gb)
@@ -204,10 +214,16 @@ class PanelView:
             badge = f"{status} · {_clock_words(elapsed)}"
         meta = f"{info.get('image') or 'default image'} · {handle.where()} · {info.get('engine') or '?'} engine"
         first = (handle.command or "").strip().split("\n", 1)[0]
+        ref = html.escape(str(handle.execution_id))
+        # Shown only by the CSS once the frontend marks the widgets disconnected (kernel restarted
+        # or shut down): the panel then holds its last state, which for a live run is stale.
+        stale = ("" if status == "STOPPED" else
+                 f"<div class='mycli-stale'>This panel stopped updating: its kernel restarted or shut down. "
+                 f"The run goes on remotely; follow it again with <code>%mycli attach {ref}</code></div>")
         return (f"<div class='mycli-head'><span class='mycli-badge {kind}'>{html.escape(badge)}</span>"
-                f"<span class='mycli-id' title='{html.escape(str(handle.task_arn or ''))}'>{html.escape(str(handle.execution_id))}</span>"
+                f"<span class='mycli-id' title='{html.escape(str(handle.task_arn or ''))}'>{ref}</span>"
                 f"<span class='mycli-meta'>{html.escape(meta)}</span></div>"
-                f"<div class='mycli-cmd' title='{html.escape(handle.command or '')}'>$ {html.escape(first)}</div>")
+                f"<div class='mycli-cmd' title='{html.escape(handle.command or '')}'>$ {html.escape(first)}</div>{stale}")
 
     def _render_log(self, handle: "Execution") -> None:
         following = self.follow_toggle.value
