@@ -42,6 +42,7 @@ CSS = """<style>
 .mycli-panel { border: var(--jp-border-width, 1px) solid var(--jp-border-color2, #e0e0e0); border-radius: 4px;
   padding: 6px 8px; margin: 2px 0; background: var(--jp-layout-color1, #fff); color: var(--jp-ui-font-color1, #222);
   font-family: var(--jp-ui-font-family, system-ui, sans-serif); font-size: var(--jp-ui-font-size1, 13px); }
+.mycli-panel .widget-html-content { min-width: 0; } /* wrap and ellipsis within the panel, never past its edge */
 .mycli-head { display: flex; flex-wrap: wrap; align-items: center; gap: 2px 12px; }
 .mycli-id { font-family: var(--jp-code-font-family, monospace); font-weight: 600; }
 .mycli-meta, .mycli-cmd { color: var(--jp-ui-font-color2, #666); }
@@ -63,7 +64,8 @@ CSS = """<style>
 .mycli-ts { color: var(--jp-ui-font-color3, #999); user-select: none; }
 .mycli-empty { color: var(--jp-ui-font-color3, #999); font-style: italic; }
 .mycli-note { color: var(--jp-ui-font-color2, #666); font-size: var(--jp-ui-font-size0, 11px); }
-.mycli-note code, .mycli-summary code { font-family: var(--jp-code-font-family, monospace); }
+.mycli-note, .mycli-stale, .mycli-summary { line-height: 1.5; } /* not the widgets' 28px row height */
+.mycli-panel code { font-family: var(--jp-code-font-family, monospace); font-size: inherit; white-space: nowrap; }
 .mycli-summary { font-weight: 600; }
 .mycli-summary.ok { color: var(--jp-success-color1, #388e3c); }
 .mycli-summary.failed, .mycli-summary.lost { color: var(--jp-error-color1, #d32f2f); }
@@ -71,6 +73,7 @@ CSS = """<style>
 .mycli-stale { display: none; }
 .mycli-panel.jupyter-widgets-disconnected .mycli-stale { display: block; margin-top: 4px; padding: 2px 6px;
   border-left: 3px solid var(--jp-warn-color1, #f57c00); color: var(--jp-ui-font-color1, #222); }
+.mycli-panel.jupyter-widgets-disconnected .mycli-badge { opacity: .55; }
 .mycli-panel.jupyter-widgets-disconnected::before, .mycli-panel .jupyter-widgets-disconnected::before { display: none; }
 .mycli-panel.jupyter-widgets-disconnected .widget-button, .mycli-panel.jupyter-widgets-disconnected .widget-toggle-button {
   opacity: .45; pointer-events: none; }
