@@ -27,6 +27,7 @@ KEY_HASH_FILE = "api_key_hash"  # orchestrator.server.KEY_HASH_FILE, without imp
 READY_FILE = "server.json"
 LOCK_FILE = "server.lock"
 LOG_FILE = "server.log"
+START_LOCK_FILE = "start.lock"
 START_TIMEOUT = 20.0
 
 
@@ -160,14 +161,21 @@ def running_server(environ: Mapping[str, str] = os.environ) -> dict | None:
 def ensure_embedded(environ: Mapping[str, str] = os.environ, announce=None) -> config.Endpoint:
     """The embedded engine's endpoint, starting the engine in the background if needed.
 
-    `announce(line)` is called once when a new engine process had to be started.
+    `announce(line)` is called once when a new engine process had to be started. Clients that
+    arrive together take turns on a start lock, so exactly one of them starts the engine and
+    the others use it.
     """
     state_dir = config.engine_state_dir(environ)
     info = running_server(environ)
     if info is None:
-        info = _start_background(state_dir, environ)
-        if announce:
-            announce(f"→ Started the embedded local engine at {info['url']} (stop it with: mycli server stop)")
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(state_dir / START_LOCK_FILE, "a") as start_lock:
+            fcntl.flock(start_lock, fcntl.LOCK_EX)
+            info = running_server(environ)  # someone else may have started it while we waited
+            if info is None:
+                info = _start_background(state_dir, environ)
+                if announce:
+                    announce(f"→ Started the embedded local engine at {info['url']} (stop it with: mycli server stop)")
     key = _saved_local_key(environ)
     if not key:
         raise ConfigError(
@@ -178,9 +186,6 @@ def ensure_embedded(environ: Mapping[str, str] = os.environ, announce=None) -> c
 
 
 def _start_background(state_dir: Path, environ: Mapping[str, str]) -> dict:
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    ready = state_dir / READY_FILE
-    ready.unlink(missing_ok=True)
     log = open(state_dir / LOG_FILE, "ab")
     argv = [sys.executable, "-m", "mycli_magic.cli", "server", "--port", "0", "--state-dir", str(state_dir), "--quiet"]
     env = dict(environ)
@@ -190,24 +195,39 @@ def _start_background(state_dir: Path, environ: Mapping[str, str]) -> dict:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         info = _read_ready(state_dir)
-        if info and _healthy(info["url"]):
+        if info and info.get("pid") == proc.pid and _healthy(info["url"]):
             return info
         code = proc.poll()
         if code is not None:
-            # Another process may have won the race to start it; use that one.
-            info = _read_ready(state_dir)
-            if info and _healthy(info["url"]):
+            info = running_server(environ)  # a server started by hand may hold the state dir
+            if info:
                 return info
             raise ConnectionFailed(f"the embedded local engine failed to start (exit {code}); see {state_dir / LOG_FILE}")
         time.sleep(0.05)
     raise ConnectionFailed(f"the embedded local engine did not start within {START_TIMEOUT:.0f} s; see {state_dir / LOG_FILE}")
 
 
+def _server_holds_lock(state_dir: Path) -> bool:
+    """Whether a live server holds the state dir's lock: the truth, unlike a leftover server.json."""
+    try:
+        fh = open(state_dir / LOCK_FILE, "a")
+    except OSError:
+        return False
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        return False
+
+
 def stop_server(environ: Mapping[str, str] = os.environ, timeout: float = 15.0) -> str:
     """Stop the engine serving the default state dir. Returns a one-line report."""
     state_dir = config.engine_state_dir(environ)
     info = _read_ready(state_dir)
-    if not info:
+    if not info or not _server_holds_lock(state_dir):
+        (state_dir / READY_FILE).unlink(missing_ok=True)  # a leftover of a crash: its pid may be reused
         return "No embedded local engine is running."
     pid = int(info["pid"])
     try:

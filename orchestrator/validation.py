@@ -194,8 +194,8 @@ def validate_env(env: object) -> dict[str, str]:
     for key, value in env.items():
         if not ENV_KEY_RE.match(key):
             raise BadRequest(f"env key {key[:60]!r} must match [A-Za-z_][A-Za-z0-9_]*")
-        if key.startswith("MYCLI_"):
-            raise BadRequest(f"env key {key!r} uses the reserved prefix MYCLI_")
+        if key.upper().startswith("MYCLI_"):  # the script's own variables are mycli_* and MYCLI_*
+            raise BadRequest(f"env key {key!r} uses the reserved prefix MYCLI_ (in any case)")
         if not isinstance(value, str):
             raise BadRequest(f"env value of {key!r} must be a string")
     return dict(env)
