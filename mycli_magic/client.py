@@ -7,6 +7,7 @@ typed MycliError whose message says what to do.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -100,6 +101,10 @@ class ApiClient:
             elif exc.code == 403 and not _error_message(body):
                 message = f"forbidden by {self.endpoint.url}: is the endpoint URL right (it should end in /execute)?"
             raise ApiRequestError(message, exc.code) from None
+        except http.client.HTTPException as exc:
+            raise ConnectionFailed(
+                f"{self.endpoint.url} did not answer like an HTTP server ({type(exc).__name__}); is it a mycli endpoint?"
+            ) from None
         except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise ConnectionFailed(f"cannot reach {self.endpoint.url}: {reason}; {self._unreachable_hint()}") from None

@@ -8,10 +8,11 @@ named `local`, which is never the default.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Iterator, Mapping
 
 from .errors import ConfigError
 
@@ -69,22 +70,37 @@ def save_global(data: dict, environ: Mapping[str, str] = os.environ) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def _locked(environ: Mapping[str, str]) -> Iterator[None]:
+    """Serialise read-modify-write of the config file between processes (the embedded engine
+    saves its profile while the user may be running `mycli configure`)."""
+    import fcntl
+
+    path = config_path(environ)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(path.with_name(".config.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def update_profile(profile: str | None, values: dict, environ: Mapping[str, str] = os.environ) -> Path:
     """Set `values` in the default profile (None) or a named one; keeps everything else."""
-    data = load_global(environ)
-    target = data if profile in (None, "", "default") else data.setdefault("profiles", {}).setdefault(profile, {})
-    target.update({k: v for k, v in values.items() if v is not None})
-    return save_global(data, environ)
+    with _locked(environ):
+        data = load_global(environ)
+        target = data if profile in (None, "", "default") else data.setdefault("profiles", {}).setdefault(profile, {})
+        target.update({k: v for k, v in values.items() if v is not None})
+        return save_global(data, environ)
 
 
 def remove_profile(profile: str | None, environ: Mapping[str, str] = os.environ) -> None:
-    data = load_global(environ)
-    if profile in (None, "", "default"):
-        for key in GLOBAL_KEYS:
-            data.pop(key, None)
-    else:
-        data.get("profiles", {}).pop(profile, None)
-    save_global(data, environ)
+    with _locked(environ):
+        data = load_global(environ)
+        if profile in (None, "", "default"):
+            for key in GLOBAL_KEYS:
+                data.pop(key, None)
+        else:
+            data.get("profiles", {}).pop(profile, None)
+        save_global(data, environ)
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,7 @@ class LocalServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    timeout = 60  # seconds a connection may sit idle or half-sent (a logs long poll waits ≤ 20 s)
     server: LocalServer
     server_version = f"mycli/{__version__}"
 

@@ -33,6 +33,9 @@ PINNED_KNOWN_HOSTS = (
 _HTTPS_HOST_RE = re.compile(r"^https?://(?:[^/@]*@)?(([^/:]+)(?::[0-9]*)?)")
 
 
+_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+
+
 @dataclass(frozen=True)
 class GitHosts:
     """Which hosts get which token (GitHub Enterprise or self-managed GitLab change these)."""
@@ -49,6 +52,8 @@ def sh_quote(value: str) -> str:
 def credential_kind(repo: str, hosts: GitHosts = GitHosts()) -> str | None:
     """'github', 'gitlab', 'ssh' or None: which credential a clone of `repo` can use."""
     match = _HTTPS_HOST_RE.match(repo)
+    if match and repo.startswith("http:") and match.group(2).lower() not in _LOOPBACK:
+        return None  # a token over plain http could be read on the way; only a loopback test server gets one
     if match:
         # A configured host may carry a port (ghe.example.com:8443); one without a port matches any.
         names = {match.group(1).lower(), match.group(2).lower()}

@@ -277,3 +277,12 @@ def test_ssh_key_file_removed_on_every_exit_path(path, tmp_path):
         rc, output = run_script("dash", script, tmp_path, env=env, timeout=30)
         assert rc == (1 if path == "clone fails" else 3), output
     assert list(tmpdir.iterdir()) == []
+
+
+def test_tokens_are_offered_over_https_only_except_to_a_loopback_server():
+    from orchestrator.shell import GitHosts, credential_kind
+
+    assert credential_kind("https://github.com/o/r") == "github"
+    assert credential_kind("http://github.com/o/r") is None
+    assert credential_kind("http://gitlab.com/o/r") is None
+    assert credential_kind("http://127.0.0.1:8080/r.git", GitHosts(github="127.0.0.1:8080")) == "github"
