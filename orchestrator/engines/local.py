@@ -24,7 +24,7 @@ from ..errors import BadRequest, EngineUnavailable, NotFound
 from ..ids import is_execution_id, new_execution_id
 from ..shell import CREDENTIAL_VARS, GitHosts, build_script
 from ..validation import ExecRequest, ListRequest, LogsRequest, Ref
-from .local_process import ProcessRun, credentials_from, detect_container_runtime, pid_start_time
+from .local_process import ProcessRun, credentials_from, detect_container_runtime, kill_container, pid_start_time
 from .local_store import Store
 
 log = logging.getLogger("mycli.local")
@@ -80,6 +80,7 @@ class LocalEngine:
             cwd=workspace,
             env=env,
             stdin_data=stdin_data,
+            kill_argv=self._kill_argv(execution_id),
             script=script,
             timeout_seconds=request.timeout_seconds,
             store=self.store,
@@ -187,15 +188,18 @@ class LocalEngine:
             return ["/bin/sh", str(script_path)]
         argv = [self.container, "run", "--rm", "--init", "--name", f"mycli-{execution.execution_id}"]
         argv += ["-w", CONTAINER_WORKDIR, "-v", f"{script_path}:/mycli/script.sh:ro"]
-        names = ["MYCLI_EXECUTION_ID", "PYTHONUNBUFFERED"] + ([] if execution.skip_git else list(self.credentials))
+        names = ["MYCLI_EXECUTION_ID", "PYTHONUNBUFFERED"]
+        if not execution.skip_git and self.credentials:
+            argv.append("-i")  # credentials on stdin: never in the container's environment
+            names.append("MYCLI_CREDENTIALS_STDIN")
         for name in names:
             argv += ["-e", name]  # the value comes from this process's environment, not argv
         return argv + [execution.image or self.default_image, "/bin/sh", "/mycli/script.sh"]
 
     def _env(self, request: ExecRequest, execution_id: str) -> tuple[dict[str, str], bytes | None]:
         """(environment, bytes for the script's stdin). The request's own env is not here: the
-        script exports it just before the command. Git credentials reach a host process on its
-        stdin, never in its environment; a container gets them as named -e variables."""
+        script exports it just before the command. Git credentials reach the script on its
+        stdin (`docker run -i` for a container), never in an environment a command can read."""
         keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL",
                 "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
                 "DOCKER_HOST", "CONTAINER_HOST")
@@ -204,9 +208,6 @@ class LocalEngine:
         env["PYTHONUNBUFFERED"] = "1"
         env["MYCLI_EXECUTION_ID"] = execution_id
         if request.skip_git or not self.credentials:
-            return env, None
-        if self.container:
-            env.update(self.credentials)
             return env, None
         env["MYCLI_CREDENTIALS_STDIN"] = "1"
         lines = [self.credentials.get(name, "").replace("\n", "") for name in CREDENTIAL_VARS]
@@ -233,6 +234,9 @@ class LocalEngine:
         self.store.critical(lambda: self.store.append_lines(execution_id, line))
         self._finished(execution_id, exit_code, reason, code)
 
+    def _kill_argv(self, execution_id: str) -> list[str] | None:
+        return [self.container, "rm", "-f", f"mycli-{execution_id}"] if self.container else None
+
     def _recover(self) -> None:
         """Executions a previous engine process left unfinished get a final state and a reason."""
         for execution_id, pid, pid_start in self.store.unfinished():
@@ -241,6 +245,8 @@ class LocalEngine:
                     os.killpg(pid, 9)
                 except OSError:
                     pass
+            if self.container:
+                kill_container(self._kill_argv(execution_id))
             log.warning("execution %s was left unfinished by an earlier engine process", execution_id)
             self._finish_orphan(
                 execution_id,

@@ -53,6 +53,14 @@ def detect_container_runtime() -> str | None:
     return None
 
 
+def kill_container(argv: list[str]) -> None:
+    """Best effort: the container may already be gone, or the daemon slow."""
+    try:
+        subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=15)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+
+
 def pid_start_time(pid: int) -> str | None:
     """The kernel's start time of `pid`, so a recycled pid is never mistaken for ours."""
     try:
@@ -71,6 +79,7 @@ class ProcessRun:
         cwd: Path,
         env: dict[str, str],
         stdin_data: bytes | None = None,
+        kill_argv: list[str] | None = None,
         script: str,
         timeout_seconds: int,
         store,
@@ -80,6 +89,7 @@ class ProcessRun:
         self.execution_id = execution_id
         self.argv, self.cwd, self.env, self.script = argv, cwd, env, script
         self.stdin_data = stdin_data
+        self.kill_argv = kill_argv  # e.g. `docker kill NAME`: SIGKILL of the client does not reach a container
         self.timeout_seconds = timeout_seconds
         self.store = store
         self.on_started, self.on_finished = on_started, on_finished
@@ -226,6 +236,8 @@ class ProcessRun:
             os.killpg(self._proc.pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
+        if sig == signal.SIGKILL and self.kill_argv:
+            kill_container(self.kill_argv)
 
     def _emit(self, lines: list[str]) -> None:
         ts = int(time.time() * 1000)
