@@ -140,10 +140,19 @@ def test_missing_settings_name_themselves(aws):
 
 
 def test_an_unknown_cluster_is_a_502_that_says_what_to_check(aws):
+    dynamodb = boto3.client("dynamodb")
+    if COMPLETE["MYCLI_EXECUTIONS_TABLE"] not in dynamodb.list_tables()["TableNames"]:
+        dynamodb.create_table(  # the execution ID is reserved in the table before RunTask
+            TableName=COMPLETE["MYCLI_EXECUTIONS_TABLE"], BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "execution_id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "execution_id", "KeyType": "HASH"}],
+        )
     status, body = _call(_app(**COMPLETE), {"action": "exec", "command": "echo", "skip_git": True})
     assert status == 502, body
     assert "ECS RunTask failed" in body["error"] and "MYCLI_CLUSTER" in body["error"]
     assert "Traceback" not in body["error"]
+    assert dynamodb.scan(TableName=COMPLETE["MYCLI_EXECUTIONS_TABLE"])["Count"] == 0, "the reservation was not released"
+    dynamodb.delete_table(TableName=COMPLETE["MYCLI_EXECUTIONS_TABLE"])
 
 
 def test_an_unknown_execution_is_a_404_and_a_missing_table_a_502(aws):

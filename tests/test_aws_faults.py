@@ -162,3 +162,17 @@ def test_persistent_5xx_becomes_a_clear_error_without_a_traceback(proxy, store):
     message = caught.value.message
     assert "DynamoDB GetItem" in message and "Traceback" not in message
     assert caught.value.status in (502, 503)
+
+
+def test_an_execution_id_already_taken_is_never_overwritten(proxy, store):
+    """Two starts in one second can draw the same ID: the record is written only if the ID is new."""
+    import dataclasses
+
+    proxy.inject("", times=0)
+    first, _ = store.get("6b0b00000001")
+    intruder = dataclasses.replace(first, command="echo second", task_arn="arn:aws:ecs:us-east-1:123456789012:task/c/1111")
+    assert store.reserve(intruder) is False
+    again, _ = store.get("6b0b00000001")
+    assert again.command == first.command and again.task_arn == first.task_arn
+    fresh = dataclasses.replace(first, execution_id="6b0b00000002")
+    assert store.reserve(fresh) is True

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Mapping
 
 from ..engine import PENDING, RUNNING, STOPPED, STOPPED_BY_USER_EXIT_CODE, Execution, LogPage
-from ..errors import NotFound, UpstreamError
+from ..errors import EngineUnavailable, NotFound, UpstreamError
 from ..ids import new_execution_id
 from ..shell import TIMEOUT_EXIT_CODE, GitHosts, build_script
 from ..validation import ExecRequest, ListRequest, LogsRequest, Ref
@@ -26,6 +26,7 @@ from .ecs_settings import EcsSettings
 from .ecs_store import ExecutionStore
 from .ecs_taskdefs import TaskDefinitions
 
+ID_ATTEMPTS = 20
 log = logging.getLogger("mycli.ecs")
 
 WORKDIR = "/workspace"
@@ -83,26 +84,18 @@ class EcsEngine:
 
     def start(self, request: ExecRequest) -> Execution:
         self.settings.check()
-        now = time.time()
-        execution_id = new_execution_id(now)
         script, _ = self.script_for(request)
-        env = {"MYCLI_EXECUTION_ID": execution_id}  # the request's env is exported by the script itself
-        launch = build_launch(self.settings.container, script, env)  # a 400 before any AWS call
+        build_launch(self.settings.container, script, {"MYCLI_EXECUTION_ID": "0" * 12})  # a 400 before any AWS call
         image = request.image or self.settings.default_image
-        task_definition = self.task_definitions.for_image(image)
-        one_off = None
-        if launch.definition_command:
-            task_definition = one_off = self.task_definitions.one_off(task_definition, launch.definition_command)
+        execution_id, now = self._reserve_id(request, image)
         try:
-            with aws_errors("ECS RunTask", _CHECK_ECS):
-                answer = self.clients.ecs.run_task(
-                    **self._run_task_params(task_definition, launch.overrides, execution_id, request)
-                )
-        finally:
-            if one_off:
-                self.task_definitions.retire(one_off)
+            answer = self._run_task(request, script, image, execution_id)
+        except BaseException:
+            self.store.delete(execution_id)  # release the reservation: nothing runs under this ID
+            raise
         tasks = answer.get("tasks") or []
         if not tasks:
+            self.store.delete(execution_id)
             failure = (answer.get("failures") or [{}])[0]
             raise UpstreamError(
                 f"ECS could not start the task ({failure.get('reason') or 'no reason given'}"
@@ -128,14 +121,48 @@ class EcsEngine:
             desired_status=task.get("desiredStatus", RUNNING),
         )
         try:
-            self.store.put(execution, task_definition=task.get("taskDefinitionArn") or task_definition,
-                           transport=launch.mode)
+            used = answer["_mycli"]
+            self.store.put(execution, task_definition=task.get("taskDefinitionArn") or used["task_definition"],
+                           transport=used["transport"])
         except Exception:
             # A task nobody can find by its execution ID is worse than no task: take it back.
             self._stop_task(task_arn, "mycli could not record this execution; stopped it")
             raise
-        log.info("started %s as %s (%s)", execution_id, task_arn, task_definition)
+        log.info("started %s as %s", execution_id, task_arn)
         return execution
+
+    def _reserve_id(self, request: ExecRequest, image: str) -> tuple[str, float]:
+        """A fresh execution ID, held by a PENDING record written only if the ID is unused."""
+        for _ in range(ID_ATTEMPTS):
+            now = time.time()
+            execution_id = new_execution_id(now)
+            placeholder = Execution(
+                execution_id=execution_id, task_arn=f"pending/{execution_id}", status=PENDING, created_at=now,
+                command=request.command, repo=request.repo, branch=None if request.skip_git else request.branch,
+                image=image, skip_git=request.skip_git, timeout_seconds=request.timeout_seconds, engine=self.name,
+                runtime=RUNTIME, log_stream="", env_keys=sorted(request.env),
+            )
+            if self.store.reserve(placeholder):
+                return execution_id, now
+        raise EngineUnavailable("could not allocate a unique execution ID; try again")
+
+    def _run_task(self, request: ExecRequest, script: str, image: str, execution_id: str) -> dict:
+        env = {"MYCLI_EXECUTION_ID": execution_id}  # the request's env is exported by the script itself
+        launch = build_launch(self.settings.container, script, env)
+        task_definition = self.task_definitions.for_image(image)
+        one_off = None
+        if launch.definition_command:
+            task_definition = one_off = self.task_definitions.one_off(task_definition, launch.definition_command)
+        try:
+            with aws_errors("ECS RunTask", _CHECK_ECS):
+                answer = self.clients.ecs.run_task(
+                    **self._run_task_params(task_definition, launch.overrides, execution_id, request)
+                )
+        finally:
+            if one_off:
+                self.task_definitions.retire(one_off)
+        answer["_mycli"] = {"task_definition": task_definition, "transport": launch.mode}
+        return answer
 
     def get(self, ref: Ref) -> Execution:
         self.settings.check()
@@ -224,6 +251,7 @@ class EcsEngine:
     def _describe(self, task_arns: list[str]) -> dict[str, dict]:
         """task ARN → DescribeTasks' task, 100 at a time; tasks ECS no longer knows are absent."""
         found: dict[str, dict] = {}
+        task_arns = [arn for arn in task_arns if arn.startswith("arn:")]  # not "pending/ID": a start in flight
         for start in range(0, len(task_arns), 100):
             batch = task_arns[start:start + 100]
             with aws_errors("ECS DescribeTasks", _CHECK_ECS):

@@ -9,6 +9,7 @@ by created_at) serves `list`, `by_task` serves lookups by task ARN. Items expire
 from __future__ import annotations
 
 from ..engine import Execution
+from ..errors import ApiError
 from .ecs_aws import Clients, aws_errors
 
 KIND = "execution"
@@ -76,6 +77,30 @@ class ExecutionStore:
     def put(self, execution: Execution, **extra: object) -> None:
         with aws_errors("DynamoDB PutItem", _CHECK):
             self.clients.dynamodb.put_item(TableName=self.table, Item=to_item(execution, **extra))
+
+    def reserve(self, execution: Execution) -> bool:
+        """Put `execution` only if its ID is new; False when another run holds the ID already
+        (IDs carry 4 random hex digits per second, so two starts can draw the same one)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            with aws_errors("DynamoDB PutItem", _CHECK):
+                try:
+                    self.clients.dynamodb.put_item(
+                        TableName=self.table, Item=to_item(execution),
+                        ConditionExpression="attribute_not_exists(execution_id)",
+                    )
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                        return False
+                    raise
+        except ApiError:
+            raise
+        return True
+
+    def delete(self, execution_id: str) -> None:
+        with aws_errors("DynamoDB DeleteItem", _CHECK):
+            self.clients.dynamodb.delete_item(TableName=self.table, Key={"execution_id": encode(execution_id)})
 
     def get(self, execution_id: str) -> tuple[Execution, dict] | None:
         with aws_errors("DynamoDB GetItem", _CHECK):
