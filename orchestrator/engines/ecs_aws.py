@@ -52,7 +52,7 @@ class Clients:
         from botocore.config import Config
 
         config = Config(
-            retries={"mode": "standard"},  # 3 attempts unless AWS_MAX_ATTEMPTS says otherwise
+            retries={"mode": "standard"},  # botocore's per-service attempts (3; DynamoDB 4) unless AWS_MAX_ATTEMPTS
             connect_timeout=5,
             read_timeout=20,
             user_agent_extra="mycli-orchestrator",
