@@ -29,3 +29,5 @@ class ApiRequestError(MycliError):
     def __init__(self, message: str, status: int):
         super().__init__(message)
         self.status = status
+        if status == 400:  # the request was malformed: a usage error, as a bad flag is
+            self.exit_code = 2

@@ -8,6 +8,7 @@ global config, so clients find it without asking the user anything.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -49,14 +50,24 @@ def run_server(
     from orchestrator.server import LocalServer, build_local_app, write_ready_file
 
     state_dir = Path(state_dir)
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise ConfigError(f"cannot use {state_dir} as the state dir ({exc.strerror}); pass a writable --state-dir") from None
     lock = _acquire_lock(state_dir)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app, new_key, engine_obj = build_local_app(state_dir, environ, engine)
+    from orchestrator.errors import ApiError
+
+    try:
+        app, new_key, engine_obj = build_local_app(state_dir, environ, engine)
+    except ApiError as exc:  # e.g. a misconfigured runtime: the orchestrator's words, one line
+        lock.close()
+        raise ConfigError(exc.message) from None
     try:
         server = LocalServer((host, port), app, engine)
     except OSError as exc:
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}; pick another --port") from None
+        hint = "pick another --port" if exc.errno == errno.EADDRINUSE else "check --host (an address of this machine)"
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; {hint}") from None
     endpoint = f"{server.url}/execute"
     is_default_state = state_dir.resolve() == config.engine_state_dir(environ).resolve()
     # The embedded engine owns the `local` profile; any other server (--engine aws, another

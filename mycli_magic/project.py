@@ -141,7 +141,7 @@ def resolve_exec_settings(
     else:
         chosen_repo, chosen_branch = _choose_repo(repo, branch, project, cwd, lines, names)
         payload["repo"], payload["branch"] = chosen_repo, chosen_branch
-        lines.append(f"→ Repository: {chosen_repo}")
+        lines.append(f"→ Repository: {_masked(chosen_repo)}")
         lines.append(f"→ Branch: {chosen_branch}")
 
     chosen_image = image or project.image
@@ -228,3 +228,9 @@ def _env(path: Path, env: object) -> dict[str, str] | None:
             raise ConfigError(f"{path}: env key {name!r} must have a string value (quote it: {name}: \"...\")")
         out[name] = str(value)
     return out
+
+
+def _masked(repo: str) -> str:
+    """A repo URL as shown: a user part (maybe a token) becomes ***. The API refuses such URLs
+    anyway, but these lines are printed first and may land in CI logs."""
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/@]+@", r"\1***@", repo)

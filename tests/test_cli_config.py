@@ -150,18 +150,6 @@ def test_configure_refuses_the_embedded_engines_profile_and_bad_urls(tmp_path):
     assert not (cli.home / "config.yaml").exists()
 
 
-def test_configure_stack_name_without_discovery_is_a_clean_error(tmp_path):
-    try:
-        from mycli_magic.aws_deploy import discover_endpoint  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("stack discovery exists; its own tests cover --stack-name")
-    proc = Cli(tmp_path / "home").run("configure", "--stack-name", "mycli", "--region", "us-east-1")
-    assert proc.returncode == 1 and "stack discovery is unavailable" in proc.stderr
-    assert proc.stderr.count("\n") == 1
-
-
 def test_unreachable_endpoint_is_one_line_and_exit_1(tmp_path):
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Mapping
 
 from ..engine import MAX_PAGE_BYTES, PENDING, RUNNING, STOPPED, Execution, LogPage
-from ..errors import BadRequest, EngineUnavailable, NotFound
+from ..errors import BadRequest, EngineUnavailable, NotFound, ServerMisconfigured
 from ..ids import is_execution_id, new_execution_id
 from ..shell import CREDENTIAL_VARS, GitHosts, build_script
 from ..validation import ExecRequest, ListRequest, LogsRequest, Ref
@@ -31,6 +31,7 @@ log = logging.getLogger("mycli.local")
 
 CONTAINER_WORKDIR = "/workspace"
 ID_ATTEMPTS = 20
+RUNTIMES = ("auto", "host", "docker", "podman")
 
 
 class LocalEngine:
@@ -46,7 +47,9 @@ class LocalEngine:
             self.environ.get("GITHUB_HOST") or "github.com", self.environ.get("GITLAB_HOST") or "gitlab.com"
         )
         self.credentials = credentials_from(self.environ)
-        choice = runtime or self.environ.get("MYCLI_LOCAL_RUNTIME", "auto")
+        choice = runtime or self.environ.get("MYCLI_LOCAL_RUNTIME") or "auto"
+        if choice not in RUNTIMES:
+            raise ServerMisconfigured(f"MYCLI_LOCAL_RUNTIME must be one of {', '.join(RUNTIMES)}, not {choice!r}")
         self.container = detect_container_runtime() if choice == "auto" else (None if choice == "host" else choice)
         self.runtime = self.container or "host"
         self.default_image = self.environ.get("DEFAULT_IMAGE") or "ubuntu:22.04"
