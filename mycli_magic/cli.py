@@ -36,7 +36,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"mycli: error: {message} (see: {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `only`, just that command's options are built (and its module imported),
+    so `mycli status ...` does not pay for importing every other command."""
     parser = _Parser(prog="mycli", description="Run a command in an isolated, repeatable container.")
     parser.add_argument("--version", action="version", version=f"mycli {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and HTTP details")
@@ -45,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=help_text, description=help_text)
         cmd.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
         cmd.set_defaults(_module=module)
-        importlib.import_module(module).add_arguments(cmd)
+        if only is None or name == only:
+            importlib.import_module(module).add_arguments(cmd)
     return parser
 
 
@@ -54,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help") or argv[0] in ("--version", "-V"):
         # answer without importing any command module
         return _light(argv)
-    parser = build_parser()
+    parser = build_parser(argv[0] if argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()

@@ -109,7 +109,7 @@ def build_script(
     # PATH...) can steer the clone while credentials are at hand.
     lines += [f"export {key}={sh_quote(value)}" for key, value in sorted(request.env.items())]
     lines += [
-        f"printf '%s\\n' '' \"$mycli_rule\" 'Executing command...' \"$mycli_rule\" ''",
+        "printf '%s\\n' '' \"$mycli_rule\" 'Executing command...' \"$mycli_rule\" ''",
     ]
     lines += _run_section(request, watchdog)
     lines += [

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .. import config, local_engine
 
 
 def _port(text: str) -> int:
@@ -34,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .. import config, local_engine
+
     if args.action == "stop":
         print(local_engine.stop_server())
         return 0
@@ -56,6 +57,7 @@ def _aws_environ(args: argparse.Namespace) -> dict:
 
     if os.environ.get("MYCLI_CLUSTER") and not args.stack_name:
         return dict(os.environ)
+    from .. import config
     from ..aws_deploy import resolve_region, server_environ
 
     saved = config.profile_values(None)

@@ -13,7 +13,6 @@ import logging
 import os
 import shutil
 import sqlite3
-import subprocess
 import threading
 import time
 from pathlib import Path
