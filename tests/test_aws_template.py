@@ -97,3 +97,18 @@ def test_lambda_role_is_scoped_to_the_stack(template):
     assert all(not str(a).endswith(":*") for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
     passrole = next(s for s in statements if s["Action"] == "iam:PassRole")
     assert passrole["Condition"]["StringEquals"]["iam:PassedToService"] == "ecs-tasks.amazonaws.com"
+
+
+def test_lambda_role_allows_every_aws_call_the_orchestrator_makes(template):
+    """Each `clients.<service>.<operation>(` in the orchestrator needs its IAM action in the
+    LambdaRole, or the deployed function fails where moto (which checks no IAM) passes."""
+    import re
+
+    statements = template["Resources"]["LambdaRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    allowed = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    prefixes = {"ecs": "ecs", "dynamodb": "dynamodb", "logs": "logs"}
+    source = "\n".join(p.read_text() for p in (TEMPLATE.parent.parent / "orchestrator" / "engines").glob("ecs*.py"))
+    calls = set(re.findall(r"clients\.(ecs|dynamodb|logs)\.([a-z_]+)\(", source))
+    assert calls, "found no AWS calls: the pattern no longer matches the code"
+    needed = {f"{prefixes[svc]}:{''.join(w.capitalize() for w in op.split('_'))}" for svc, op in calls}
+    assert needed - allowed == set()
