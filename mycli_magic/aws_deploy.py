@@ -8,48 +8,19 @@ message says what to check. boto3 is imported only when one of them runs.
 
 from __future__ import annotations
 
+import argparse
 import os
-import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Mapping
 
 from . import aws_stack, config
 from .aws_stack import DEFAULT_STACK, AwsError, Progress, resolve_region  # noqa: F401 (re-exported for the fronts)
 from .errors import ConfigError, MycliError, UsageError
+from .git_credentials import GitCredentials  # noqa: F401 (re-exported for the fronts)
 
-_TOKEN_RE = re.compile(r"^[A-Za-z0-9_.-]*$")
-_BASE64_RE = re.compile(r"^[A-Za-z0-9+/=]*$")
-MAX_PARAMETER_BYTES = 4096
 CAPACITY = {"fargate-spot": "FARGATE_SPOT", "fargate": "FARGATE"}
-
-
-@dataclass(frozen=True)
-class GitCredentials:
-    """Credentials the containers get (through Secrets Manager); all optional."""
-
-    github_token: str = ""
-    gitlab_token: str = ""
-    ssh_private_key: str = ""  # base64 of the key file
-
-    def validate(self) -> "GitCredentials":
-        for name, value in (("GitHub token", self.github_token), ("GitLab token", self.gitlab_token)):
-            if not _TOKEN_RE.match(value):
-                raise UsageError(f"the {name} may hold only letters, digits, '_', '.' and '-'")
-        if not _BASE64_RE.match(self.ssh_private_key):
-            raise UsageError("the SSH private key must be base64 (base64 -w0 ~/.ssh/id_ed25519)")
-        if len(self.ssh_private_key) > MAX_PARAMETER_BYTES:
-            raise UsageError("the SSH private key is over CloudFormation's 4 KB parameter limit; use an ed25519 key")
-        return self
-
-    @property
-    def configured(self) -> list[str]:
-        names = (("GitHub", self.github_token), ("GitLab", self.gitlab_token), ("SSH", self.ssh_private_key))
-        return [name for name, value in names if value]
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "GitCredentials":
-        return cls(environ.get("GITHUB_TOKEN", ""), environ.get("GITLAB_TOKEN", ""), environ.get("SSH_PRIVATE_KEY", ""))
 
 
 @dataclass(frozen=True)
@@ -60,6 +31,52 @@ class InitResult:
     stack_name: str
     config_path: str
     git_auth: tuple[str, ...]
+
+
+# what both fronts (`mycli init|destroy` and `%mycli init|destroy`) share: the flags, defined once
+# beside the functions that read every one of them, so the two fronts cannot drift apart.
+
+
+def add_init_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--region", help="AWS region (default: your AWS configuration's, else us-east-2)")
+    parser.add_argument("--stack-name", default=DEFAULT_STACK, help="CloudFormation stack name (default: mycli)")
+    parser.add_argument("--force", action="store_true",
+                        help="no questions: skip the confirmation, take git credentials from files/environment, "
+                             "and update the stack (with a new API key) if it exists")
+    parser.add_argument("--profile", help="save the endpoint and key in this profile (default: the default profile)")
+    parser.add_argument("--capacity", choices=list(CAPACITY), default="fargate-spot",
+                        help="run tasks on Fargate Spot (default, ~70%% cheaper, may be interrupted) or on-demand Fargate")
+    parser.add_argument("--default-image", default="ubuntu:22.04", help="image used when a command names none (default: ubuntu:22.04)")
+    parser.add_argument("--github-host", default="github.com", help="host that gets the GitHub token (GitHub Enterprise: yours)")
+    parser.add_argument("--gitlab-host", default="gitlab.com", help="host that gets the GitLab token (self-managed GitLab: yours)")
+    parser.add_argument("--github-token-file", type=Path, help="file holding a GitHub token (else $GITHUB_TOKEN)")
+    parser.add_argument("--gitlab-token-file", type=Path, help="file holding a GitLab token (else $GITLAB_TOKEN)")
+    parser.add_argument("--ssh-key-file", type=Path, help="SSH private key file for any git host (else $SSH_PRIVATE_KEY, base64)")
+
+
+def init_from_args(args: argparse.Namespace, credentials: GitCredentials, progress: Progress,
+                   environ: Mapping[str, str] = os.environ) -> "InitResult":
+    """init_stack with the flags of add_init_arguments; the fronts ask only for the credentials."""
+    return init_stack(args.region, args.stack_name, args.force, credentials, progress, capacity=args.capacity,
+                      default_image=args.default_image, github_host=args.github_host, gitlab_host=args.gitlab_host,
+                      profile=args.profile, environ=environ)
+
+
+def add_destroy_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stack-name", default=None, help="stack to delete (default: the configured one, else mycli)")
+    parser.add_argument("--region", help="AWS region (default: the configured one, else your AWS configuration's)")
+    parser.add_argument("--force", action="store_true", help="skip the confirmation prompt")
+    parser.add_argument("--keep-config", action="store_true", help="keep the local configuration of this stack")
+
+
+def target_stack(stack_name: str | None, region: str | None, environ: Mapping[str, str] = os.environ) -> tuple[str, str]:
+    """(stack, region) a command means (`destroy`, `server --engine aws`): the stack named, else the
+    configured one, else mycli; the region named, else the configured one when it is that
+    stack's, else the AWS configuration's."""
+    saved = config.profile_values(None, environ)
+    stack = stack_name or saved.get("stack_name") or DEFAULT_STACK
+    saved_region = saved.get("region") if saved.get("stack_name", stack) == stack else None
+    return stack, resolve_region(region or saved_region, environ)
 
 
 def discover_endpoint(stack_name: str, region: str) -> tuple[str, str]:
@@ -86,8 +103,6 @@ def server_environ(stack_name: str, region: str, environ: Mapping[str, str] = os
     merged = {**environ, **variables}
     merged.update({"AWS_REGION": region, "AWS_DEFAULT_REGION": region, "MYCLI_ENGINE": "ecs"})
     return merged
-
-
 
 
 def init_stack(

@@ -157,44 +157,43 @@ def cmd_list(magics, args):
 
 def cmd_configure(magics, args):
     """`mycli configure`'s flags and checks; what is missing is asked for in the notebook (the
-    key with a password prompt), so it never has to be written in a cell."""
+    key only with a password prompt: a key written in a cell stays in the notebook and its history)."""
     import getpass
 
-    from .commands import configure
+    from . import configure_flow
 
     parser = _Parser(prog="%mycli configure")
-    configure.add_arguments(parser)
+    configure_flow.add_arguments(parser)
     ns = parser.parse_args(args.rest)
-    if ns.api_key == "-":
-        raise UsageError("%mycli configure: leave out --api-key to be asked for it ('-' reads a terminal's stdin)")
-    if not (ns.endpoint or ns.stack_name):
-        ns.endpoint = input("API endpoint: ").strip() or None
-        if not ns.endpoint:
+    if ns.api_key is not None:
+        raise UsageError("%mycli configure: leave out --api-key and you will be asked for the key "
+                         "(one written in a cell is kept in the notebook and its history); nothing was saved")
+    draft = configure_flow.draft(ns)
+    if not draft.endpoint:
+        draft.endpoint = _ask("API endpoint: ", input) or None
+        if not draft.endpoint:
             raise UsageError("%mycli configure: an API endpoint is required (--endpoint URL or --stack-name NAME); nothing was saved")
-    if not ns.api_key:
-        ns.api_key = getpass.getpass("API key: ").strip() or None
-        if not ns.api_key:
-            raise UsageError("%mycli configure: an API key is required; nothing was saved")
-    configure.run(ns)
+    api_key = _ask("API key: ", getpass.getpass)
+    if not api_key:
+        raise UsageError("%mycli configure: an API key is required; nothing was saved")
+    configure_flow.save(draft, api_key, say=_progress, warn=_progress)
 
 
 def cmd_init(magics, args):
     """`mycli init`'s flags. In a notebook nothing secret is typed or shown: git credentials
     come from the files the flags name or from $GITHUB_TOKEN / $GITLAB_TOKEN / $SSH_PRIVATE_KEY
     (as `mycli init --force` takes them), and the new API key goes to the config file only."""
-    aws_deploy = _aws_deploy("init", "init_stack")
-    from .commands import init
+    aws_deploy = _aws_deploy("init", "init_from_args")
+    from .git_credentials import credentials_from_files
 
     parser = _Parser(prog="%mycli init")
-    init.add_arguments(parser)
+    aws_deploy.add_init_arguments(parser)
     ns = parser.parse_args(args.rest)
     region = aws_deploy.resolve_region(ns.region)
     if not ns.force:
         _confirm(f"Deploy the mycli stack {ns.stack_name} (VPC, ECS cluster, Lambda, API Gateway, logs, IAM roles) "
                  f"in {region}? Type 'yes' to confirm: ", "yes", "cancelled: nothing was created")
-    credentials = init.credentials_from_files(ns)
-    result = aws_deploy.init_stack(region, ns.stack_name, ns.force, credentials, _progress, capacity=ns.capacity,
-                                   default_image=ns.default_image, profile=ns.profile)
+    result = aws_deploy.init_from_args(ns, credentials_from_files(ns), _progress)
     print(f"✓ Stack {result.stack_name} is ready in {result.region}: {result.api_endpoint}")
     print(f"  The endpoint and a new API key were saved to {result.config_path}"
           f"{f' (profile {ns.profile})' if ns.profile else ''}; the key is not shown here, so it stays out of the notebook.")
@@ -204,15 +203,11 @@ def cmd_init(magics, args):
 
 def cmd_destroy(magics, args):
     aws_deploy = _aws_deploy("destroy", "destroy_stack")
-    from . import config
-    from .commands import destroy
 
     parser = _Parser(prog="%mycli destroy")
-    destroy.add_arguments(parser)
+    aws_deploy.add_destroy_arguments(parser)
     ns = parser.parse_args(args.rest)
-    saved = config.profile_values(None)
-    stack = ns.stack_name or saved.get("stack_name") or aws_deploy.DEFAULT_STACK
-    region = aws_deploy.resolve_region(ns.region or (saved.get("region") if saved.get("stack_name", stack) == stack else None))
+    stack, region = aws_deploy.target_stack(ns.stack_name, ns.region)
     if not ns.force:
         _confirm(f"Delete the mycli stack {stack} in {region} and everything in it? [y/N]: ", "y", "cancelled: nothing was deleted")
     aws_deploy.destroy_stack(region, stack, ns.keep_config, _progress)
@@ -236,6 +231,14 @@ def _confirm(prompt: str, expected: str, cancelled: str) -> None:
         raise UsageError(f"cannot ask for confirmation here ({type(exc).__name__}); add --force to skip the question") from None
     if answer.strip().lower() not in (expected, "yes"):
         raise UsageError(cancelled)
+
+
+def _ask(prompt: str, read) -> str:
+    try:
+        return read(prompt).strip()
+    except (EOFError, OSError, RuntimeError) as exc:  # no stdin, as in _confirm
+        raise UsageError(f"cannot ask for the {prompt.rstrip(': ')} here ({type(exc).__name__}); "
+                         "run `mycli configure` in a terminal instead") from None
 
 
 def _progress(line: str) -> None:

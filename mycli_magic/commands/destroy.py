@@ -10,18 +10,15 @@ from ..errors import UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stack-name", default=None, help="stack to delete (default: the configured one, else mycli)")
-    parser.add_argument("--region", help="AWS region (default: the configured one, else your AWS configuration's)")
-    parser.add_argument("--force", action="store_true", help="skip the confirmation prompt")
-    parser.add_argument("--keep-config", action="store_true", help="keep the local configuration of this stack")
+    from ..aws_deploy import add_destroy_arguments
+
+    add_destroy_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import aws_deploy, config
+    from .. import aws_deploy
 
-    saved = config.profile_values(None)
-    stack = args.stack_name or saved.get("stack_name") or aws_deploy.DEFAULT_STACK
-    region = aws_deploy.resolve_region(args.region or (saved.get("region") if saved.get("stack_name", stack) == stack else None))
+    stack, region = aws_deploy.target_stack(args.stack_name, args.region)
     if not args.force:
         print("⚠  This will delete all mycli infrastructure in your AWS account.")
         print(f"   Stack: {stack}\n   Region: {region}\n")

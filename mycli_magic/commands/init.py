@@ -9,31 +9,19 @@ value: a token on the command line is visible to every user of the machine.
 from __future__ import annotations
 
 import argparse
-import base64
-import os
 import sys
 from pathlib import Path
 
 from ..errors import UsageError
+from ..git_credentials import credentials_from_files
 
 RULE = "━" * 20
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--region", help="AWS region (default: your AWS configuration's, else us-east-2)")
-    parser.add_argument("--stack-name", default="mycli", help="CloudFormation stack name (default: mycli)")
-    parser.add_argument("--force", action="store_true",
-                        help="no questions: skip the confirmation, take git credentials from files/environment, "
-                             "and update the stack (with a new API key) if it exists")
-    parser.add_argument("--profile", help="save the endpoint and key in this profile (default: the default profile)")
-    parser.add_argument("--capacity", choices=["fargate-spot", "fargate"], default="fargate-spot",
-                        help="run tasks on Fargate Spot (default, ~70%% cheaper, may be interrupted) or on-demand Fargate")
-    parser.add_argument("--default-image", default="ubuntu:22.04", help="image used when a command names none (default: ubuntu:22.04)")
-    parser.add_argument("--github-host", default="github.com", help="host that gets the GitHub token (GitHub Enterprise: yours)")
-    parser.add_argument("--gitlab-host", default="gitlab.com", help="host that gets the GitLab token (self-managed GitLab: yours)")
-    parser.add_argument("--github-token-file", type=Path, help="file holding a GitHub token (else $GITHUB_TOKEN)")
-    parser.add_argument("--gitlab-token-file", type=Path, help="file holding a GitLab token (else $GITLAB_TOKEN)")
-    parser.add_argument("--ssh-key-file", type=Path, help="SSH private key file for any git host (else $SSH_PRIVATE_KEY, base64)")
+    from ..aws_deploy import add_init_arguments
+
+    add_init_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,9 +35,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         _confirm(args.stack_name, region)
         credentials = _ask_credentials()
-    result = aws_deploy.init_stack(region, args.stack_name, args.force, credentials, say,
-                                   capacity=args.capacity, default_image=args.default_image, profile=args.profile,
-                                   github_host=args.github_host, gitlab_host=args.gitlab_host)
+    result = aws_deploy.init_from_args(args, credentials, say)
     auth = lambda name: "✓ Configured" if name in result.git_auth else "not configured"  # noqa: E731
     say("\n✅ Setup complete!")
     say(RULE)
@@ -88,7 +74,7 @@ def _input(prompt: str) -> str:
 def _ask_credentials():
     import getpass
 
-    from ..aws_deploy import GitCredentials
+    from ..git_credentials import GitCredentials, read_key
 
     print("→ Git Credential Configuration")
     print("  For private repositories, you can configure Git authentication.")
@@ -109,30 +95,5 @@ def _ask_credentials():
     if choice == "3":
         path = Path(_input("Path to the SSH private key [~/.ssh/id_ed25519]: ").strip() or "~/.ssh/id_ed25519").expanduser()
         print("  ✓ SSH key configured")
-        return GitCredentials(ssh_private_key=_read_key(path)).validate()
+        return GitCredentials(ssh_private_key=read_key(path)).validate()
     return GitCredentials()
-
-
-def credentials_from_files(args: argparse.Namespace):
-    from ..aws_deploy import GitCredentials
-
-    env = GitCredentials.from_env(os.environ)
-    return GitCredentials(
-        github_token=_read_text(args.github_token_file) if args.github_token_file else env.github_token,
-        gitlab_token=_read_text(args.gitlab_token_file) if args.gitlab_token_file else env.gitlab_token,
-        ssh_private_key=_read_key(args.ssh_key_file) if args.ssh_key_file else env.ssh_private_key,
-    ).validate()
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text().strip()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-
-
-def _read_key(path: Path) -> str:
-    try:
-        return base64.b64encode(path.read_bytes()).decode()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None

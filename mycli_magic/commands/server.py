@@ -57,10 +57,6 @@ def _aws_environ(args: argparse.Namespace) -> dict:
 
     if os.environ.get("MYCLI_CLUSTER") and not args.stack_name:
         return dict(os.environ)
-    from .. import config
-    from ..aws_deploy import resolve_region, server_environ
+    from ..aws_deploy import server_environ, target_stack
 
-    saved = config.profile_values(None)
-    stack = args.stack_name or saved.get("stack_name") or "mycli"
-    region = resolve_region(args.region or (saved.get("region") if saved.get("stack_name") == stack else None))
-    return server_environ(stack, region, os.environ)
+    return server_environ(*target_stack(args.stack_name, args.region), os.environ)
