@@ -207,7 +207,9 @@ class Execution:
             self._set_info(self.client.status(self.ref), finished=True)
 
     def _drain(self) -> None:
-        """Read every line there is now, without waiting, unless a follower is reading."""
+        """Read every line there is now, without waiting, unless a follower is reading. The run
+        is over once a page is STOPPED with nothing new and not `complete: false` (an engine
+        whose last lines trail the stop, as CloudWatch's do, says so until they are in)."""
         if self.done or not self._follow_lock.acquire(blocking=False):
             return
         try:
@@ -218,7 +220,7 @@ class Execution:
                 if not page.get("events"):
                     break
                 self._add_page(page)
-            if page.get("status") == STOPPED:
+            if page.get("status") == STOPPED and page.get("complete") is not False:
                 self._set_info(self.client.status(self.ref), finished=True)
         finally:
             self._follow_lock.release()

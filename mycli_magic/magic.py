@@ -234,16 +234,18 @@ class MycliMagics(Magics):
     def _stop_after_interrupt(handle, view) -> None:
         try:
             handle.stop(wait=STOP_CONFIRM_SECONDS)
-            if handle.status == "STOPPED":
-                with contextlib.suppress(MycliError):
-                    handle._drain()  # the last lines, e.g. the engine's own "stopped" note
         except (MycliError, KeyboardInterrupt) as exc:
             view.interrupted(handle, stopped=False, detail=f" (the stop request failed: {exc or 'interrupted again'})")
             return
-        if handle.status == "STOPPED":
-            view.interrupted(handle, stopped=True)
-        else:
+        if handle.status != "STOPPED":
             view.interrupted(handle, stopped=False, detail=f" (asked to stop; it is still {handle.status})")
+            return
+        with contextlib.suppress(MycliError, KeyboardInterrupt):  # the last lines, e.g. the engine's own "stopped" note
+            handle._drain()
+            if not handle.done:  # they can trail the stop (CloudWatch): follow until the engine has them all
+                view.say("… reading the last log lines (interrupt again to skip)")
+                handle.wait()
+        view.interrupted(handle, stopped=True)
 
 
 def load_ipython_extension(ipython) -> None:
