@@ -178,7 +178,7 @@ def many_lines(n: int) -> list[Row]:
         token, expected, in_order = None, 1, True
         got = 0
         while True:
-            page = client.logs(eid, next_token=token)
+            page = client.logs(eid, next_token=token, text=False)  # as mycli logs and the follower page
             if not page["events"]:
                 break
             token = page["next_token"]

@@ -50,7 +50,7 @@ def follow(
     idle_sleep = min(MIN_IDLE_SLEEP, max_idle_sleep)
     while True:
         asked = time.monotonic()
-        page = client.logs(ref, next_token=state.next_token, wait_seconds=LONG_POLL_SECONDS)
+        page = client.logs(ref, next_token=state.next_token, wait_seconds=LONG_POLL_SECONDS, text=False)
         state.pages += 1
         events = page.get("events") or []
         state.next_token = page.get("next_token") or state.next_token

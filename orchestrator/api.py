@@ -84,7 +84,7 @@ class App:
             return engine.get(request).to_json()
         if action == "logs":
             assert isinstance(request, LogsRequest)
-            return engine.logs(request).to_json()
+            return engine.logs(request).to_json(text=request.text)
         if action == "stop":
             assert isinstance(request, Ref)
             return engine.stop(request).to_json()

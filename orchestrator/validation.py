@@ -68,6 +68,7 @@ class LogsRequest:
     next_token: str | None = None
     limit: int = MAX_LOG_PAGE
     wait_seconds: float = 0.0
+    text: bool = True  # include the `logs` text beside the events
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ _ALLOWED = {
     "exec": {"command", "repo", "branch", "image", "env", "timeout_seconds", "skip_git", "dry_run"},
     "status": {"execution_id", "task_arn"},
     "stop": {"execution_id", "task_arn"},
-    "logs": {"execution_id", "task_arn", "next_token", "limit", "wait_seconds"},
+    "logs": {"execution_id", "task_arn", "next_token", "limit", "wait_seconds", "text"},
     "list": {"limit"},
 }
 
@@ -109,7 +110,10 @@ def parse_request(body: object) -> tuple[str, object]:
         wait = body.get("wait_seconds", 0)
         if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0 <= wait <= MAX_WAIT_SECONDS:
             raise BadRequest(f"wait_seconds must be a number from 0 to {MAX_WAIT_SECONDS}")
-        return action, LogsRequest(ref, token or None, _int(body, "limit", MAX_LOG_PAGE, 1, MAX_LOG_PAGE), float(wait))
+        text = body.get("text", True)
+        if not isinstance(text, bool):
+            raise BadRequest("text must be true or false")
+        return action, LogsRequest(ref, token or None, _int(body, "limit", MAX_LOG_PAGE, 1, MAX_LOG_PAGE), float(wait), text)
     return action, ref
 
 

@@ -214,3 +214,13 @@ def test_long_lines_unterminated_output_and_bad_utf8(server):
     assert "".join(pieces) == "x" * 600000 and max(map(len, pieces)) <= 256 * 1024
     assert "bad \ufffd\ufffd end" in lines
     assert any(line.startswith("no newline at the end") for line in lines)
+
+
+def test_logs_without_text_carry_the_same_events(server):
+    final = server.run("printf 'a\\nb\\n'")
+    eid = final["execution_id"]
+    _, full = server.call({"action": "logs", "execution_id": eid})
+    _, lean = server.call({"action": "logs", "execution_id": eid, "text": False})
+    assert "logs" in full and "logs" not in lean
+    assert lean["events"] == full["events"] and lean["next_token"] == full["next_token"]
+    assert server.call({"action": "logs", "execution_id": eid, "text": "no"})[0] == 400

@@ -47,9 +47,10 @@ def remote_exit_code(code: object) -> int:
 
 def print_events(page: dict, out: TextIO, timestamps: bool) -> None:
     if timestamps:
-        text = page.get("logs") or ""
-        if text:
-            out.write(text + "\n")
+        from orchestrator.engine import format_log_line  # the API's own line format
+
+        for event in page.get("events") or []:
+            out.write(format_log_line(int(event.get("timestamp") or 0), str(event.get("message", ""))) + "\n")
     else:
         for event in page.get("events") or []:
             out.write(f"{event.get('message', '')}\n")

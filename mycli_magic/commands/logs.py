@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         return follow_to_end(client, args.ref, ident, timestamps=True)[0]
     token = None
     while True:  # page through everything there is now
-        page = client.logs(args.ref, next_token=token)
+        page = client.logs(args.ref, next_token=token, text=False)
         if not page.get("events"):
             break
         print_events(page, sys.stdout, timestamps=True)

@@ -224,8 +224,11 @@ class Store:
             "SELECT seq, ts_ms, message FROM log_lines WHERE execution_id = ? AND seq > ? ORDER BY seq LIMIT ?",
             (execution_id, after_seq, limit),
         )
+        rows = cursor.fetchall()
+        if sum(len(row[2]) for row in rows) + 40 * len(rows) <= max_bytes:
+            return rows  # the usual case: a page of ordinary lines
         out, size = [], 0
-        for row in cursor:
+        for row in rows:
             size += len(row[2]) + 40
             if out and size > max_bytes:
                 break
