@@ -49,6 +49,10 @@ class ExecutionFailed(subprocess.CalledProcessError):
         what = f"exit code {self.returncode}" if self.returncode != -1 else f"no exit code ({self.stopped_reason})"
         return f"remote command failed with {what} (execution {self.execution_id}; full log: %mycli logs {self.execution_id})"
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows for a failing cell: this one line, not a traceback into the magic."""
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
+
 
 class Execution:
     """A remote execution: `execution_id`, `task_arn`, `status`, `exit_code`, `logs` and

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 from typing import Iterator
 
 from IPython.core.error import UsageError
@@ -191,14 +192,21 @@ class MycliMagics(Magics):
 
     @contextlib.contextmanager
     def user_errors(self) -> Iterator[None]:
-        """MycliError → UsageError: one line that says what to do, no traceback (unless MYCLI_DEBUG)."""
+        """MycliError → UsageError: one line that says what to do, no traceback (unless MYCLI_DEBUG);
+        anything else unexpected (a bug) → one line too, saying how to see the traceback."""
         __tracebackhide__ = True
         try:
             yield
+        except (UsageError, subprocess.CalledProcessError):
+            raise  # already in the user's words (ExecutionFailed is a CalledProcessError)
         except MycliError as exc:
             if os.environ.get("MYCLI_DEBUG"):
                 raise
             raise UsageError(str(exc)) from None
+        except Exception as exc:
+            if os.environ.get("MYCLI_DEBUG"):
+                raise
+            raise UsageError(f"internal error: {type(exc).__name__}: {exc}; set MYCLI_DEBUG=1 for the traceback") from None
 
     def connect(self, profile: str | None):
         from .client import connect

@@ -18,6 +18,7 @@ stop, and the panel says that instead of offering a Stop button that cannot answ
 from __future__ import annotations
 
 import html
+import os
 import re
 import threading
 import time
@@ -261,10 +262,15 @@ class PanelView:
     # buttons -----------------------------------------------------------------------------------
 
     def _act(self, action) -> None:
+        """A button's action; whatever goes wrong is one line in the panel, never a traceback."""
         try:
             action()
         except MycliError as exc:
             self.say(f"✗ {exc}")
+        except Exception as exc:
+            if os.environ.get("MYCLI_DEBUG"):
+                raise
+            self.say(f"✗ internal error: {type(exc).__name__}: {exc}; set MYCLI_DEBUG=1 for the traceback")
         self.render(force=True)
 
     def _stop(self) -> None:
@@ -281,7 +287,12 @@ class PanelView:
             self._ensure_ticker()
 
     def _save(self) -> None:
-        path = self.handle.save()
+        try:
+            path = self.handle.save()
+        except OSError as exc:
+            where = exc.filename or f"mycli-{self.handle.execution_id}.log"
+            self.say(f"✗ Cannot write {where}: {exc.strerror or exc}; the whole log: %mycli logs {self.handle.execution_id}")
+            return
         self.say(f"Saved the whole log ({len(self.handle.events):,} lines) to {path.resolve()}")
 
 

@@ -56,7 +56,11 @@ def test_failing_cell_raises_called_process_error_with_the_remote_exit_code(engi
     assert err.returncode == 3 and err.execution_id == handle.execution_id
     assert handle.execution_id in str(err) and "exit code 3" in str(err)
     assert "about to fail" in err.output
-    assert f"✗ {handle.execution_id} · exit 3" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"✗ {handle.execution_id} · exit 3" in out
+    # what IPython shows for the failure: one line, no traceback into the magic's code
+    shown = out[out.index(f"✗ {handle.execution_id} · exit 3"):].strip().splitlines()[1:]
+    assert shown == [f"\x1b[0;31mExecutionFailed\x1b[0m: {err}"]
 
 
 def test_no_raise_keeps_the_cell_green(engine_ip):
@@ -207,6 +211,21 @@ def test_mistakes_are_one_line_usage_errors(engine_ip, capsys, cell, words):
     assert words in str(info.value) and "\n" not in str(info.value)
     err = capsys.readouterr().err
     assert err.strip() == f"UsageError: {info.value}"  # one line, no traceback
+
+
+def test_an_unexpected_error_is_one_line_unless_debugging(engine_ip, tmp_path, monkeypatch, capsys):
+    gone = tmp_path / "deleted-working-directory"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()  # os.getcwd() now fails: not a mistake the magic words for the user
+    with pytest.raises(UsageError) as info:
+        engine_ip.run_cell("%%mycli --skip-git\necho")
+    assert str(info.value).startswith("internal error: FileNotFoundError: ") and "\n" not in str(info.value)
+    assert str(info.value).endswith("; set MYCLI_DEBUG=1 for the traceback")
+    assert capsys.readouterr().err.strip() == f"UsageError: {info.value}"
+    monkeypatch.setenv("MYCLI_DEBUG", "1")
+    with pytest.raises(FileNotFoundError):
+        engine_ip.run_cell("%%mycli --skip-git\necho")
 
 
 def test_unreachable_endpoint_is_a_usage_error(ip_mycli, monkeypatch, tmp_path):

@@ -114,6 +114,20 @@ def test_timestamps_toggle_and_save(client, tmp_path):
     assert f"Saved the whole log ({len(handle.events):,} lines) to {saved}" in view.note.value
 
 
+def test_save_to_a_place_that_cannot_be_written_is_one_line_in_the_panel(client, tmp_path, capsys):
+    handle = start(client, "echo to-save")
+    view = PanelView(ViewSettings())
+    view.show(handle, background=False)
+    handle.wait()
+    view.finished(handle)
+    (tmp_path / f"mycli-{handle.execution_id}.log").mkdir()  # a directory where the file would go
+    view.save_button.click()
+    assert "✗ Cannot write" in view.note.value and "Is a directory" in view.note.value
+    assert f"%mycli logs {handle.execution_id}" in view.note.value
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err
+
+
 def test_the_magic_shows_the_panel_when_asked(engine_ip, capsys):
     engine_ip.run_line_magic("config", "MycliMagics.display = 'widget'")
     engine_ip.run_cell("%%mycli --skip-git --out h\necho in-a-panel")
