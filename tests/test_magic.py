@@ -292,6 +292,12 @@ def test_configure_asks_for_the_key_and_never_shows_it(ip_mycli, monkeypatch, tm
     assert "✓ Configuration saved" in out and key not in out
     with pytest.raises(UsageError, match="leave out --api-key"):
         ip_mycli.run_line_magic("mycli", "configure --endpoint http://127.0.0.1:9 --api-key -")
+    # a key written in the cell would stay in the notebook and its history: refused, nothing saved
+    literal = "sk_live_" + "7" * 64
+    with pytest.raises(UsageError, match="leave out --api-key and you will be asked") as info:
+        ip_mycli.run_line_magic("mycli", f"configure --endpoint http://127.0.0.1:9 --profile typed --no-verify --api-key {literal}")
+    assert literal not in str(info.value) and "\n" not in str(info.value)
+    assert "typed" not in yaml.safe_load((home / "config.yaml").read_text())["profiles"]
 
 
 def test_destroy_without_a_terminal_asks_for_force(ip_mycli, monkeypatch, tmp_path):
