@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from .summary import format_duration, outcome, summary_line
+from .summary import clock, format_duration, outcome, summary_line
 
 if TYPE_CHECKING:
     from .client import ApiClient
@@ -103,7 +103,7 @@ class Execution:
             events = list(self.events)
         if not timestamps:
             return [message for _, message in events]
-        return [f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(ts / 1000))} | {message}" for ts, message in events]
+        return [f"{clock(ts)} | {message}" for ts, message in events]
 
     def tail(self, n: int | None) -> tuple[int, list[tuple[int, str]]]:
         """(lines read so far, the last `n` of them; all when n is None) without copying the rest."""

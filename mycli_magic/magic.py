@@ -19,7 +19,7 @@ from typing import Iterator
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
-from traitlets import Bool, CaselessStrEnum, Float, Int, TraitError, Unicode, validate
+from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 
 from .errors import MycliError
 
@@ -73,11 +73,11 @@ class MycliMagics(Magics):
     profile = Unicode(None, allow_none=True, help=(
         "Profile of $MYCLI_HOME/config.yaml to use when --profile is not given. "
         "None: $MYCLI_PROFILE, else the top-level settings, else the embedded local engine.")).tag(config=True)
-    timeout = Int(0, help=(
-        "Remote timeout in seconds when neither --timeout nor .mycli.yaml sets one; "
+    timeout = Int(0, min=0, max=86400, help=(
+        "Remote timeout in seconds (0 to 86400) when neither --timeout nor .mycli.yaml sets one; "
         "0: the engine's default (1800).")).tag(config=True)
-    poll_interval = Float(2.0, help=(
-        "Longest pause in seconds between log polls against an engine that answers at once "
+    poll_interval = Float(2.0, min=0.05, max=60.0, help=(
+        "Longest pause in seconds (0.05 to 60) between log polls against an engine that answers at once "
         "(engines that hold the request open answer as soon as a line arrives). "
         "Lower is snappier, higher makes fewer API calls.")).tag(config=True)
     display = CaselessStrEnum(["auto", "widget", "text"], default_value="auto", help=(
@@ -85,29 +85,11 @@ class MycliMagics(Magics):
         "the panel when the frontend renders widgets (JupyterLab, Notebook 7, VS Code), text in "
         "terminal IPython, nbconvert and nbval. $MYCLI_DISPLAY overrides it.")).tag(config=True)
     timestamps = Bool(False, help="Show the time (UTC) of each log line.").tag(config=True)
-    tail_lines = Int(2000, help=(
-        "How many of the newest log lines the panel renders; the whole log stays available "
+    tail_lines = Int(2000, min=10, max=50_000, help=(
+        "How many of the newest log lines (10 to 50000) the panel renders; the whole log stays available "
         "(Save log, %mycli logs ID, handle.logs).")).tag(config=True)
     task_vcpu = Float(0.25, help="vCPU of the AWS task, for the cost estimate (when the engine does not report it).").tag(config=True)
     task_memory_gb = Float(0.5, help="Memory in GB of the AWS task, for the cost estimate.").tag(config=True)
-
-    @validate("timeout")
-    def _check_timeout(self, proposal):
-        if not 0 <= proposal["value"] <= 86400:
-            raise TraitError("MycliMagics.timeout must be 0 (engine default) to 86400 seconds")
-        return proposal["value"]
-
-    @validate("poll_interval")
-    def _check_poll_interval(self, proposal):
-        if not 0.05 <= proposal["value"] <= 60:
-            raise TraitError("MycliMagics.poll_interval must be 0.05 to 60 seconds")
-        return proposal["value"]
-
-    @validate("tail_lines")
-    def _check_tail_lines(self, proposal):
-        if not 10 <= proposal["value"] <= 50_000:
-            raise TraitError("MycliMagics.tail_lines must be 10 to 50000")
-        return proposal["value"]
 
     # %%mycli ---------------------------------------------------------------------------------
 

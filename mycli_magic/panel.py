@@ -28,7 +28,7 @@ import ipywidgets as W
 from IPython.display import display
 
 from .errors import MycliError
-from .summary import format_duration, outcome, summary_line
+from .summary import clock, format_duration, outcome, summary_line
 from .views import ViewSettings
 
 if TYPE_CHECKING:
@@ -215,7 +215,7 @@ class PanelView:
         else:
             kind = status.lower() if status in ("PENDING", "RUNNING") else "running"
             elapsed = handle.elapsed() if status == "RUNNING" else time.monotonic() - self._started
-            badge = f"{status} · {_clock_words(elapsed)}"
+            badge = f"{status} · {format_duration(elapsed or 0.0)}"
         meta = f"{info.get('image') or 'default image'} · {handle.where()} · {info.get('engine') or '?'} engine"
         first = (handle.command or "").strip().split("\n", 1)[0]
         ref = html.escape(str(handle.execution_id))
@@ -296,17 +296,6 @@ class PanelView:
         self.say(f"Saved the whole log ({len(self.handle.events):,} lines) to {path.resolve()}")
 
 
-def _clock_words(seconds: float | None) -> str:
-    if seconds is None:
-        return "0 s"
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, secs = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
-
-
 def _clean(message: str) -> str:
     """What a terminal would show: colour codes dropped, a \\r-redrawn line's last state."""
     message = _ANSI_RE.sub("", message)
@@ -321,7 +310,7 @@ def _log_html(events: list, timestamps: bool) -> str:
         return "<div class='mycli-log'><pre class='mycli-empty'>(no output yet)</pre></div>"
     if timestamps:
         body = "\n".join(
-            f"<span class='mycli-ts'>{time.strftime('%H:%M:%S', time.gmtime(ts / 1000))}</span> {html.escape(_clean(m))}"
+            f"<span class='mycli-ts'>{clock(ts, date=False)}</span> {html.escape(_clean(m))}"
             for ts, m in events
         )
     else:

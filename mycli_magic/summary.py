@@ -8,6 +8,7 @@ FARGATE_SPOT in us-east-1; they are estimates, and the line says so.
 from __future__ import annotations
 
 import math
+import time
 
 FARGATE_SPOT_VCPU_HOUR = 0.01242124  # USD per vCPU-hour
 FARGATE_SPOT_GB_HOUR = 0.00136308  # USD per GB-hour
@@ -41,6 +42,12 @@ def format_duration(seconds: object) -> str:
     minutes, secs = divmod(int(round(seconds)), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
+def clock(timestamp_ms: int, date: bool = True) -> str:
+    """A log line's time in UTC as the API writes it, `2024-05-01 12:00:03 UTC` (the CLI, the
+    text view, `handle.log_lines`), or just `12:00:03` where space is short (the panel)."""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC" if date else "%H:%M:%S", time.gmtime(timestamp_ms / 1000))
 
 
 def task_size(execution: dict, vcpu: float = DEFAULT_VCPU, memory_gb: float = DEFAULT_MEMORY_GB) -> tuple[float, float]:

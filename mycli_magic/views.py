@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .summary import DEFAULT_MEMORY_GB, DEFAULT_VCPU, summary_line
+from .summary import DEFAULT_MEMORY_GB, DEFAULT_VCPU, clock, summary_line
 
 if TYPE_CHECKING:
     from .handle import Execution
@@ -111,7 +110,7 @@ class TextView:
         if not events:
             return
         if self.settings.timestamps:
-            text = "\n".join(f"{_clock(ts)} | {message}" for ts, message in events)
+            text = "\n".join(f"{clock(ts)} | {message}" for ts, message in events)
         else:
             text = "\n".join(message for _, message in events)
         sys.stdout.write(text + "\n")
@@ -138,6 +137,3 @@ class TextView:
         ref = handle.execution_id
         self.say(f"■ Detached from execution {ref}; it keeps running. Re-attach: %mycli attach {ref} · stop: %mycli stop {ref}")
 
-
-def _clock(timestamp_ms: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp_ms / 1000))

@@ -247,9 +247,21 @@ def test_bad_config_values_are_refused(ip_mycli):
     from traitlets import TraitError
 
     magics = ip_mycli.magics_manager.registry["MycliMagics"]
-    for trait, value in (("timeout", -1), ("poll_interval", 0.0), ("display", "fancy"), ("tail_lines", 1)):
-        with pytest.raises(TraitError):
+    for trait, value, words in (("timeout", -1, "less than 0"), ("timeout", 86401, "greater than 86400"),
+                                ("poll_interval", 0.0, "less than 0.05"), ("display", "fancy", "'fancy'"),
+                                ("tail_lines", 1, "less than 10"), ("tail_lines", 50_001, "greater than 50000")):
+        with pytest.raises(TraitError, match=f"'{trait}' trait .*{words}"):
             setattr(magics, trait, value)
+    for trait, value in (("timeout", 86400), ("poll_interval", 0.05), ("tail_lines", 10)):
+        setattr(magics, trait, value)  # the bounds themselves are allowed
+        assert getattr(magics, trait) == value
+
+
+def test_one_clock_for_log_times():
+    from mycli_magic.summary import clock
+
+    assert clock(1714564803_250) == "2024-05-01 12:00:03 UTC"  # as the API writes a log line's time
+    assert clock(1714564803_250, date=False) == "12:00:03"
 
 
 def test_text_is_chosen_without_a_widget_frontend(ip_mycli, monkeypatch):
