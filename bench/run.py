@@ -43,13 +43,17 @@ def bench_import(quick: bool) -> list[Row]:
     n = 5 if quick else 11
     base = median_wall([PY, "-c", "import boto3"], n)
     cold = median_wall([PY, "-c", "import orchestrator.handler as h; h.engine_from_env"], n)
-    # boto3 is imported lazily, on the first AWS call: count it, as a cold Lambda pays it too
-    cold_ecs = median_wall([PY, "-c", "import orchestrator.handler, orchestrator.engines.ecs, boto3"], n) \
+    # botocore is imported lazily, on the first AWS call: count it, as a cold Lambda pays it too
+    first_call = ("import orchestrator.handler, orchestrator.engines.ecs_aws as a; "
+                  "a.Clients('us-east-1').ecs")
+    cold_ecs = median_wall([PY, "-c", first_call], n) \
         if _has_module("orchestrator.engines.ecs") else None
     rows = [Row("orchestrator cold import (handler)", cold, "python3 -c 'import boto3'", base, "≤ 1.2×", cold <= 1.2 * base, unit="ms")]
     if cold_ecs is not None:
-        rows.append(Row("cold import: handler + ECS engine + boto3", cold_ecs, "python3 -c 'import boto3'", base,
-                        "≤ 1.2×", cold_ecs <= 1.2 * base, unit="ms"))
+        client_base = median_wall([PY, "-c", "import boto3; boto3.client('ecs', region_name='us-east-1')"], n)
+        rows.append(Row("cold start: handler + ECS engine + first AWS client", cold_ecs,
+                        "import boto3 + boto3.client('ecs')", client_base,
+                        "≤ 1.2×", cold_ecs <= 1.2 * client_base, unit="ms"))
     return rows
 
 
