@@ -4,10 +4,10 @@ byte; a canary file proves nothing else ever ran."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
+from git_repos import make_repo
 
 
 @pytest.fixture(scope="module")
@@ -17,13 +17,7 @@ def canary_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def repo(canary_dir) -> Path:
-    src = canary_dir / "repo"
-    subprocess.run(["git", "init", "-q", "-b", "main", str(src)], check=True)
-    (src / "f").write_text("x\n")
-    subprocess.run(["git", "-C", str(src), "add", "f"], check=True)
-    subprocess.run(["git", "-C", str(src), "-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-qm", "i"],
-                   check=True)
-    return src
+    return make_repo(canary_dir / "repo", files={"f": "x\n"})
 
 
 def corpus(canary: Path) -> list[str]:
@@ -33,7 +27,7 @@ def corpus(canary: Path) -> list[str]:
         f"'; {touch}; '", f"\"; {touch}; \"", f"$({touch})", f"`{touch}`", f"$({nospace})", f"`{nospace}`",
         f"\n{touch}\n", f"x\n{touch}", f"x\r{touch}", f"a\x00{touch}", f"; {touch}", f"| {touch}", f"&& {touch}",
         f"--upload-pack={touch}", f"--upload-pack={nospace}", f"-u{nospace}", f"--config=core.sshCommand={nospace}",
-        f"ext::sh -c {touch}", f"ext::{nospace}", f"fd::0", f"ssh://-oProxyCommand={nospace}/x",
+        f"ext::sh -c {touch}", f"ext::{nospace}", "fd::0", f"ssh://-oProxyCommand={nospace}/x",
         f"-oProxyCommand={nospace}:x", f"x'\\''{nospace}", f"\\'{nospace}", f"x$({nospace})",
         "héllo ✓ 日本語 🚀", "main;" + nospace, "main$(" + nospace + ")", "'", "\\",
     ]

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from git_repos import make_repo
 
 from conftest import start_server, stop_server
 from git_http_server import GitHttpServer
@@ -19,12 +20,7 @@ TOKEN = "ghp_S3cretTokenForTheSecretsTest0123456789"
 @pytest.fixture(scope="module")
 def git_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("git-served")
-    src = root / "src"
-    subprocess.run(["git", "init", "-q", "-b", "trunk", str(src)], check=True)
-    (src / "hello.txt").write_text("hello from the private repo\n")
-    subprocess.run(["git", "-C", str(src), "add", "hello.txt"], check=True)
-    subprocess.run(["git", "-C", str(src), "-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-qm", "i"],
-                   check=True)
+    src = make_repo(root / "src", branch="trunk", files={"hello.txt": "hello from the private repo\n"})
     subprocess.run(["git", "clone", "-q", "--bare", str(src), str(root / "private.git")], check=True)
     server = GitHttpServer(root, "x-access-token", TOKEN, delay=0.3)
     yield server

@@ -12,6 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import git_repos
 import pytest
 
 from git_http_server import GitHttpServer
@@ -65,13 +66,7 @@ def direct(command: str, **fields) -> ExecRequest:
 
 def make_repo(root: Path, branch: str = "trunk") -> Path:
     """A real repository whose only branch is `branch` (not main), with one file."""
-    src = root / "src"
-    subprocess.run(["git", "init", "-q", "-b", branch, str(src)], check=True)
-    (src / "hello.txt").write_text("hello from the repo\n")
-    subprocess.run(["git", "-C", str(src), "add", "hello.txt"], check=True)
-    subprocess.run(["git", "-C", str(src), "-c", "user.name=t", "-c", "user.email=t@t.invalid",
-                    "commit", "-qm", "init"], check=True)
-    return src
+    return git_repos.make_repo(root / "src", branch=branch)
 
 
 @pytest.fixture(params=sorted(SHELLS))

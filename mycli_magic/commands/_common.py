@@ -18,6 +18,20 @@ EXIT_INTERRUPTED = 130
 RULE = "━" * 20
 
 
+def int_in_range(low: int, high: int, unit: str = ""):
+    """An argparse type: a whole number from `low` to `high`, with a message that says so."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number{' of ' + unit if unit else ''}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}{' ' + unit if unit else ''}")
+        return value
+
+    return parse
+
+
 def add_profile_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", metavar="P", default=None,
                         help="use this profile from $MYCLI_HOME/config.yaml (default: $MYCLI_PROFILE, else the top-level settings)")

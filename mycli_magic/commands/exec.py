@@ -16,18 +16,8 @@ USAGE_NOTE = ("COMMAND is one shell command line (quote it), several words (join
               "or '-' to read a script from stdin. Options go before COMMAND.")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1 second")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ._common import add_profile_argument
+    from ._common import add_profile_argument, int_in_range
 
     parser.usage = ("mycli exec [--repo URL] [--branch B] [--image I] [--env K=V]... [--timeout S] [--skip-git]\n"
                     "                  [--wait|-w] [--json] [--dry-run] [--profile P] COMMAND")
@@ -37,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image", metavar="I", help="container image (overrides .mycli.yaml; default: the engine's)")
     parser.add_argument("--env", metavar="K=V", action="append", default=[],
                         help="environment variable for the command; repeatable; merged over .mycli.yaml's env")
-    parser.add_argument("--timeout", metavar="S", type=_positive_int, help="seconds before the command is stopped (default 1800)")
+    parser.add_argument("--timeout", metavar="S", type=int_in_range(1, 86400, "seconds"), help="seconds before the command is stopped (default 1800)")
     parser.add_argument("--skip-git", action="store_true", help="run the command directly, without cloning a repository")
     parser.add_argument("-w", "--wait", action="store_true",
                         help="stream the output until the command ends and exit with its exit code (Ctrl-C detaches)")

@@ -5,20 +5,10 @@ from __future__ import annotations
 import argparse
 
 
-def _limit(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 1 <= value <= 1000:
-        raise argparse.ArgumentTypeError("must be from 1 to 1000")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ._common import add_profile_argument
+    from ._common import add_profile_argument, int_in_range
 
-    parser.add_argument("--limit", metavar="N", type=_limit, default=20, help="how many (1-1000, default 20)")
+    parser.add_argument("--limit", metavar="N", type=int_in_range(1, 1000), default=20, help="how many (1-1000, default 20)")
     parser.add_argument("--json", action="store_true", help="print only the API's JSON answer")
     add_profile_argument(parser)
 

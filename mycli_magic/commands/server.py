@@ -7,21 +7,13 @@ from pathlib import Path
 
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError("must be from 0 to 65535 (0 picks a free one)")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", nargs="?", choices=["start", "stop", "status"], default="start",
                         help="start (default, in the foreground), stop the running engine, or show its status")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, loopback only)")
-    parser.add_argument("--port", type=_port, default=8765, help="port (default: 8765; 0 picks a free one)")
+    from ._common import int_in_range
+
+    parser.add_argument("--port", type=int_in_range(0, 65535), default=8765, help="port (default: 8765; 0 picks a free one)")
     parser.add_argument("--state-dir", type=Path, default=None,
                         help="where executions, logs and the key hash live (default: $MYCLI_HOME/engine)")
     parser.add_argument("--engine", choices=["local", "aws"], default="local",
