@@ -15,6 +15,7 @@ import shutil
 import sqlite3
 import threading
 import time
+from operator import itemgetter
 from pathlib import Path
 from typing import Mapping
 
@@ -146,7 +147,7 @@ class LocalEngine:
                 break
             self.store.wait_for_change(execution_id, seen, remaining)
         token = str(rows[-1][0]) if rows else str(after)
-        return LogPage([(ts, msg) for _, ts, msg in rows], token, execution)
+        return LogPage(list(map(itemgetter(1, 2), rows)), token, execution)
 
     def stop(self, ref: Ref) -> Execution:
         execution = self.get(ref)

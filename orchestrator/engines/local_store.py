@@ -13,6 +13,7 @@ import os
 import sqlite3
 import threading
 import time
+from operator import itemgetter
 from pathlib import Path
 from typing import Callable
 
@@ -225,7 +226,7 @@ class Store:
             (execution_id, after_seq, limit),
         )
         rows = cursor.fetchall()
-        if sum(len(row[2]) for row in rows) + 40 * len(rows) <= max_bytes:
+        if sum(map(len, map(itemgetter(2), rows))) + 40 * len(rows) <= max_bytes:
             return rows  # the usual case: a page of ordinary lines
         out, size = [], 0
         for row in rows:
