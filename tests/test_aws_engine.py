@@ -23,7 +23,7 @@ pytestmark = pytest.mark.aws
 
 REGION = "ap-northeast-1"
 STACK = "enginetest"
-TOKEN = "ghp_enginetestsecret0123456789abcdef"
+TOKEN = "ghp_engine-test-secret-0123456789abcdef"
 
 
 def _private_repo(base):

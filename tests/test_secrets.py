@@ -14,7 +14,7 @@ from git_repos import make_repo
 from conftest import start_server, stop_server
 from git_http_server import GitHttpServer
 
-TOKEN = "ghp_S3cretTokenForTheSecretsTest0123456789"
+TOKEN = "ghp_S3cret-Token-For-The-Secrets-Test-0123456789"
 
 
 @pytest.fixture(scope="module")

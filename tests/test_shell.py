@@ -20,7 +20,7 @@ from orchestrator.shell import GitHosts, build_script, sh_quote
 from orchestrator.validation import ExecRequest
 
 SHELLS = {"dash": ["dash"], "bash": ["bash"], "busybox": ["busybox", "sh"]}
-TOKEN = "ghp_T0kenThatMustNeverShow9f8e7d6c5b4a"
+TOKEN = "ghp_T0ken-That-Must-Never-Show-9f8e7d6c5b4a"
 
 # Texts a user command may carry; each must reach the command unchanged.
 PAYLOADS = {
