@@ -32,6 +32,16 @@ def int_in_range(low: int, high: int, unit: str = ""):
     return parse
 
 
+def add_json_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print only the API's JSON answer")
+
+
+def print_json(data: dict) -> None:
+    import json
+
+    print(json.dumps(data, indent=2))
+
+
 def add_profile_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", metavar="P", default=None,
                         help="use this profile from $MYCLI_HOME/config.yaml (default: $MYCLI_PROFILE, else the top-level settings)")

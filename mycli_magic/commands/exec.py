@@ -17,7 +17,7 @@ USAGE_NOTE = ("COMMAND is one shell command line (quote it), several words (join
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ._common import add_profile_argument, int_in_range
+    from ._common import add_json_argument, add_profile_argument, int_in_range
 
     parser.usage = ("mycli exec [--repo URL] [--branch B] [--image I] [--env K=V]... [--timeout S] [--skip-git]\n"
                     "                  [--wait|-w] [--json] [--dry-run] [--profile P] COMMAND")
@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-git", action="store_true", help="run the command directly, without cloning a repository")
     parser.add_argument("-w", "--wait", action="store_true",
                         help="stream the output until the command ends and exit with its exit code (Ctrl-C detaches)")
-    parser.add_argument("--json", action="store_true", help="print only the API's JSON answer")
+    add_json_argument(parser)
     parser.add_argument("--dry-run", action="store_true",
                         help="print the script the orchestrator would run (stdout) and a summary (stderr); start nothing")
     add_profile_argument(parser)
@@ -60,10 +60,8 @@ def command_text(words: list[str], stdin=None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
     from ..project import parse_env_pairs, resolve_exec_settings
-    from ._common import err, open_client
+    from ._common import err, open_client, print_json
 
     command = command_text(args.words)
     resolved = resolve_exec_settings(
@@ -76,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         client = open_client(args)
         answer = client.exec({**resolved.payload, "dry_run": True})
         if args.json:
-            print(json.dumps(answer, indent=2))
+            print_json(answer)
         else:
             sys.stdout.write(answer.get("script", ""))
             sys.stdout.flush()
@@ -95,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         say("→ Starting execution...")
     execution = client.exec(resolved.payload)
     if args.json and not args.wait:
-        print(json.dumps(execution, indent=2))
+        print_json(execution)
         return 0
     if not quiet:
         say("✓ Execution started")
@@ -130,9 +128,7 @@ def details_lines(execution: dict, monitor: bool = True) -> list[str]:
 
 
 def _wait(client, execution: dict, as_json: bool) -> int:
-    import json
-
-    from ._common import err, execution_ref, follow_to_end
+    from ._common import err, execution_ref, follow_to_end, print_json
 
     ident = execution.get("execution_id", "")
     ref = execution_ref(execution, ident)
@@ -141,5 +137,5 @@ def _wait(client, execution: dict, as_json: bool) -> int:
         err("→ Following the output (Ctrl-C detaches; the command keeps running)")
     code, final = follow_to_end(client, ref, ident, timestamps=False, out=sys.stderr if as_json else sys.stdout)
     if as_json and final is not None:
-        print(json.dumps(final, indent=2))
+        print_json(final)
     return code

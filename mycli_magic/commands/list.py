@@ -6,21 +6,19 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ._common import add_profile_argument, int_in_range
+    from ._common import add_json_argument, add_profile_argument, int_in_range
 
     parser.add_argument("--limit", metavar="N", type=int_in_range(1, 1000), default=20, help="how many (1-1000, default 20)")
-    parser.add_argument("--json", action="store_true", help="print only the API's JSON answer")
+    add_json_argument(parser)
     add_profile_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
-    from ._common import open_client
+    from ._common import open_client, print_json
 
     answer = open_client(args).list(args.limit)
     if args.json:
-        print(json.dumps(answer, indent=2))
+        print_json(answer)
         return 0
     executions = answer.get("executions") or []
     if not executions:

@@ -6,21 +6,19 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ._common import add_profile_argument, add_ref_argument
+    from ._common import add_json_argument, add_profile_argument, add_ref_argument
 
     add_ref_argument(parser)
-    parser.add_argument("--json", action="store_true", help="print only the API's JSON answer")
+    add_json_argument(parser)
     add_profile_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
-    from ._common import open_client
+    from ._common import open_client, print_json
 
     execution = open_client(args).status(args.ref)
     if args.json:
-        print(json.dumps(execution, indent=2))
+        print_json(execution)
     else:
         print("\n".join(status_lines(execution)))
     return 0

@@ -6,30 +6,28 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ._common import add_profile_argument, add_ref_argument
+    from ._common import add_json_argument, add_profile_argument, add_ref_argument
 
     add_ref_argument(parser)
-    parser.add_argument("--json", action="store_true", help="print only the API's JSON answer")
+    add_json_argument(parser)
     add_profile_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
-    from ._common import open_client
+    from ._common import open_client, print_json
 
     client = open_client(args)
     before = client.status(args.ref)
     ident = before.get("execution_id") or args.ref
     if before.get("status") == "STOPPED":
         if args.json:
-            print(json.dumps(before, indent=2))
+            print_json(before)
         else:
             print(f"Execution {ident} had already stopped (exit code {_code(before)}); nothing to do.")
         return 0
     after = client.stop(args.ref)
     if args.json:
-        print(json.dumps(after, indent=2))
+        print_json(after)
     elif after.get("status") == "STOPPED":
         print(f"✓ Stopped execution {ident} (exit code {_code(after)})")
     else:
