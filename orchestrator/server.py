@@ -17,7 +17,7 @@ from pathlib import Path
 from . import __version__
 from .api import MAX_BODY_BYTES, App, response
 from .auth import Authenticator, generate_api_key, hash_api_key, parse_hashes
-from .errors import ApiError, BadRequest, PayloadTooLarge
+from .errors import ApiError, BadRequest, MethodNotAllowed, PayloadTooLarge
 
 log = logging.getLogger("mycli.server")
 
@@ -76,7 +76,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         if self.path.split("?", 1)[0] not in EXECUTE_PATHS:
-            self._drain_or_close()
+            self.close_connection = True  # its body is not read
             self._send(response(404, {"error": "not found: POST /execute"}))
             return
         headers = {k: v for k, v in self.headers.items()}
@@ -106,8 +106,11 @@ class _Handler(BaseHTTPRequestHandler):
             raise PayloadTooLarge(f"request body is larger than {MAX_BODY_BYTES // 1024} KiB")
         return length
 
-    def _drain_or_close(self) -> None:
+    def _not_allowed(self) -> None:
         self.close_connection = True
+        self._send(response(MethodNotAllowed.status, {"error": "method not allowed: POST /execute or GET /health"}))
+
+    do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _not_allowed
 
     def _send(self, resp: dict) -> None:
         body = resp["body"].encode("utf-8", "surrogateescape")

@@ -113,3 +113,15 @@ def test_unusable_body_framing_is_400(server, extra):
     body = b"1b\r\n{\"action\":\"list\",\"limit\":1}\r\n0\r\n\r\n" if "chunked" in extra else b""
     status, resp = raw_request(server, head, body)
     assert status == 400 and resp["error"].startswith("invalid request: "), resp
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
+def test_other_methods_get_a_json_405(server, method):
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(server.url, data=b"{}", method=method)
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(req, timeout=10)
+    assert caught.value.code == 405
+    assert "method not allowed" in json.loads(caught.value.read())["error"]
