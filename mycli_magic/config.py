@@ -52,6 +52,12 @@ def load_global(environ: Mapping[str, str] = os.environ) -> dict:
     profiles = data.get("profiles", {})
     if not isinstance(profiles, dict) or not all(isinstance(v, dict) for v in profiles.values()):
         raise ConfigError(f"{path}: 'profiles' must map profile names to mappings")
+    # a misspelt key (api_endpiont) would otherwise fall back to the embedded engine in silence
+    for where, mapping in [("", data), *((f"profiles.{name}.", values) for name, values in profiles.items())]:
+        for key in mapping:
+            if key not in GLOBAL_KEYS and not (where == "" and key == "profiles"):
+                known = ", ".join(GLOBAL_KEYS + (("profiles",) if where == "" else ()))
+                raise ConfigError(f"{path}: unknown key '{where}{key}' (known: {known})")
     return data
 
 

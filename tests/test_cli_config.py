@@ -206,3 +206,13 @@ def test_configure_discovers_the_endpoint_from_a_stack(tmp_path):
         assert missing.returncode != 0 and "nope" in missing.stderr and missing.stderr.count("\n") == 1
     finally:
         server.stop()
+
+
+def test_a_misspelt_key_in_the_global_config_is_named_not_ignored(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.yaml").write_text("api_endpiont: https://example.invalid/execute\n")
+    proc = Cli(home).run("list")
+    assert proc.returncode == 2
+    assert "unknown key 'api_endpiont'" in proc.stderr and "config.yaml" in proc.stderr
+    assert not (home / "engine").exists(), "nothing may start on a config error"
