@@ -67,6 +67,23 @@ def detect(cwd: Path) -> GitInfo | None:
                    credentials_stripped=stripped)
 
 
+def unshared_work(root: Path, branch: str) -> str | None:
+    """Why the clone may differ from the working tree, in words, or None.
+
+    The run clones what origin has: commits not pushed and uncommitted edits are not in it,
+    which surprises people exactly when they matter most (right after an edit)."""
+    notes = []
+    if _git(root, "rev-parse", "--verify", "-q", f"refs/remotes/origin/{branch}") is None:
+        notes.append(f"branch {branch} is not on origin as far as this clone knows (git push first)")
+    else:
+        ahead = (_git(root, "rev-list", "--count", f"refs/remotes/origin/{branch}..HEAD") or "0").strip()
+        if ahead not in ("", "0"):
+            notes.append(f"{ahead} local commit{'s' if ahead != '1' else ''} on {branch} not pushed to origin")
+    if (_git(root, "status", "--porcelain", "--untracked-files=no") or "").strip():
+        notes.append("uncommitted changes")
+    return None if not notes else "; ".join(notes) + " — the run clones what origin has"
+
+
 def strip_credentials(url: str) -> tuple[str, bool]:
     """Remove a `user:password@` part (any user part of an http(s) URL, where it is usually a
     token: https://ghp_xxx@github.com/...); returns (url, whether anything was removed).

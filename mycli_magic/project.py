@@ -196,6 +196,10 @@ def _choose_repo(
     if chosen_branch is None:
         lines.append(f"→ HEAD is detached; using branch {DEFAULT_BRANCH} (pass --branch to choose)")
         chosen_branch = DEFAULT_BRANCH
+    elif chosen_branch == info.branch:
+        warning = gitdetect.unshared_work(info.root, chosen_branch)
+        if warning:
+            lines.append(f"⚠ {warning}")
     return info.origin_url, chosen_branch
 
 

@@ -132,3 +132,15 @@ def test_only_secrets_are_stripped_from_remote_urls():
     assert strip("https://u:p@example.com/r.git") == ("https://example.com/r.git", True)
     assert strip("ssh://git@github.com/o/r.git") == ("ssh://git@github.com/o/r.git", False)
     assert strip("git@github.com:o/r.git") == ("git@github.com:o/r.git", False)
+
+
+def test_auto_detect_warns_when_the_clone_will_not_have_local_work(tmp_path):
+    origin, work = make_repo_with_origin(tmp_path)
+    clean = resolve_exec_settings("make", cwd=work)
+    assert not [line for line in clean.lines if line.startswith("⚠")], "a pushed, clean branch needs no warning"
+
+    git("commit", "--allow-empty", "--quiet", "-m", "local only", cwd=work)
+    (work / "which.txt").write_text("edited\n")
+    warned = [line for line in resolve_exec_settings("make", cwd=work).lines if line.startswith("⚠")]
+    assert len(warned) == 1
+    assert "1 local commit" in warned[0] and "uncommitted changes" in warned[0] and "clones what origin has" in warned[0]
