@@ -20,7 +20,7 @@ import urllib.request
 from typing import Callable, Mapping
 
 from . import __version__, config
-from .errors import ApiRequestError, ConnectionFailed
+from .errors import ApiRequestError, ConnectionFailed, UsageError
 
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0)
 _EXECUTION_ID_RE = re.compile(r"^[0-9a-f]{12}$")
@@ -29,7 +29,11 @@ _EXECUTION_ID_RE = re.compile(r"^[0-9a-f]{12}$")
 def ref_fields(ref: str) -> dict:
     """An execution ID or a task ARN, as the API's `execution_id` / `task_arn` field."""
     ref = ref.strip()
-    return {"execution_id": ref} if _EXECUTION_ID_RE.match(ref) else {"task_arn": ref}
+    if _EXECUTION_ID_RE.match(ref):
+        return {"execution_id": ref}
+    if ":" not in ref and "/" not in ref:
+        raise UsageError(f"{ref!r} is neither an execution ID (12 hex characters, from mycli exec or mycli list) nor a task ARN")
+    return {"task_arn": ref}
 
 
 class ApiClient:
@@ -100,8 +104,9 @@ class ApiClient:
             body = exc.read()
             message = _error_message(body) or f"HTTP {exc.code} {exc.reason}"
             if exc.code == 401:
-                message = (f"unauthorized: {self.endpoint.url} rejected the API key; "
-                           f"check api_key in {config.config_path()} or run: mycli configure")
+                where = ("MYCLI_API_KEY" if os.environ.get("MYCLI_API_KEY")
+                         else f"api_key in {config.config_path()} or run: mycli configure")
+                message = f"unauthorized: {self.endpoint.url} rejected the API key; check {where}"
             elif exc.code == 403 and not _error_message(body):
                 message = f"forbidden by {self.endpoint.url}: is the endpoint URL right (it should end in /execute)?"
             raise ApiRequestError(message, exc.code) from None
