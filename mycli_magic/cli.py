@@ -58,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         # answer without importing any command module
         return _light(argv)
     parser = build_parser(argv[0] if argv[0] in COMMANDS else None)
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:  # point at the command's own help, not the top level's
+        where = f"mycli {args.command}" if getattr(args, "command", None) else "mycli"
+        parser.exit(EXIT_USAGE, f"mycli: error: unrecognized arguments: {' '.join(extras)} (see: {where} --help)\n")
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USAGE
