@@ -42,10 +42,6 @@ class ApiClient:
         self.timeout = timeout
         self.debug = debug
 
-    @property
-    def is_embedded(self) -> bool:
-        return self.endpoint.source == "embedded"
-
     # actions ---------------------------------------------------------------------------------
 
     def exec(self, payload: dict) -> dict:

@@ -9,7 +9,7 @@ line arrives) or, against an engine that answers at once, backs off from 0.1 s t
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterator
 
 from .client import ApiClient
@@ -27,15 +27,12 @@ class FollowState:
     next_token: str | None = None
     status: str | None = None
     exit_code: int | None = None
-    lines_seen: int = 0
-    pages: int = field(default=0, repr=False)
 
 
 def follow(
     client: ApiClient,
     ref: str,
     state: FollowState | None = None,
-    stop_when_stopped: bool = True,
     max_idle_sleep: float = MAX_IDLE_SLEEP,
 ) -> Iterator[dict]:
     """Yield log pages (the API's logs response) until the execution is STOPPED and drained.
@@ -51,17 +48,15 @@ def follow(
     while True:
         asked = time.monotonic()
         page = client.logs(ref, next_token=state.next_token, wait_seconds=LONG_POLL_SECONDS, text=False)
-        state.pages += 1
         events = page.get("events") or []
         state.next_token = page.get("next_token") or state.next_token
         state.status = page.get("status", state.status)
         state.exit_code = page.get("exit_code", state.exit_code)
-        state.lines_seen += len(events)
         if events:
             idle_sleep = min(MIN_IDLE_SLEEP, max_idle_sleep)
             yield page
             continue
-        if state.status == "STOPPED" and stop_when_stopped and page.get("complete", True):
+        if state.status == "STOPPED" and page.get("complete", True):
             return
         if time.monotonic() - asked < LONG_POLL_SECONDS / 2:  # the engine did not hold the request
             time.sleep(idle_sleep)

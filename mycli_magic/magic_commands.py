@@ -15,8 +15,6 @@ from IPython.core.error import UsageError
 
 from .summary import format_duration, outcome, summary_line
 
-STOP_HINT = "%mycli stop"
-
 
 class _HelpShown(Exception):
     """argparse printed the help (-h); nothing else to do."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -140,12 +139,6 @@ def build_local_app(state_dir: Path, environ=os.environ, engine: str = "local") 
 
         engine_obj = EcsEngine.from_env(environ)
     return App(engine_obj, lambda: Authenticator(hashes)), new_key, engine_obj
-
-
-def serve_in_thread(server: LocalServer) -> threading.Thread:
-    thread = threading.Thread(target=server.serve_forever, name="mycli-server", daemon=True)
-    thread.start()
-    return thread
 
 
 def write_ready_file(path: Path, server: LocalServer) -> None:

@@ -242,8 +242,6 @@ class Store:
         ).fetchone()
         return row[0] or 0
 
-    def integrity_check(self) -> str:
-        return self._reader().execute("PRAGMA integrity_check").fetchone()[0]
 
 
 def _to_row(execution: Execution) -> dict:
