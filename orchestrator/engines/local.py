@@ -223,7 +223,7 @@ class LocalEngine:
     def _finished(self, execution_id: str, exit_code: int | None, reason: str, code: str) -> None:
         now = time.time()
         self.store.critical(lambda: self.store.update(
-            execution_id, status=STOPPED, desired_status=STOPPED, stopped_at=now,
+            execution_id, unfinished_only=True, status=STOPPED, desired_status=STOPPED, stopped_at=now,
             exit_code=exit_code, stopped_reason=reason, stop_code=code, pid=None,
         ))
         self.store.forget(execution_id)
@@ -232,6 +232,9 @@ class LocalEngine:
         shutil.rmtree(self.state_dir / "work" / execution_id, ignore_errors=True)
 
     def _finish_orphan(self, execution_id: str, reason: str, code: str, exit_code: int | None) -> None:
+        current = self.store.get(execution_id)
+        if current is None or current.status == STOPPED:
+            return  # it ended on its own meanwhile: its own exit code stands
         seq = self.store.last_seq(execution_id) + 1
         line = [(seq, int(time.time() * 1000), f"✗ {reason}")]
         self.store.critical(lambda: self.store.append_lines(execution_id, line))

@@ -183,12 +183,15 @@ class Store:
             execution_id=execution.execution_id,
         )
 
-    def update(self, execution_id: str, **fields) -> None:
+    def update(self, execution_id: str, unfinished_only: bool = False, **fields) -> None:
+        """Set `fields`; with `unfinished_only`, only if the execution is not STOPPED yet, so
+        of two racing final states (a run ending, a stop arriving) the first one stands."""
         if "env_keys" in fields:
             fields["env_keys"] = json.dumps(fields["env_keys"])
         assignments = ", ".join(f"{name} = ?" for name in fields)
-        self._write(f"UPDATE executions SET {assignments} WHERE execution_id = ?", [*fields.values(), execution_id],
-                    execution_id=execution_id)
+        condition = " AND status != 'STOPPED'" if unfinished_only else ""
+        self._write(f"UPDATE executions SET {assignments} WHERE execution_id = ?{condition}",
+                    [*fields.values(), execution_id], execution_id=execution_id)
 
     def get(self, execution_id: str) -> Execution | None:
         row = self._reader().execute(
