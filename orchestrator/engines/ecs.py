@@ -282,7 +282,9 @@ class EcsEngine:
             execution.stop_code = task.get("stopCode")
             execution.stopped_reason = task.get("stoppedReason") or container.get("reason")
             execution.exit_code = container.get("exitCode")
-            requested = extra.get("stop_requested")
+            # our StopTask only decides the exit code if it was what stopped the task: one that
+            # exited by itself just before (stopCode EssentialContainerExited) keeps its own code
+            requested = extra.get("stop_requested") if execution.stop_code == "UserInitiated" else None
             if requested == "user":
                 execution.exit_code = STOPPED_BY_USER_EXIT_CODE
             elif requested == "timeout":
