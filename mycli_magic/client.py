@@ -154,7 +154,7 @@ def connect(
     """A client for the configured endpoint, or for the embedded engine when none is configured."""
     endpoint = config.configured_endpoint(profile, environ)
     if endpoint is None:
-        from .local_engine import ensure_embedded
+        from .embedded import ensure_embedded
 
         endpoint = ensure_embedded(environ, announce=announce)
     return ApiClient(endpoint, debug=debug)

@@ -1,0 +1,313 @@
+"""Deploy and remove the AWS stack: what `mycli init` / `mycli destroy` (and `%mycli init` in a
+notebook) do, as functions that report progress through a callback and never prompt.
+
+The fronts ask the questions (confirmation, git credentials) and show the API key; these
+functions talk to AWS, following the seed's steps. Every AWS failure is an AwsError whose
+message says what to check. boto3 is imported only when one of them runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from .. import config
+from ..errors import ConfigError, MycliError, UsageError
+from . import stack as aws_stack
+from .git_credentials import GitCredentials  # noqa: F401 (re-exported for the fronts)
+from .stack import DEFAULT_STACK, AwsError, Progress, resolve_region  # noqa: F401 (re-exported for the fronts)
+
+CAPACITY = {"fargate-spot": "FARGATE_SPOT", "fargate": "FARGATE"}
+
+
+@dataclass(frozen=True)
+class InitResult:
+    api_key: str
+    api_endpoint: str
+    region: str
+    stack_name: str
+    config_path: str
+    git_auth: tuple[str, ...]
+
+
+# what both fronts (`mycli init|destroy` and `%mycli init|destroy`) share: the flags, defined once
+# beside the functions that read every one of them, so the two fronts cannot drift apart.
+
+
+def add_init_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--region", help="AWS region (default: your AWS configuration's, else us-east-2)")
+    parser.add_argument("--stack-name", default=DEFAULT_STACK, help="CloudFormation stack name (default: mycli)")
+    parser.add_argument("--force", action="store_true",
+                        help="no questions: skip the confirmation, take git credentials from files/environment, "
+                             "and update the stack (with a new API key) if it exists")
+    parser.add_argument("--profile", help="save the endpoint and key in this profile (default: the default profile)")
+    parser.add_argument("--capacity", choices=list(CAPACITY), default="fargate-spot",
+                        help="run tasks on Fargate Spot (default, ~70%% cheaper, may be interrupted) or on-demand Fargate")
+    parser.add_argument("--default-image", default="ubuntu:22.04", help="image used when a command names none (default: ubuntu:22.04)")
+    parser.add_argument("--github-host", default="github.com", help="host that gets the GitHub token (GitHub Enterprise: yours)")
+    parser.add_argument("--gitlab-host", default="gitlab.com", help="host that gets the GitLab token (self-managed GitLab: yours)")
+    parser.add_argument("--github-token-file", type=Path, help="file holding a GitHub token (else $GITHUB_TOKEN)")
+    parser.add_argument("--gitlab-token-file", type=Path, help="file holding a GitLab token (else $GITLAB_TOKEN)")
+    parser.add_argument("--ssh-key-file", type=Path, help="SSH private key file for any git host (else $SSH_PRIVATE_KEY, base64)")
+
+
+def init_from_args(args: argparse.Namespace, credentials: GitCredentials, progress: Progress,
+                   environ: Mapping[str, str] = os.environ) -> "InitResult":
+    """init_stack with the flags of add_init_arguments; the fronts ask only for the credentials."""
+    return init_stack(args.region, args.stack_name, args.force, credentials, progress, capacity=args.capacity,
+                      default_image=args.default_image, github_host=args.github_host, gitlab_host=args.gitlab_host,
+                      profile=args.profile, environ=environ)
+
+
+def add_destroy_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stack-name", default=None, help="stack to delete (default: the configured one, else mycli)")
+    parser.add_argument("--region", help="AWS region (default: the configured one, else your AWS configuration's)")
+    parser.add_argument("--force", action="store_true", help="skip the confirmation prompt")
+    parser.add_argument("--keep-config", action="store_true", help="keep the local configuration of this stack")
+
+
+def target_stack(stack_name: str | None, region: str | None, environ: Mapping[str, str] = os.environ) -> tuple[str, str]:
+    """(stack, region) a command means (`destroy`, `server --engine aws`): the stack named, else the
+    configured one, else mycli; the region named, else the configured one when it is that
+    stack's, else the AWS configuration's."""
+    saved = config.profile_values(None, environ)
+    stack = stack_name or saved.get("stack_name") or DEFAULT_STACK
+    saved_region = saved.get("region") if saved.get("stack_name", stack) == stack else None
+    return stack, resolve_region(region or saved_region, environ)
+
+
+def discover_endpoint(stack_name: str, region: str) -> tuple[str, str]:
+    """(endpoint URL, region) of a deployed stack, read from its outputs (`mycli configure`)."""
+    outputs = aws_stack.stack_outputs(aws_stack.check_stack_name(stack_name), region)
+    if outputs is None:
+        raise ConfigError(f"no stack named {stack_name} in {region}; deploy it with: mycli init --region {region}")
+    if "ApiEndpoint" not in outputs:
+        raise ConfigError(f"stack {stack_name} in {region} has no ApiEndpoint output ({outputs['_status']}); is it a mycli stack?")
+    return outputs["ApiEndpoint"], outputs.get("Region", region)
+
+
+def server_environ(stack_name: str, region: str, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The environment for `mycli server --engine aws`: the caller's, with the deployed function's
+    settings (what the Lambda reads) on top, so the stack asked for is the stack served. The API
+    key hash is left out: the local server keeps its own key."""
+    outputs = aws_stack.stack_outputs(aws_stack.check_stack_name(stack_name), region)
+    if outputs is None or "FunctionName" not in outputs:
+        raise ConfigError(f"no mycli stack named {stack_name} in {region}; deploy it with: mycli init --region {region}")
+    with aws_stack.aws_errors("Lambda GetFunctionConfiguration"):
+        settings = aws_stack.client("lambda", region).get_function_configuration(FunctionName=outputs["FunctionName"])
+    variables = dict((settings.get("Environment") or {}).get("Variables") or {})
+    variables.pop("API_KEY_HASH", None)
+    merged = {**environ, **variables}
+    merged.update({"AWS_REGION": region, "AWS_DEFAULT_REGION": region, "MYCLI_ENGINE": "ecs"})
+    return merged
+
+
+def init_stack(
+    region: str | None,
+    stack_name: str,
+    force: bool,
+    credentials: GitCredentials,
+    progress: Progress,
+    *,
+    capacity: str = "fargate-spot",
+    default_image: str = "ubuntu:22.04",
+    github_host: str = "github.com",
+    gitlab_host: str = "gitlab.com",
+    profile: str | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> InitResult:
+    """Deploy (or, with `force`, update) the stack and save its endpoint and a new API key.
+
+    The seed's steps: key, bcrypt hash (cost 10), git credentials, Lambda zip, stack, wait,
+    function code, config (0600). The caller shows the key once and asked the questions before.
+    """
+    from orchestrator.auth import generate_api_key, hash_api_key
+
+    from .lambda_package import build_zip
+
+    region = resolve_region(region, environ)
+    aws_stack.check_stack_name(stack_name)
+    credentials = credentials.validate()
+    if capacity not in CAPACITY:
+        raise UsageError(f"--capacity must be one of {', '.join(CAPACITY)}")
+    existing = aws_stack.stack_outputs(stack_name, region)
+    if existing is not None and not force:
+        raise MycliError(
+            f"stack {stack_name} already exists in {region} ({existing['_status']}); use it with: "
+            f"mycli configure --stack-name {stack_name} --region {region}, or update it (new API key) with: mycli init --force"
+        )
+    if existing is not None and existing["_status"] in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED"):
+        raise MycliError(f"stack {stack_name} is {existing['_status']}; remove it first with: mycli destroy --stack-name {stack_name} --region {region}")
+
+    progress("→ Generating API key...")
+    api_key = generate_api_key()
+    key_hash = hash_api_key(api_key, rounds=10)
+    progress("→ Building Lambda function package...")
+    package = build_zip(environ, progress)
+    progress(f"  {len(package) // 1024} KB: the orchestrator and bcrypt for linux arm64, Python 3.12")
+
+    values = {
+        "APIKeyHash": key_hash, "GitHubToken": credentials.github_token, "GitLabToken": credentials.gitlab_token,
+        "SSHPrivateKey": credentials.ssh_private_key, "DefaultImage": default_image, "CapacityProvider": CAPACITY[capacity],
+        "GitHubHost": github_host, "GitLabHost": gitlab_host,
+    }
+    cloudformation = aws_stack.client("cloudformation", region)
+    seen: set[str] = set()
+    if existing is None:
+        progress(f"→ Creating CloudFormation stack {stack_name} in {region}...")
+        progress("  Waiting for stack creation (this may take a few minutes)...")
+        with aws_stack.aws_errors("CloudFormation CreateStack"):
+            cloudformation.create_stack(
+                StackName=stack_name, TemplateBody=aws_stack.load_template(), Parameters=aws_stack.parameters(values),
+                Capabilities=["CAPABILITY_NAMED_IAM"], Tags=[{"Key": "ManagedBy", "Value": "mycli"}],
+                OnFailure="ROLLBACK",
+            )
+        goal = "CREATE_COMPLETE"
+    else:
+        progress(f"→ Updating CloudFormation stack {stack_name} in {region}...")
+        _mark_seen(cloudformation, stack_name, seen)
+        with aws_stack.aws_errors("CloudFormation UpdateStack"):
+            cloudformation.update_stack(
+                StackName=stack_name, TemplateBody=aws_stack.load_template(), Parameters=aws_stack.parameters(values),
+                Capabilities=["CAPABILITY_NAMED_IAM"],
+            )
+        goal = "UPDATE_COMPLETE"
+    status = aws_stack.wait_stack(stack_name, region, progress, {goal}, seen)
+    if status != goal:
+        raise AwsError(
+            f"stack {stack_name} ended {status}: {aws_stack.failure_reason(stack_name, region)}; "
+            f"remove it with: mycli destroy --stack-name {stack_name} --region {region}"
+        )
+    progress("✓ Stack ready")
+    outputs = aws_stack.stack_outputs(stack_name, region) or {}
+
+    progress("→ Updating Lambda function code...")
+    _update_code(outputs["FunctionName"], region, package)
+    progress("✓ Lambda function code updated")
+
+    progress("→ Saving configuration...")
+    path = config.update_profile(profile, {
+        "api_endpoint": outputs["ApiEndpoint"], "api_key": api_key, "region": region, "stack_name": stack_name,
+    }, environ)
+    return InitResult(api_key, outputs["ApiEndpoint"], region, stack_name, str(path), tuple(credentials.configured))
+
+
+def _mark_seen(cloudformation, stack_name: str, seen: set[str]) -> None:
+    with aws_stack.aws_errors("CloudFormation DescribeStackEvents"):
+        seen.update(e["EventId"] for e in cloudformation.describe_stack_events(StackName=stack_name)["StackEvents"])
+
+
+def _update_code(function_name: str, region: str, package: bytes) -> None:
+    lam = aws_stack.client("lambda", region)
+    with aws_stack.aws_errors("Lambda UpdateFunctionCode"):
+        lam.update_function_code(FunctionName=function_name, ZipFile=package, Publish=False)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            state = lam.get_function_configuration(FunctionName=function_name)
+            if state.get("LastUpdateStatus", "Successful") != "InProgress":
+                break
+            time.sleep(1)
+    if state.get("LastUpdateStatus") == "Failed":
+        raise AwsError(f"the Lambda code update failed: {state.get('LastUpdateStatusReason')}")
+
+
+def destroy_stack(
+    region: str | None,
+    stack_name: str,
+    keep_config: bool,
+    progress: Progress,
+    *,
+    environ: Mapping[str, str] = os.environ,
+) -> None:
+    """Stop the stack's tasks, remove its task definitions, delete the stack, forget its config."""
+    region = resolve_region(region, environ)
+    aws_stack.check_stack_name(stack_name)
+    outputs = aws_stack.stack_outputs(stack_name, region)
+    if outputs is not None and outputs.get("ClusterName"):
+        _stop_tasks(outputs["ClusterName"], region, progress)
+    _delete_task_definitions(f"{stack_name}-task", region, progress)
+    if outputs is None:
+        progress(f"  No stack named {stack_name} in {region}; nothing else to delete")
+    else:
+        progress(f"→ Deleting CloudFormation stack {stack_name}...")
+        cloudformation = aws_stack.client("cloudformation", region)
+        seen: set[str] = set()
+        _mark_seen(cloudformation, stack_name, seen)
+        with aws_stack.aws_errors("CloudFormation DeleteStack"):
+            cloudformation.delete_stack(StackName=stack_name)
+        progress("  Waiting for stack deletion...")
+        status = aws_stack.wait_stack(stack_name, region, progress, {"DELETE_COMPLETE"}, seen)
+        if status != "DELETE_COMPLETE":
+            raise AwsError(f"stack {stack_name} ended {status}: {aws_stack.failure_reason(stack_name, region)}; run mycli destroy again")
+        progress("✓ Stack deleted")
+    if not keep_config:
+        _forget(stack_name, region, environ, progress)
+
+
+def _stop_tasks(cluster: str, region: str, progress: Progress) -> None:
+    from botocore.exceptions import ClientError
+
+    ecs = aws_stack.client("ecs", region)
+    with aws_stack.aws_errors("ECS ListTasks/StopTask"):
+        try:
+            arns = [a for page in ecs.get_paginator("list_tasks").paginate(cluster=cluster, desiredStatus="RUNNING")
+                    for a in page["taskArns"]]
+        except ClientError as exc:
+            if "ClusterNotFound" in str(exc):
+                return
+            raise
+        if arns:
+            progress(f"→ Stopping {len(arns)} running task(s)...")
+        for arn in arns:
+            ecs.stop_task(cluster=cluster, task=arn, reason="mycli destroy")
+
+
+def _delete_task_definitions(prefix: str, region: str, progress: Progress) -> None:
+    """Deregister every ACTIVE revision of the stack's families (the base `{stack}-task` and the
+    per-image `{stack}-task-*`), then delete every INACTIVE one."""
+    ecs = aws_stack.client("ecs", region)
+    progress("→ Deleting ECS task definitions...")
+
+    def listed(family: str, status: str) -> list[str]:
+        # ListTaskDefinitions' familyPrefix is an exact family name; families are found by prefix.
+        pages = ecs.get_paginator("list_task_definitions").paginate(familyPrefix=family, status=status)
+        return [arn for page in pages for arn in page["taskDefinitionArns"] if _family(arn) == family]
+
+    with aws_stack.aws_errors("ECS task definition cleanup"):
+        pages = ecs.get_paginator("list_task_definition_families").paginate(familyPrefix=prefix, status="ALL")
+        families = sorted({f for page in pages for f in page["families"] if f == prefix or f.startswith(prefix + "-")})
+        active = [arn for family in families for arn in listed(family, "ACTIVE")]
+        progress(f"  Found {len(active)} active task definition(s) in {len(families)} famil{'y' if len(families) == 1 else 'ies'}")
+        for arn in active:
+            ecs.deregister_task_definition(taskDefinition=arn)
+            progress(f"  Deregistered: {arn}")
+        inactive = [arn for family in families for arn in listed(family, "INACTIVE")]
+        for start in range(0, len(inactive), 10):
+            batch = inactive[start:start + 10]
+            ecs.delete_task_definitions(taskDefinitions=batch)
+            for arn in batch:
+                progress(f"  Deleted: {arn}")
+    progress(f"✓ Removed {len(set(active) | set(inactive))} task definition(s)")
+
+
+def _family(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1].rsplit(":", 1)[0]
+
+
+def _forget(stack_name: str, region: str, environ: Mapping[str, str], progress: Progress) -> None:
+    """Drop every profile that points at this stack (the default one included)."""
+    data = config.load_global(environ)
+    removed = []
+    if data.get("stack_name") == stack_name and data.get("region", region) == region:
+        config.remove_profile(None, environ)
+        removed.append("default")
+    for name, values in (data.get("profiles") or {}).items():
+        if values.get("stack_name") == stack_name and values.get("region", region) == region:
+            config.remove_profile(name, environ)
+            removed.append(name)
+    if removed:
+        progress(f"✓ Removed the configuration of {stack_name} (profile: {', '.join(removed)})")

@@ -1,0 +1,133 @@
+"""CloudFormation plumbing for deploy and destroy: clients, AWS errors in user words, the
+template, stack outputs, and waiting on a stack while reporting its events as progress."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+from typing import Callable, Iterator, Mapping
+
+from ..errors import MycliError, UsageError
+
+DEFAULT_STACK = "mycli"
+DEFAULT_REGION = "us-east-2"
+POLL_SECONDS = float(os.environ.get("MYCLI_DEPLOY_POLL_SECONDS", "5"))
+STACK_TIMEOUT_SECONDS = 30 * 60
+_STACK_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,63}$")
+
+Progress = Callable[[str], None]
+
+
+class AwsError(MycliError):
+    pass
+
+
+def client(service: str, region: str):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(service, region_name=region, config=Config(retries={"mode": "standard"}))
+
+
+@contextlib.contextmanager
+def aws_errors(what: str) -> Iterator[None]:
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        NoCredentialsError,
+        NoRegionError,
+    )
+    from botocore.parsers import ResponseParserError
+
+    try:
+        yield
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise AwsError(f"{what} failed: {error.get('Code', 'error')}: {error.get('Message', exc)}") from None
+    except NoCredentialsError:
+        raise AwsError(f"{what}: no AWS credentials found; run `aws configure` or set AWS_PROFILE") from None
+    except NoRegionError:
+        raise AwsError(f"{what}: no AWS region; pass --region") from None
+    except (BotoCoreError, ResponseParserError) as exc:
+        raise AwsError(f"{what} failed: {str(exc).splitlines()[0][:300]}") from None
+
+
+def resolve_region(region: str | None, environ: Mapping[str, str] = os.environ) -> str:
+    """--region, else the AWS configuration's region, else the seed's default us-east-2."""
+    if region:
+        return region
+    import boto3
+
+    return boto3.session.Session().region_name or environ.get("AWS_REGION") or DEFAULT_REGION
+
+
+def load_template() -> str:
+    from importlib.resources import files
+
+    return files("mycli_magic._template").joinpath("cloudformation.yaml").read_text(encoding="utf-8")
+
+
+def check_stack_name(stack_name: str) -> str:
+    if not _STACK_RE.match(stack_name or ""):
+        raise UsageError("--stack-name must start with a letter and hold only letters, digits and '-' (at most 64)")
+    return stack_name
+
+
+def stack_outputs(stack_name: str, region: str) -> dict[str, str] | None:
+    """The stack's outputs, or None when there is no such stack."""
+    from botocore.exceptions import ClientError
+
+    cloudformation = client("cloudformation", region)
+    with aws_errors(f"CloudFormation DescribeStacks {stack_name}"):
+        try:
+            stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+        except ClientError as exc:
+            if "does not exist" in str(exc):
+                return None
+            raise
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    outputs["_status"] = stack["StackStatus"]
+    return outputs
+
+
+def parameters(values: dict[str, str]) -> list[dict]:
+    return [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
+
+
+def wait_stack(stack_name: str, region: str, progress: Progress, done: set[str], seen: set[str]) -> str:
+    """Poll until the stack reaches a final status, reporting each new stack event once."""
+    from botocore.exceptions import ClientError
+
+    cloudformation = client("cloudformation", region)
+    deadline = time.monotonic() + STACK_TIMEOUT_SECONDS
+    while True:
+        with aws_errors("CloudFormation DescribeStackEvents"):
+            try:
+                events = cloudformation.describe_stack_events(StackName=stack_name)["StackEvents"]
+                status = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]["StackStatus"]
+            except ClientError as exc:
+                if "does not exist" in str(exc):
+                    return "DELETE_COMPLETE"
+                raise
+        for event in reversed(events):  # oldest first
+            if event["EventId"] in seen:
+                continue
+            seen.add(event["EventId"])
+            reason = f" ({event['ResourceStatusReason']})" if "FAILED" in event["ResourceStatus"] and event.get("ResourceStatusReason") else ""
+            progress(f"  {event['ResourceStatus']:<20} {event['ResourceType']:<36} {event['LogicalResourceId']}{reason}")
+        if status in done or not status.endswith("_IN_PROGRESS"):
+            return status
+        if time.monotonic() > deadline:
+            raise AwsError(f"stack {stack_name} is still {status} after {STACK_TIMEOUT_SECONDS // 60} minutes; see the CloudFormation console")
+        time.sleep(POLL_SECONDS)
+
+
+def failure_reason(stack_name: str, region: str) -> str:
+    with aws_errors("CloudFormation DescribeStackEvents"):
+        events = client("cloudformation", region).describe_stack_events(StackName=stack_name)["StackEvents"]
+    for event in reversed(events):
+        if event["ResourceStatus"].endswith("FAILED") and event.get("ResourceStatusReason"):
+            return f"{event['LogicalResourceId']}: {event['ResourceStatusReason']}"
+    return "no reason recorded"

@@ -1,0 +1,141 @@
+"""`mycli exec [flags] COMMAND`: start a command remotely (or only show its script: --dry-run).
+
+Settings come from flags > .mycli.yaml > git auto-detect (mycli_magic.project). Output:
+- default: where each setting came from, then Execution Details and how to monitor it (stdout);
+- --wait: the same on stderr, the remote output on stdout as it arrives, exit with its code;
+- --json: only the API's answer on stdout (with --wait: the final execution, logs on stderr);
+- --dry-run: exactly the script the orchestrator would run on stdout, a summary on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+USAGE_NOTE = ("COMMAND is one shell command line (quote it), several words (joined as shell words), "
+              "or '-' to read a script from stdin. Options go before COMMAND.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..common import add_json_argument, add_profile_argument, int_in_range
+
+    parser.usage = ("mycli exec [--repo URL] [--branch B] [--image I] [--env K=V]... [--timeout S] [--skip-git]\n"
+                    "                  [--wait|-w] [--json] [--dry-run] [--profile P] COMMAND")
+    parser.epilog = USAGE_NOTE
+    parser.add_argument("--repo", metavar="URL", help="git repository to clone (overrides .mycli.yaml and git remote)")
+    parser.add_argument("--branch", metavar="B", help="branch or tag to check out (overrides .mycli.yaml; default: main)")
+    parser.add_argument("--image", metavar="I", help="container image (overrides .mycli.yaml; default: the engine's)")
+    parser.add_argument("--env", metavar="K=V", action="append", default=[],
+                        help="environment variable for the command; repeatable; merged over .mycli.yaml's env")
+    parser.add_argument("--timeout", metavar="S", type=int_in_range(1, 86400, "seconds"), help="seconds before the command is stopped (default 1800)")
+    parser.add_argument("--skip-git", action="store_true", help="run the command directly, without cloning a repository")
+    parser.add_argument("-w", "--wait", action="store_true",
+                        help="stream the output until the command ends and exit with its exit code (Ctrl-C detaches)")
+    add_json_argument(parser)
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the script the orchestrator would run (stdout) and a summary (stderr); start nothing")
+    add_profile_argument(parser)
+    parser.add_argument("words", nargs=argparse.REMAINDER, metavar="COMMAND", help="the command to run, or '-' for stdin")
+
+
+def command_text(words: list[str], stdin=None) -> str:
+    """The command from argv words: one word verbatim, several joined as shell words, '-' = stdin."""
+    import shlex
+
+    from ...errors import UsageError
+
+    if words and words[0] == "--":
+        words = words[1:]
+    if not words:
+        raise UsageError("COMMAND is missing: mycli exec [options] \"your command\" (or '-' to read it from stdin)")
+    if words == ["-"]:
+        stdin = stdin or sys.stdin
+        text = stdin.read()
+        if not text.strip():
+            raise UsageError("the script read from stdin is empty")
+        return text
+    if words[0].startswith("-") and words[0] != "-":
+        raise UsageError(f"unknown option {words[0]!r} (options go before COMMAND; see: mycli exec --help)")
+    return words[0] if len(words) == 1 else shlex.join(words)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ...project import parse_env_pairs, resolve_exec_settings
+    from ..common import err, open_client, print_json
+
+    command = command_text(args.words)
+    resolved = resolve_exec_settings(
+        command, repo=args.repo, branch=args.branch, image=args.image, env=parse_env_pairs(args.env),
+        timeout=args.timeout, skip_git=args.skip_git,
+    )
+    if args.dry_run:
+        for line in resolved.lines:
+            err(line)
+        client = open_client(args)
+        answer = client.exec({**resolved.payload, "dry_run": True})
+        if args.json:
+            print_json(answer)
+        else:
+            sys.stdout.write(answer.get("script", ""))
+            sys.stdout.flush()
+        err(f"→ Dry run: the {answer.get('engine', '?')} engine (runtime: {answer.get('runtime', '?')}) "
+            f"at {client.endpoint.url} would run the script above; nothing was started")
+        return 0
+
+    quiet = args.json
+    say = err if (args.wait or args.json) else print
+    if not quiet:
+        for line in resolved.lines:
+            say(line)
+    client = open_client(args)
+    if not quiet:
+        say("")
+        say("→ Starting execution...")
+    execution = client.exec(resolved.payload)
+    if args.json and not args.wait:
+        print_json(execution)
+        return 0
+    if not quiet:
+        say("✓ Execution started")
+        for line in details_lines(execution, monitor=not args.wait):
+            say(line)
+    if not args.wait:
+        return 0
+    return _wait(client, execution, args.json)
+
+
+def details_lines(execution: dict, monitor: bool = True) -> list[str]:
+    """The seed's Execution Details block; `monitor` adds the commands to follow it up."""
+    ident = execution.get("execution_id", "")
+    details = [
+        "",
+        "Execution Details:",
+        f"  Execution ID: {ident}",
+        f"  Task ARN:     {execution.get('task_arn', '')}",
+        f"  Log Stream:   {execution.get('log_stream', '')}",
+        f"  Engine:       {execution.get('engine', '?')} (runtime: {execution.get('runtime', '?')})",
+    ]
+    if not monitor:
+        return details
+    return details + [
+        "",
+        "Monitor execution:",
+        f"  mycli status {ident}",
+        f"  mycli logs {ident}",
+        f"  mycli logs -f {ident}  # Follow logs in real-time",
+        f"  mycli stop {ident}",
+    ]
+
+
+def _wait(client, execution: dict, as_json: bool) -> int:
+    from ..common import err, execution_ref, follow_to_end, print_json
+
+    ident = execution.get("execution_id", "")
+    ref = execution_ref(execution, ident)
+    if not as_json:
+        err("")
+        err("→ Following the output (Ctrl-C detaches; the command keeps running)")
+    code, final = follow_to_end(client, ref, ident, timestamps=False, out=sys.stderr if as_json else sys.stdout)
+    if as_json and final is not None:
+        print_json(final)
+    return code

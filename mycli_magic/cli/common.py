@@ -1,0 +1,140 @@
+"""What several commands share: connecting (with the embedded-engine announcement), following
+a log with Ctrl-C meaning "detach", and the words used to show an execution.
+
+Every command's `add_arguments` imports this module while the parser is built, so the client
+(urllib, json) is imported inside the functions that use it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Callable, TextIO
+
+if TYPE_CHECKING:
+    from ..client import ApiClient
+
+EXIT_INTERRUPTED = 130
+RULE = "━" * 20
+
+
+def int_in_range(low: int, high: int, unit: str = ""):
+    """An argparse type: a whole number from `low` to `high`, with a message that says so."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number{' of ' + unit if unit else ''}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}{' ' + unit if unit else ''}")
+        return value
+
+    return parse
+
+
+def add_json_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print only the API's JSON answer")
+
+
+def print_json(data: dict) -> None:
+    import json
+
+    print(json.dumps(data, indent=2))
+
+
+def print_answer(args: argparse.Namespace, answer: dict, render: "Callable[[dict], list[str]]") -> int:
+    """What a read-only command prints: the API's answer as is with --json, else `render`'s lines."""
+    if getattr(args, "json", False):
+        print_json(answer)
+    else:
+        print("\n".join(render(answer)))
+    return 0
+
+
+def add_profile_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", metavar="P", default=None,
+                        help="use this profile from $MYCLI_HOME/config.yaml (default: $MYCLI_PROFILE, else the top-level settings)")
+
+
+def add_ref_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("ref", metavar="ID", help="an execution ID (12 hex characters, from mycli exec) or a task ARN")
+
+
+def err(line: str = "") -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def open_client(args: argparse.Namespace) -> "ApiClient":
+    """The API client for --profile; starting the embedded engine says so in one stderr line."""
+    from ..client import connect
+
+    return connect(getattr(args, "profile", None), announce=err, debug=bool(getattr(args, "debug", False)))
+
+
+def remote_exit_code(code: object) -> int:
+    """The exit code mycli itself exits with for a remote one (unknown or out of range → 1)."""
+    if isinstance(code, int) and not isinstance(code, bool) and 0 <= code <= 255:
+        return code
+    return 1
+
+
+def print_events(page: dict, out: TextIO, timestamps: bool) -> None:
+    if timestamps:
+        from orchestrator.engine import format_log_line  # the API's own line format
+
+        for event in page.get("events") or []:
+            out.write(format_log_line(int(event.get("timestamp") or 0), str(event.get("message", ""))) + "\n")
+    else:
+        for event in page.get("events") or []:
+            out.write(f"{event.get('message', '')}\n")
+    out.flush()
+
+
+def follow_to_end(
+    client: "ApiClient", ref: str, execution_id: str, *, timestamps: bool, out: TextIO | None = None
+) -> tuple[int, dict | None]:
+    """Print the log as it arrives until the execution stops.
+
+    Returns (exit code to exit with, the final execution), or (130, None) when the user pressed
+    Ctrl-C: that detaches — the remote command keeps running, and the user is told how to come
+    back to it and how to stop it.
+    """
+    from ..follow import FollowState, follow
+
+    out = out or sys.stdout
+    state = FollowState(ref)
+    try:
+        for page in follow(client, ref, state):
+            print_events(page, out, timestamps)
+    except KeyboardInterrupt:
+        err()
+        err(f"Detached from execution {execution_id}; it keeps running.")
+        err(f"  Re-attach: mycli logs -f {execution_id}")
+        err(f"  Stop it:   mycli stop {execution_id}")
+        return EXIT_INTERRUPTED, None
+    final = client.status(ref)
+    err(finished_line(final))
+    return remote_exit_code(final.get("exit_code")), final
+
+
+def finished_line(execution: dict) -> str:
+    """`✓ Execution ID finished with exit code 0 after 2.3 s` (+ the estimated cost on AWS)."""
+    from ..summary import cost_note, format_duration
+
+    code = execution.get("exit_code")
+    ident = execution.get("execution_id", "")
+    took = format_duration(execution.get("duration_seconds"))
+    took = f" after {took}" if took else ""
+    cost = cost_note(execution)
+    cost = f" · {cost}" if cost else ""
+    if code == 0:
+        return f"✓ Execution {ident} finished with exit code 0{took}{cost}"
+    reason = execution.get("stopped_reason") or ""
+    reason = f" ({reason})" if reason and "exited with code" not in reason else ""
+    shown = "unknown" if code is None else code
+    return f"✗ Execution {ident} finished with exit code {shown}{took}{reason}{cost}"
+
+
+def execution_ref(execution: dict, fallback: str) -> str:
+    """The reference to use in later calls: the execution ID when the API gave one."""
+    return execution.get("execution_id") or execution.get("task_arn") or fallback

@@ -1,0 +1,242 @@
+"""`%%mycli` and `%mycli`: run a cell remotely through the standard API, like a local cell.
+
+This module is what `%load_ext mycli_magic` imports, so it imports only IPython and traitlets
+(already loaded in any IPython); the API client, yaml, the widget panel and ipywidgets are
+imported when a magic first runs.
+
+It is the one place where the notebook front turns typed errors into user words: a MycliError
+becomes an IPython UsageError (one line, no traceback); a non-zero remote exit becomes
+ExecutionFailed, a CalledProcessError, so Run All, papermill and nbval stop at the cell.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from typing import Iterator
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
+from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
+
+from ..errors import MycliError
+
+FLAG_NAMES = {"repo": "--repo", "skip_git": "--skip-git"}
+STOP_CONFIRM_SECONDS = 15.0  # after an interrupt, how long to wait for the engine to report STOPPED
+
+
+def exec_arguments(func):
+    """`mycli exec`'s flags plus the notebook's own, stacked once (as IPython's %%script does)."""
+    decorators = [
+        argument("--repo", metavar="URL", help="git repository to clone (overrides .mycli.yaml and the git remote)"),
+        argument("--branch", metavar="B", help="branch or tag to check out (overrides .mycli.yaml; default: main)"),
+        argument("--image", metavar="I", help="container image (overrides .mycli.yaml and MycliMagics.image)"),
+        argument("--env", metavar="K=V", action="append", default=[],
+                 help="environment variable for the command; repeatable; merged over .mycli.yaml's env"),
+        argument("--timeout", metavar="S", type=int, help="seconds before the remote command is stopped (default 1800)"),
+        argument("--skip-git", action="store_true", help="run the command directly, without cloning a repository"),
+        argument("--profile", metavar="P", help="profile from $MYCLI_HOME/config.yaml (default: MycliMagics.profile)"),
+        argument("--bg", action="store_true",
+                 help="detach: return at once while the run goes on (the panel keeps updating); never raises"),
+        argument("--out", metavar="VAR", help="store an execution handle in VAR (.logs, .wait(), .stop(), .refresh())"),
+        argument("--no-raise", action="store_true", help="do not raise when the remote command exits non-zero"),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def parse_options(magic_func, line: str):
+    """Split like a POSIX shell (IPython's own splitter keeps the quotes: --env "A=b c" would
+    arrive as '"A=b' 'c"'), then parse; a mistake is a UsageError naming the option."""
+    import shlex
+
+    try:
+        argv = shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"%%mycli: {exc} in the options line (check the quotes)") from None
+    try:
+        return magic_func.parser.parse_args(argv)
+    except UsageError as exc:
+        raise UsageError(f"%%mycli: {exc} (see: %%mycli?)") from None
+
+
+@magics_class
+class MycliMagics(Magics):
+    """`%%mycli [options]` runs the cell remotely; `%mycli COMMAND` mirrors the `mycli` CLI."""
+
+    image = Unicode(None, allow_none=True, help=(
+        "Image for %%mycli when neither --image nor .mycli.yaml names one, e.g. 'python:3.11'. "
+        "None: the engine's default image.")).tag(config=True)
+    profile = Unicode(None, allow_none=True, help=(
+        "Profile of $MYCLI_HOME/config.yaml to use when --profile is not given. "
+        "None: $MYCLI_PROFILE, else the top-level settings, else the embedded local engine.")).tag(config=True)
+    timeout = Int(0, min=0, max=86400, help=(
+        "Remote timeout in seconds (0 to 86400) when neither --timeout nor .mycli.yaml sets one; "
+        "0: the engine's default (1800).")).tag(config=True)
+    poll_interval = Float(2.0, min=0.05, max=60.0, help=(
+        "Longest pause in seconds (0.05 to 60) between log polls against an engine that answers at once "
+        "(engines that hold the request open answer as soon as a line arrives). "
+        "Lower is snappier, higher makes fewer API calls.")).tag(config=True)
+    display = CaselessStrEnum(["auto", "widget", "text"], default_value="auto", help=(
+        "How runs are shown: 'widget' (the live panel), 'text' (plain streamed lines), or 'auto': "
+        "the panel when the frontend renders widgets (JupyterLab, Notebook 7, VS Code), text in "
+        "terminal IPython, nbconvert and nbval. $MYCLI_DISPLAY overrides it.")).tag(config=True)
+    timestamps = Bool(False, help="Show the time (UTC) of each log line.").tag(config=True)
+    tail_lines = Int(2000, min=10, max=50_000, help=(
+        "How many of the newest log lines (10 to 50000) the panel renders; the whole log stays available "
+        "(Save log, %mycli logs ID, handle.logs).")).tag(config=True)
+    task_vcpu = Float(0.25, help="vCPU of the AWS task, for the cost estimate (when the engine does not report it).").tag(config=True)
+    task_memory_gb = Float(0.5, help="Memory in GB of the AWS task, for the cost estimate.").tag(config=True)
+
+    # %%mycli ---------------------------------------------------------------------------------
+
+    @magic_arguments("%%mycli")
+    @exec_arguments
+    @cell_magic("mycli")
+    def mycli_cell(self, line: str, cell: str):
+        """Run the cell's body as a shell command in a fresh, isolated environment.
+
+        The body is sent verbatim (no $var or {var} expansion); the options line is expanded
+        as usual, so `--env N={n}` passes a Python value. Settings come from the options,
+        then .mycli.yaml in the working directory, then the git remote, then %config defaults.
+
+        By default the cell waits, streaming the output; a non-zero exit raises ExecutionFailed
+        (a subprocess.CalledProcessError). Interrupting the kernel (■) stops the remote run
+        (exit 130). --bg detaches instead: the run goes on and the cell returns at once.
+        Re-attach from any kernel with `%mycli attach ID`.
+        """
+        __tracebackhide__ = True
+        args = parse_options(self.mycli_cell, line)
+        if args.out is not None and not args.out.isidentifier():
+            raise UsageError(f"--out {args.out!r} is not a Python variable name")
+        if args.timeout is not None and args.timeout < 1:
+            raise UsageError("--timeout must be at least 1 second")
+        if not cell.strip():
+            raise UsageError("the cell is empty: write the command to run on the lines below %%mycli")
+        with self.user_errors():
+            payload = self._payload(args, cell)
+            client = self.connect(args.profile)
+            info = client.exec(payload)
+        from .handle import Execution
+
+        handle = Execution(client, info, max_idle_sleep=self.poll_interval)
+        if args.out:
+            self.shell.user_ns[args.out] = handle
+        view = self.make_view(handle_name=args.out)
+        view.show(handle, background=args.bg)
+        if args.bg:
+            return None
+        self.wait_in_cell(handle, view, stop_on_interrupt=True)
+        failure = None if args.no_raise else handle.failure()
+        if failure is not None:
+            raise failure
+        return None
+
+    def _payload(self, args, cell: str) -> dict:
+        from ..project import parse_env_pairs, resolve_exec_settings
+
+        resolved = resolve_exec_settings(
+            cell, repo=args.repo, branch=args.branch, image=args.image, env=parse_env_pairs(args.env),
+            timeout=args.timeout, skip_git=args.skip_git, cwd=os.getcwd(), flag_names=FLAG_NAMES,
+        )
+        payload = dict(resolved.payload)
+        if "image" not in payload and self.image:
+            payload["image"] = self.image
+        if "timeout_seconds" not in payload and self.timeout:
+            payload["timeout_seconds"] = self.timeout
+        return payload
+
+    # %mycli ----------------------------------------------------------------------------------
+
+    @line_magic("mycli")
+    def mycli_line(self, line: str):
+        """%mycli status|logs|stop|list|attach|configure|init|destroy ... (the `mycli` CLI's commands)
+
+          %mycli status ID            the execution as a handle (.logs, .wait(), .stop())
+          %mycli logs ID [-f] [-t]    its log so far; -f: live, until it ends; -t: timestamps
+          %mycli attach ID [--out V]  the live panel with the whole log (e.g. after a kernel restart)
+          %mycli stop ID              stop it (exit 130)
+          %mycli list [--limit N]     recent executions (a table)
+          %mycli configure ...        as `mycli configure` (endpoint, API key, profiles)
+          %mycli init ... / destroy   deploy or remove the AWS stack (needs the AWS extras)
+
+        Every command takes --profile P. The line gets $var / {var} expansion.
+        """
+        __tracebackhide__ = True
+        from . import line_commands
+
+        return line_commands.run_line(self, line)
+
+    # shared by the cell and line magics --------------------------------------------------------
+
+    @contextlib.contextmanager
+    def user_errors(self) -> Iterator[None]:
+        """MycliError → UsageError: one line that says what to do, no traceback (unless MYCLI_DEBUG);
+        anything else unexpected (a bug) → one line too, saying how to see the traceback."""
+        __tracebackhide__ = True
+        try:
+            yield
+        except (UsageError, subprocess.CalledProcessError):
+            raise  # already in the user's words (ExecutionFailed is a CalledProcessError)
+        except MycliError as exc:
+            if os.environ.get("MYCLI_DEBUG"):
+                raise
+            raise UsageError(str(exc)) from None
+        except Exception as exc:
+            if os.environ.get("MYCLI_DEBUG"):
+                raise
+            raise UsageError(f"internal error: {type(exc).__name__}: {exc}; set MYCLI_DEBUG=1 for the traceback") from None
+
+    def connect(self, profile: str | None):
+        from ..client import connect
+
+        return connect(profile or self.profile or None, announce=lambda line: print(line, flush=True))
+
+    def make_view(self, handle_name: str | None = None):
+        from .display import ViewSettings, choose_display, make_view
+
+        settings = ViewSettings(timestamps=self.timestamps, tail_lines=self.tail_lines, vcpu=self.task_vcpu,
+                                memory_gb=self.task_memory_gb, handle_name=handle_name)
+        return make_view(choose_display(self.shell, self.display), settings)
+
+    def wait_in_cell(self, handle, view, stop_on_interrupt: bool) -> None:
+        """Follow until the run ends. An interrupt stops the remote run (the cell's own run) or
+        detaches (a run only being watched), says so in one line, and re-raises."""
+        __tracebackhide__ = True
+        try:
+            with self.user_errors():
+                handle.wait()
+        except KeyboardInterrupt:
+            if stop_on_interrupt:
+                self._stop_after_interrupt(handle, view)
+            else:
+                view.detached(handle)
+            raise KeyboardInterrupt from None
+        except BaseException:
+            view.close()
+            raise
+        view.finished(handle)
+
+    @staticmethod
+    def _stop_after_interrupt(handle, view) -> None:
+        try:
+            handle.stop(wait=STOP_CONFIRM_SECONDS)
+        except (MycliError, KeyboardInterrupt) as exc:
+            view.interrupted(handle, stopped=False, detail=f" (the stop request failed: {exc or 'interrupted again'})")
+            return
+        if handle.status != "STOPPED":
+            view.interrupted(handle, stopped=False, detail=f" (asked to stop; it is still {handle.status})")
+            return
+        with contextlib.suppress(MycliError, KeyboardInterrupt):  # the last lines, e.g. the engine's own "stopped" note
+            handle._drain()
+            if not handle.done:  # they can trail the stop (CloudWatch): follow until the engine has them all
+                view.say("… reading the last log lines (interrupt again to skip)")
+                handle.wait()
+        view.interrupted(handle, stopped=True)
+
+
+def load_ipython_extension(ipython) -> None:
+    ipython.register_magics(MycliMagics(shell=ipython, parent=ipython))

@@ -1,0 +1,78 @@
+"""The plain-text view of a run: terminal IPython, nbconvert, nbval, no ipywidgets. It carries the
+same facts as the panel, printed as lines from the thread that follows the run.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from ..summary import clock, summary_line
+from .view_settings import ViewSettings, header_line
+
+if TYPE_CHECKING:
+    from .handle import Execution
+
+
+class TextView:
+    """Lines printed as they arrive, from the thread that follows (the cell's main thread)."""
+
+    def __init__(self, settings: ViewSettings):
+        self.settings = settings
+        self.handle: "Execution | None" = None
+
+    def say(self, line: str) -> None:
+        print(line, flush=True)
+
+    def show(self, handle: "Execution", background: bool = False, live: bool = True) -> None:
+        """Print the header; for a foreground run, stream lines from now on. A background run
+        prints nothing from its thread: in a kernel that output would land in whichever cell
+        runs next, and in nbval it would make outputs depend on timing."""
+        self.handle = handle
+        self.say(header_line(handle))
+        if background:
+            ref, name = handle.execution_id, self.settings.handle_name
+            follow = f"{name}.wait()" if name else f"%mycli logs {ref} -f"
+            self.say(f"→ Running in the background. Follow: {follow} · stop: %mycli stop {ref} · "
+                     f"re-attach after a restart: %mycli attach {ref}")
+            return
+        with handle._lock:
+            already = list(handle.events)
+        self._print(already)
+        if live:
+            handle.subscribe(self._on_update)
+
+    def _on_update(self, handle: "Execution", events: list) -> None:
+        self._print(events)
+
+    def _print(self, events: list) -> None:
+        if not events:
+            return
+        if self.settings.timestamps:
+            text = "\n".join(f"{clock(ts)} | {message}" for ts, message in events)
+        else:
+            text = "\n".join(message for _, message in events)
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.unsubscribe(self._on_update)
+
+    def finished(self, handle: "Execution") -> None:
+        self.close()
+        self.say(summary_line(handle.info, self.settings.vcpu, self.settings.memory_gb))
+
+    def interrupted(self, handle: "Execution", stopped: bool, detail: str = "") -> None:
+        self.close()
+        ref = handle.execution_id
+        if stopped:
+            self.say(f"■ Interrupted: stopped execution {ref} on the remote (exit {handle.exit_code}).")
+        else:
+            self.say(f"■ Interrupted: execution {ref} may still be running{detail}; stop it with: %mycli stop {ref}")
+
+    def detached(self, handle: "Execution") -> None:
+        self.close()
+        ref = handle.execution_id
+        self.say(f"■ Detached from execution {ref}; it keeps running. Re-attach: %mycli attach {ref} · stop: %mycli stop {ref}")
+

@@ -1,0 +1,28 @@
+"""What both views of a run share — the panel (panel.py) and plain text (text_view.py): their
+settings and the header line. Neither view imports the other; display.py chooses between them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..summary import DEFAULT_MEMORY_GB, DEFAULT_VCPU
+
+if TYPE_CHECKING:
+    from .handle import Execution
+
+
+@dataclass(frozen=True)
+class ViewSettings:
+    timestamps: bool = False
+    tail_lines: int = 2000
+    vcpu: float = DEFAULT_VCPU
+    memory_gb: float = DEFAULT_MEMORY_GB
+    handle_name: str | None = None  # the --out variable, named in hints
+
+
+def header_line(handle: "Execution") -> str:
+    info = handle.info
+    return (f"▶ mycli execution {handle.execution_id} · image {info.get('image') or 'default'} · "
+            f"{handle.where()} · {info.get('engine') or '?'} engine")

@@ -1,0 +1,243 @@
+"""The whole request path on the AWS engine: `mycli init`, then `mycli server --engine aws` (a real
+process, the Lambda's code path) against the moto server, with the Fargate simulator running
+the tasks, driven by the real `mycli` CLI and by the HTTP API."""
+
+from __future__ import annotations
+
+import json
+import random
+import string
+import subprocess
+import time
+from types import SimpleNamespace
+
+import boto3
+import pytest
+from tests.support.aws import aws_env, complete_moto_stack, lambda_wheels
+from tests.support.cli import GIT_ID, Cli
+from tests.support.server import start_server, stop_server
+from tests.support.fargate_sim import FargateSimulator
+from tests.support.git_http_server import GitHttpServer
+
+pytestmark = pytest.mark.aws
+
+REGION = "ap-northeast-1"
+STACK = "enginetest"
+TOKEN = "ghp_engine-test-secret-0123456789abcdef"
+
+
+def _private_repo(base):
+    work = base / "src"
+    subprocess.run(["git", *GIT_ID, "init", "-q", "-b", "trunk", str(work)], check=True)
+    (work / "hello.txt").write_text("hello from the private repo\n")
+    subprocess.run(["git", "-C", str(work), "add", "."], check=True)
+    subprocess.run(["git", *GIT_ID, "-C", str(work), "commit", "-qm", "init"], check=True)
+    served = base / "served"
+    served.mkdir()
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(served / "private.git")], check=True)
+    return served
+
+
+@pytest.fixture(scope="module")
+def aws(tmp_path_factory):
+    patch = pytest.MonkeyPatch()
+    for name, value in aws_env(REGION).items():
+        patch.setenv(name, value)
+    base = tmp_path_factory.mktemp("aws-engine")
+    git = GitHttpServer(_private_repo(base), "x-access-token", TOKEN)
+    home = base / "home"
+    home.mkdir()
+    env = {**aws_env(REGION), "MYCLI_LAMBDA_WHEELS": str(lambda_wheels()), "MYCLI_DEPLOY_POLL_SECONDS": "0.1"}
+    deployer = Cli(home, extra_env=env)
+    done = deployer.run("init", "--force", "--capacity", "fargate", "--region", REGION, "--stack-name", STACK,
+                        "--github-host", git.host, env={"GITHUB_TOKEN": TOKEN})
+    assert done.returncode == 0, done.stderr
+    sim = FargateSimulator(REGION, complete_moto_stack(STACK, REGION)).start()
+    server = start_server(home, extra_env={**env, "MYCLI_TIMEOUT_GRACE_SECONDS": "2", "MYCLI_LOG_SETTLE_SECONDS": "1"},
+                          args=("--engine", "aws", "--stack-name", STACK, "--region", REGION, "--state-dir", str(home / "engine")))
+    cli = Cli(home, extra_env={**env, "MYCLI_API_ENDPOINT": server.url, "MYCLI_API_KEY": server.key})
+    yield SimpleNamespace(server=server, cli=cli, sim=sim, git=git, ecs=boto3.client("ecs"), cluster=f"{STACK}-cluster")
+    stop_server(server)
+    sim.close()
+    git.close()
+    patch.undo()
+
+
+def _wait(aws, execution_id: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, body = aws.server.call({"action": "status", "execution_id": execution_id})
+        assert status == 200, body
+        if body["status"] == "STOPPED":
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"execution {execution_id} did not stop within {timeout} s")
+
+
+def _run(aws, command: str, **fields) -> dict:
+    status, body = aws.server.call({"action": "exec", "command": command, "skip_git": True, **fields})
+    assert status == 200, body
+    return _wait(aws, body["execution_id"])
+
+
+def _task(aws, task_arn: str) -> dict:
+    return aws.ecs.describe_tasks(cluster=aws.cluster, tasks=[task_arn], include=["TAGS"])["tasks"][0]
+
+
+def test_exec_status_logs_through_the_cli(aws):
+    started = aws.cli.exec_json("--skip-git", "--", "echo hello; echo oops >&2; exit 3")
+    assert started["engine"] == "ecs" and started["task_arn"].startswith("arn:aws:ecs:")
+    execution_id = started["execution_id"]
+    followed = aws.cli.run("logs", "-f", execution_id, timeout=60)
+    assert "hello" in followed.stdout and "oops" in followed.stdout
+    status = json.loads(aws.cli.run("status", "--json", execution_id).stdout)
+    assert status["status"] == "STOPPED" and status["exit_code"] == 3
+    assert status["stop_code"] == "EssentialContainerExited" and status["started_at"] and status["stopped_at"]
+    # by task ARN too, as the seed's CLI does
+    by_arn = json.loads(aws.cli.run("status", "--json", started["task_arn"]).stdout)
+    assert by_arn["execution_id"] == execution_id
+
+    task = _task(aws, started["task_arn"])
+    assert task["startedBy"] == execution_id
+    assert {"key": "ExecutionID", "value": execution_id} in task["tags"]
+    assert {t["key"] for t in task["tags"]} == {"ExecutionID", "Repo"}
+    override = task["overrides"]["containerOverrides"][0]
+    assert override["name"] == "executor" and override["command"][:2] == ["/bin/sh", "-c"]
+    assert override["environment"] == [{"name": "MYCLI_EXECUTION_ID", "value": execution_id}]
+
+    listed = json.loads(aws.cli.run("list", "--json").stdout)["executions"]
+    assert execution_id in [e["execution_id"] for e in listed]
+
+
+def test_log_paging_reaches_every_line_and_stops_at_the_end(aws):
+    final = _run(aws, "seq 1 2500", timeout_seconds=60)
+    assert final["exit_code"] == 0
+    lines, token, pages = [], None, 0
+    while True:
+        payload = {"action": "logs", "execution_id": final["execution_id"], "limit": 1000}
+        if token:
+            payload["next_token"] = token
+        status, body = aws.server.call(payload)
+        assert status == 200, body
+        pages += 1
+        if not body["events"]:
+            assert body["next_token"] == token  # the end: the same token comes back
+            break
+        lines += [e["message"] for e in body["events"]]
+        token = body["next_token"]
+    numbers = [line for line in lines if line.isdigit()]
+    assert numbers == [str(n) for n in range(1, 2501)] and pages >= 3
+
+
+def test_stop_sends_sigterm_and_reports_130(aws):
+    started = aws.cli.exec_json("--skip-git", "--", "echo started; sleep 60")
+    execution_id = started["execution_id"]
+    deadline = time.monotonic() + 30
+    while "started" not in aws.cli.run("logs", execution_id).stdout:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    stopped = aws.cli.run("stop", "--json", execution_id)
+    assert stopped.returncode == 0, stopped.stderr
+    final = _wait(aws, execution_id, timeout=30)
+    assert final["status"] == "STOPPED" and final["exit_code"] == 130
+    assert "Stopped by user" in final["stopped_reason"] and final["stop_code"] == "UserInitiated"
+    assert _task(aws, started["task_arn"])["stoppedReason"].startswith("Stopped by user")
+
+
+def test_64_kib_commands_run_and_an_incompressible_one_is_refused(aws):
+    # compresses well: packed into the overrides
+    body = "".join(f"echo line {n}: the quick brown fox jumps over the lazy dog >/dev/null\n" for n in range(2000))
+    command = body[: 64 * 1024 - 20] + "\necho done-64k\n"
+    assert 60 * 1024 < len(command.encode()) <= 64 * 1024
+    final = _run(aws, command)
+    assert final["exit_code"] == 0, final
+    assert "done-64k" in aws.server.all_lines(final["execution_id"])
+    overrides = _task(aws, final["task_arn"])["overrides"]
+    assert len(json.dumps(overrides)) <= 8192  # what AWS would have enforced (moto does not)
+    assert "base64 -d | gunzip" in overrides["containerOverrides"][0]["command"][2]
+
+    # compresses ~4x, like real code: travels in a one-off task definition, retired after RunTask
+    words = random.Random(3).choices(["alpha", "beta", "gamma", "delta", "x", "y", "print", "for", "in", "range"], k=20000)
+    lines = [f"v{i}={random.Random(i).randint(0, 10**9)}  # {' '.join(words[i * 5:i * 5 + 5])}" for i in range(1800)]
+    command = "\n".join(lines)[: 64 * 1024 - 30] + "\necho done-realistic\n"
+    final = _run(aws, command)
+    assert final["exit_code"] == 0, aws.server.all_lines(final["execution_id"])[-5:]
+    assert "done-realistic" in aws.server.all_lines(final["execution_id"])
+    task = _task(aws, final["task_arn"])
+    assert len(json.dumps(task["overrides"])) <= 8192 and "command" not in task["overrides"]["containerOverrides"][0]
+    assert f"{STACK}-task-oneoff:" in task["taskDefinitionArn"]
+    assert aws.ecs.list_task_definitions(familyPrefix=f"{STACK}-task-oneoff")["taskDefinitionArns"] == []
+
+    noise = "".join(random.Random(7).choices(string.ascii_letters + string.digits, k=60 * 1024))
+    status, answer = aws.server.call({"action": "exec", "command": f": {noise}", "skip_git": True})
+    assert status == 400 and "8,192" in answer["error"]
+    refused = aws.cli.run("exec", "--skip-git", "-", input=f": {noise}\n")
+    assert refused.returncode != 0 and "8,192" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_private_repo_clone_never_shows_the_token(aws):
+    repo = f"http://{aws.git.host}/private.git"
+    started = aws.cli.exec_json("--repo", repo, "--branch", "trunk", "--", "cat hello.txt; env | sort")
+    final = _wait(aws, started["execution_id"], timeout=60)
+    lines = aws.server.all_lines(started["execution_id"])
+    assert final["exit_code"] == 0, lines
+    assert "hello from the private repo" in lines and "ok" in aws.git.auth_attempts
+    seen = {
+        "logs": "\n".join(lines),
+        "status": json.dumps(final),
+        "describe_tasks": json.dumps(_task(aws, started["task_arn"]), default=str),
+        "task_definition": json.dumps(aws.ecs.describe_task_definition(taskDefinition=f"{STACK}-task"), default=str),
+        "lambda_env": json.dumps(boto3.client("lambda").get_function_configuration(FunctionName=f"{STACK}-orchestrator")),
+    }
+    for where, text in seen.items():
+        assert TOKEN not in text, where
+    definition = aws.ecs.describe_task_definition(taskDefinition=f"{STACK}-task")["taskDefinition"]
+    names = {s["name"] for s in definition["containerDefinitions"][0]["secrets"]}
+    assert names == {"MYCLI_GITHUB_TOKEN", "MYCLI_GITLAB_TOKEN", "MYCLI_SSH_PRIVATE_KEY"}
+
+
+def test_per_image_task_definition_is_reused_and_collisions_get_a_hash(aws):
+    first = _run(aws, "echo one", image="alpine:3.19")
+    second = _run(aws, "echo two", image="alpine:3.19")
+    other = _run(aws, "echo three", image="alpine/3.19")  # sanitizes to the same name
+    assert first["exit_code"] == second["exit_code"] == other["exit_code"] == 0
+    definitions = [_task(aws, e["task_arn"])["taskDefinitionArn"] for e in (first, second, other)]
+    assert definitions[0] == definitions[1]
+    assert definitions[0].endswith(f"task-definition/{STACK}-task-alpine-3-19:1")
+    assert definitions[2].split("/")[-1].startswith(f"{STACK}-task-alpine-3-19-") and definitions[2] != definitions[0]
+    copied = aws.ecs.describe_task_definition(taskDefinition=definitions[0])["taskDefinition"]
+    container = copied["containerDefinitions"][0]
+    assert container["image"] == "alpine:3.19" and container["linuxParameters"]["initProcessEnabled"] is True
+    assert container["logConfiguration"]["options"]["awslogs-stream-prefix"] == "task"
+    assert {s["name"] for s in container["secrets"]} >= {"MYCLI_GITHUB_TOKEN"}
+    assert copied["networkMode"] == "awsvpc" and copied["requiresCompatibilities"] == ["FARGATE"]
+    families = aws.ecs.list_task_definition_families(familyPrefix=f"{STACK}-task-alpine-3-19")["families"]
+    revisions = [arn for family in families for arn in aws.ecs.list_task_definitions(familyPrefix=family)["taskDefinitionArns"]]
+    assert len(families) == 2 and len(revisions) == 2  # one per image, none per run
+
+
+def test_an_image_that_cannot_be_pulled_is_a_clear_stop(aws):
+    final = _run(aws, "echo never", image="doesnotexist/nothing:1")
+    assert final["status"] == "STOPPED" and final["exit_code"] is None
+    assert final["stop_code"] == "TaskFailedToStart" and "CannotPullContainerError" in final["stopped_reason"]
+
+
+def test_watchdog_times_out_a_running_command(aws):
+    final = _run(aws, "echo going; sleep 30", timeout_seconds=2)
+    assert final["exit_code"] == 124
+    assert any("Timed out after 2 seconds" in line for line in aws.server.all_lines(final["execution_id"]))
+
+
+def test_not_started_yet_is_an_empty_page_and_the_engine_stops_overdue_tasks(aws):
+    aws.sim.held.set()  # the image "pull" never finishes
+    try:
+        status, started = aws.server.call({"action": "exec", "command": "echo hi", "skip_git": True, "timeout_seconds": 1})
+        assert status == 200, started
+        status, page = aws.server.call({"action": "logs", "execution_id": started["execution_id"]})
+        assert status == 200 and page["events"] == [] and page["status"] == "PENDING"
+        time.sleep(3.5)  # past timeout (1 s) + grace (2 s): the next look stops it
+        final = _wait(aws, started["execution_id"], timeout=30)
+    finally:
+        aws.sim.held.clear()
+    assert final["status"] == "STOPPED" and final["exit_code"] == 124
+    assert "Timed out after 1 seconds" in final["stopped_reason"]

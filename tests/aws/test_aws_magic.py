@@ -1,0 +1,105 @@
+"""The magic on the AWS path, in a real IPython shell against the moto server: `%mycli init`
+(the same flags as `mycli init`, through the same aws_deploy.init_from_args), then an execution
+handle reading a log that CloudWatch completes after the task has stopped."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import boto3
+import pytest
+from tests.support.aws import aws_env, complete_moto_stack, lambda_wheels
+from tests.support.server import ISOLATED_VARS, start_server, stop_server
+from tests.support.fargate_sim import FargateSimulator
+from tests.support.ipython import new_shell
+
+pytestmark = pytest.mark.aws
+
+REGION = "ca-central-1"
+STACK = "magictest"
+SETTLE_SECONDS = 10  # how long the engine calls a stopped task's log incomplete (CloudWatch ships late)
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory):
+    """`%mycli init --force ...` run once in a real shell; its printed output and the shell."""
+    base = tmp_path_factory.mktemp("aws-magic")
+    home = base / "home"
+    home.mkdir()
+    patch = pytest.MonkeyPatch()
+    for name in ISOLATED_VARS:
+        patch.delenv(name, raising=False)
+    env = {**aws_env(REGION), "MYCLI_HOME": str(home), "MYCLI_LAMBDA_WHEELS": str(lambda_wheels()),
+           "MYCLI_DEPLOY_POLL_SECONDS": "0.1", "MYCLI_DISPLAY": "text"}
+    for name, value in env.items():
+        patch.setenv(name, value)
+    shell = new_shell(base / "ipython")
+    shell.run_line_magic("load_ext", "mycli_magic")
+    try:
+        yield SimpleNamespace(shell=shell, home=home, env=env, base=base)
+    finally:
+        shell.cleanup()
+        patch.undo()
+
+
+@pytest.fixture(scope="module")
+def init_output(deployed):
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        deployed.shell.run_line_magic(
+            "mycli", f"init --force --capacity fargate --region {REGION} --stack-name {STACK} "
+                     "--github-host ghe.example.com --gitlab-host gitlab.example.org")
+    return out.getvalue()
+
+
+def test_init_in_a_notebook_passes_every_flag_and_keeps_the_key_out(deployed, init_output):
+    import yaml
+
+    stack = boto3.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    assert parameters["GitHubHost"] == "ghe.example.com" and parameters["GitLabHost"] == "gitlab.example.org"
+    assert parameters["CapacityProvider"] == "FARGATE"
+    saved = yaml.safe_load((deployed.home / "config.yaml").read_text())
+    assert saved["stack_name"] == STACK and saved["region"] == REGION
+    assert f"✓ Stack {STACK} is ready in {REGION}" in init_output and saved["api_key"] not in init_output
+
+
+@pytest.fixture
+def aws_server(deployed, init_output, monkeypatch):
+    """`mycli server --engine aws` on the stack the magic deployed, with the Fargate simulator."""
+    sim = FargateSimulator(REGION, complete_moto_stack(STACK, REGION)).start()
+    home = deployed.base / "server-home"
+    home.mkdir(exist_ok=True)
+    server = start_server(home, extra_env={**deployed.env, "MYCLI_HOME": str(home), "MYCLI_LOG_SETTLE_SECONDS": str(SETTLE_SECONDS)},
+                          args=("--engine", "aws", "--stack-name", STACK, "--region", REGION, "--state-dir", str(home / "engine")))
+    monkeypatch.setenv("MYCLI_API_ENDPOINT", server.url)
+    monkeypatch.setenv("MYCLI_API_KEY", server.key)
+    try:
+        yield server
+    finally:
+        stop_server(server)
+        sim.close()
+
+
+def test_a_handle_keeps_reading_until_cloudwatch_has_the_last_lines(deployed, aws_server):
+    status, started = aws_server.call({"action": "exec", "command": "echo before-the-stop", "skip_git": True})
+    assert status == 200, started
+    deadline = time.monotonic() + 60
+    while (final := aws_server.call({"action": "status", "execution_id": started["execution_id"]})[1])["status"] != "STOPPED":
+        assert time.monotonic() < deadline, final
+        time.sleep(0.2)
+
+    handle = deployed.shell.run_line_magic("mycli", f"status {started['execution_id']}")
+    assert "before-the-stop" in handle.logs.splitlines()
+    assert not handle.done  # the engine says more may come (complete: false) for SETTLE_SECONDS
+    definition = boto3.client("ecs").describe_task_definition(taskDefinition=f"{STACK}-task")["taskDefinition"]
+    group = definition["containerDefinitions"][0]["logConfiguration"]["options"]["awslogs-group"]
+    boto3.client("logs").put_log_events(logGroupName=group, logStreamName=final["log_stream"],
+                                        logEvents=[{"timestamp": int(time.time() * 1000), "message": "shipped-late"}])
+    assert "shipped-late" in handle.logs.splitlines()
+    handle.wait()  # until the engine calls the log complete
+    assert handle.done and handle.logs.splitlines().count("shipped-late") == 1

@@ -1,0 +1,192 @@
+"""`mycli` as a user runs it: the real executable, a real embedded engine it starts by itself,
+real processes. Every test's engine is stopped with `mycli server stop` in teardown.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+
+import pytest
+
+from tests.support.cli import Cli
+
+ID_RE = re.compile(r"Execution ID: ([0-9a-f]{12})")
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory) -> Cli:
+    """One MYCLI_HOME for the module; its embedded engine starts on the first command."""
+    cli = Cli(tmp_path_factory.mktemp("cli-home"))
+    yield cli
+    cli.stop_engine()
+
+
+@pytest.fixture
+def fresh_cli(tmp_path) -> Cli:
+    cli = Cli(tmp_path / "home")
+    cli.home.mkdir()
+    yield cli
+    cli.stop_engine()
+
+
+def test_first_command_starts_the_embedded_engine_then_reuses_and_restarts_it(fresh_cli, tmp_path):
+    first = fresh_cli.run("exec", "--skip-git", "--wait", "echo hello", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "hello" in first.stdout.splitlines()
+    started = [line for line in first.stderr.splitlines() if "Started the embedded local engine" in line]
+    assert len(started) == 1 and "mycli server stop" in started[0]
+
+    again = fresh_cli.run("exec", "--skip-git", "-w", "echo again", cwd=tmp_path)
+    assert again.returncode == 0 and "again" in again.stdout.splitlines()
+    assert "Started the embedded local engine" not in again.stderr  # reused
+
+    # The engine died (killed hard): the next command starts a new one and says so.
+    import os
+
+    os.kill(int(fresh_cli.engine_info()["pid"]), signal.SIGKILL)
+    revived = fresh_cli.run("list", "--json")
+    assert revived.returncode == 0, revived.stderr
+    assert "Started the embedded local engine" in revived.stderr
+    assert len(json.loads(revived.stdout)["executions"]) == 2  # state survived in MYCLI_HOME
+
+    stopped = fresh_cli.run("server", "stop")
+    assert stopped.returncode == 0 and "Stopped the embedded local engine" in stopped.stdout
+    assert "No embedded local engine is running" in fresh_cli.run("server", "status").stdout
+
+
+def test_wait_exits_with_the_remote_exit_code(cli, tmp_path):
+    proc = cli.run("exec", "--skip-git", "--wait", "echo to-stdout; echo to-stderr >&2; exit 7", cwd=tmp_path)
+    assert proc.returncode == 7
+    lines = proc.stdout.splitlines()
+    assert "to-stdout" in lines and "to-stderr" in lines  # the remote output, as it came
+    assert "→ Command: echo to-stdout; echo to-stderr >&2; exit 7" in proc.stderr  # mycli's own words: stderr
+    assert "finished with exit code 7" in proc.stderr.splitlines()[-1]
+
+
+def test_default_output_then_status_logs_and_logs_follow(cli, tmp_path):
+    started = cli.run("exec", "--skip-git", "echo first; sleep 1; echo done; exit 5", cwd=tmp_path)
+    assert started.returncode == 0, started.stderr
+    out = started.stdout
+    for expected in ("→ Mode: direct execution (git cloning skipped)", "→ Command: echo first; sleep 1; echo done; exit 5",
+                     "→ Starting execution...", "✓ Execution started", "Execution Details:", "Monitor execution:"):
+        assert expected in out
+    ident = ID_RE.search(out).group(1)
+    assert f"mycli logs -f {ident}" in out and f"mycli status {ident}" in out
+
+    follow = cli.run("logs", "-f", ident)
+    assert follow.returncode == 5, follow.stderr
+    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \| done$", follow.stdout, re.M)
+    assert follow.stdout.index("| first") < follow.stdout.index("| done")
+
+    status = cli.run("status", ident)
+    assert status.returncode == 0
+    assert re.search(r"^Status:\s+STOPPED$", status.stdout, re.M)
+    assert re.search(r"^Exit Code:\s+5$", status.stdout, re.M)
+    assert json.loads(cli.run("status", "--json", ident).stdout)["exit_code"] == 5
+
+    logs = cli.run("logs", ident)  # not following: exit 0 whatever the remote code
+    assert logs.returncode == 0
+    assert logs.stdout.splitlines()[0] == f"Logs for execution: {ident}"
+    assert "| done" in logs.stdout and "✗ Command failed with exit code: 5" in logs.stdout
+
+    listed = cli.run("list", "--limit", "50")
+    row = next(line for line in listed.stdout.splitlines() if line.startswith(ident))
+    assert "STOPPED" in row and " 5 " in row
+    by_arn = cli.run("status", json.loads(cli.run("status", "--json", ident).stdout)["task_arn"])
+    assert by_arn.returncode == 0 and "STOPPED" in by_arn.stdout
+
+
+def test_json_prints_only_the_api_answer(cli, tmp_path):
+    proc = cli.run("exec", "--json", "--skip-git", "true", cwd=tmp_path)
+    assert proc.returncode == 0
+    body = json.loads(proc.stdout)  # nothing else on stdout
+    assert re.fullmatch(r"[0-9a-f]{12}", body["execution_id"]) and body["command"] == "true"
+    listed = json.loads(cli.run("list", "--json").stdout)["executions"]
+    assert body["execution_id"] in [e["execution_id"] for e in listed]
+
+
+def test_script_from_stdin(cli, tmp_path):
+    script = "x=41\nif [ \"$x\" -gt 40 ]; then\n  echo \"answer $((x + 1))\"\nfi\nprintf '%s\\n' \"it's quoted\"\n"
+    proc = cli.run("exec", "--skip-git", "-w", "-", input=script, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "answer 42" in proc.stdout.splitlines() and "it's quoted" in proc.stdout.splitlines()
+    empty = cli.run("exec", "--skip-git", "-", input="  \n", cwd=tmp_path)
+    assert empty.returncode == 2 and "empty" in empty.stderr
+
+
+def test_dry_run_prints_exactly_the_script_the_engine_runs(cli, tmp_path):
+    # The command prints the script file the local engine is executing (it sits next to the
+    # run's workspace, which is the command's working directory with --skip-git).
+    command = "echo ==BEGIN==; cat \"../$MYCLI_EXECUTION_ID.sh\"; echo ==END==; echo \"$GREETING\""
+    flags = ("--skip-git", "--env", "GREETING=it's me", "--timeout", "60")
+    before = len(json.loads(cli.run("list", "--json", "--limit", "1000").stdout)["executions"])
+
+    dry = cli.run("exec", "--dry-run", *flags, command, cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.startswith("#!/bin/sh\n")
+    assert "→ Environment: GREETING" in dry.stderr and "nothing was started" in dry.stderr
+    assert "it's me" not in dry.stdout  # env values are not part of the script
+    after = len(json.loads(cli.run("list", "--json", "--limit", "1000").stdout)["executions"])
+    assert after == before  # a dry run starts nothing
+
+    real = cli.run("exec", "--wait", *flags, command, cwd=tmp_path)
+    assert real.returncode == 0, real.stderr
+    lines = real.stdout.splitlines()
+    ran = lines[lines.index("==BEGIN==") + 1: lines.index("==END==")]
+    assert "\n".join(ran) + "\n" == dry.stdout
+    assert "it's me" in lines
+
+
+def test_ctrl_c_detaches_and_the_remote_command_keeps_running(cli, tmp_path):
+    gate = tmp_path / "go"
+    command = f"echo started; while [ ! -e '{gate}' ]; do sleep 0.1; done; echo finished; exit 4"
+    waiting = cli.popen("exec", "--skip-git", "--wait", command, cwd=tmp_path)
+    assert _read_until(waiting, "started")
+    waiting.send_signal(signal.SIGINT)
+    _, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == 130
+    ident = re.search(r"Detached from execution ([0-9a-f]{12}); it keeps running", err).group(1)
+    assert f"mycli logs -f {ident}" in err and f"mycli stop {ident}" in err
+    assert "Traceback" not in err
+    assert json.loads(cli.run("status", "--json", ident).stdout)["status"] == "RUNNING"
+
+    following = cli.popen("logs", "-f", ident)
+    assert _read_until(following, "| started")
+    following.send_signal(signal.SIGINT)
+    _, err = following.communicate(timeout=60)
+    assert following.returncode == 130 and f"mycli logs -f {ident}" in err
+    assert json.loads(cli.run("status", "--json", ident).stdout)["status"] == "RUNNING"
+
+    gate.touch()
+    reattached = cli.run("logs", "-f", ident)
+    assert reattached.returncode == 4
+    assert "| finished" in reattached.stdout
+
+
+def test_stop_ends_a_running_execution(cli, tmp_path):
+    ident = cli.exec_json("--skip-git", "sleep 60", cwd=tmp_path)["execution_id"]
+    stopped = cli.run("stop", ident)
+    assert stopped.returncode == 0, stopped.stderr
+    final = json.loads(cli.run("status", "--json", ident).stdout)
+    assert final["exit_code"] == 130 or final["status"] != "STOPPED"  # may still be shutting down
+    follow = cli.run("logs", "-f", ident)  # waits for the end if it was still shutting down
+    assert follow.returncode == 130
+    again = cli.run("stop", ident)
+    assert again.returncode == 0 and "already stopped" in again.stdout
+
+
+def test_unknown_execution_is_one_line_and_exit_1(cli):
+    proc = cli.run("status", "000000000000")
+    assert proc.returncode == 1
+    assert proc.stderr.strip().count("\n") == 0 and "not found" in proc.stderr
+    assert proc.stdout == ""
+
+
+def _read_until(proc, needle: str) -> bool:
+    """Read the child's stdout line by line until a line contains `needle` (False at EOF)."""
+    for line in proc.stdout:
+        if needle in line:
+            return True
+    return False

@@ -1,0 +1,52 @@
+"""The embedded engine's life cycle under concurrency and after a crash, through the real `mycli`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from tests.support.server import clean_env
+
+
+def mycli(env: dict, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mycli_magic.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def test_clients_arriving_together_share_one_engine(tmp_path):
+    env = clean_env(tmp_path / "home")
+    try:
+        with ThreadPoolExecutor(5) as pool:
+            results = list(pool.map(lambda _: mycli(env, "list"), range(5)))
+        assert [r.returncode for r in results] == [0] * 5, [r.stderr for r in results]
+        started = [r for r in results if "Started the embedded local engine" in r.stderr]
+        assert len(started) == 1, "exactly one client starts the engine; the others use it"
+    finally:
+        mycli(env, "server", "stop")
+
+
+def test_server_stop_never_signals_a_pid_left_in_a_stale_ready_file(tmp_path):
+    env = clean_env(tmp_path / "home")
+    assert mycli(env, "list").returncode == 0
+    ready = tmp_path / "home" / "engine" / "server.json"
+    info = json.loads(ready.read_text())
+    os.kill(info["pid"], signal.SIGKILL)  # a crash leaves server.json behind
+    deadline = time.monotonic() + 10
+    while mycli(env, "server", "status").stdout.startswith("Embedded") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    bystander = subprocess.Popen(["sleep", "60"])  # the pid the stale file names is now someone else's
+    try:
+        ready.write_text(json.dumps({**info, "pid": bystander.pid}))
+        result = mycli(env, "server", "stop")
+        assert result.returncode == 0
+        assert "No embedded local engine is running" in result.stdout
+        assert bystander.poll() is None, "mycli server stop killed an unrelated process"
+    finally:
+        bystander.kill()
+        bystander.wait()
+        mycli(env, "server", "stop")
