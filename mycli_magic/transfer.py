@@ -1,0 +1,137 @@
+"""Files between the user's machine and a run: packing `--upload` paths, and writing downloaded
+artifacts where they belong.
+
+Uploads travel as one gzip'd tar (modes kept, each PATH under its basename), checked against the
+size cap before anything is packed or sent. Downloads are written only inside the chosen
+directory — an artifact's name comes from the run, so `../x` or `/etc/x` is refused, not
+resolved — through a temporary file that becomes the final name only once its size and sha256
+match what the engine listed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import stat
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Iterable
+
+from orchestrator.artifacts import valid_name
+
+from .errors import MycliError, UsageError
+
+DEFAULT_UPLOAD_CAP = 100 * 1024 * 1024
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Packed:
+    path: Path  # the .tar.gz, in a temporary directory the caller removes
+    size: int  # of the archive
+    sha256: str  # of the archive
+    files: int
+    content_bytes: int  # what the files add up to
+
+    def describe(self) -> str:
+        return f"{self.files} file{'s' if self.files != 1 else ''}, {human_size(self.content_bytes)}"
+
+
+def human_size(size: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:,} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return ""
+
+
+def pack_uploads(paths: Iterable[str | Path], workdir: Path, cap: int = DEFAULT_UPLOAD_CAP) -> Packed:
+    """A .tar.gz in `workdir` holding each path under its basename; UsageError, before any
+    packing, when a path is missing, two share a basename, or the total is over `cap`."""
+    roots: dict[str, Path] = {}
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if not path.exists() and not path.is_symlink():
+            raise UsageError(f"--upload {raw}: no such file or directory")
+        name = path.resolve().name if path.name in ("", ".", "..") else path.name
+        if name in roots:
+            raise UsageError(f"--upload: two paths are named {name!r} ({roots[name]} and {path}); "
+                             "each lands in $MYCLI_INPUTS under its own name")
+        roots[name] = path
+    files, total = 0, 0
+    for path in roots.values():
+        for entry in _walk(path):
+            info = entry.lstat()
+            if stat.S_ISREG(info.st_mode):
+                files, total = files + 1, total + info.st_size
+                if total > cap:
+                    raise UsageError(f"--upload: the files add up to more than the {human_size(cap)} cap "
+                                     f"(stopped counting at {entry}); nothing was sent")
+    archive = workdir / "inputs.tar.gz"
+    with tarfile.open(archive, "w:gz", compresslevel=1) as tar:  # speed over size: often already compressed data
+        for name, path in roots.items():
+            tar.add(path, arcname=name, recursive=True, filter=_portable)
+    return Packed(archive, archive.stat().st_size, file_sha256(archive), files, total)
+
+
+def _walk(path: Path) -> Iterable[Path]:
+    yield path
+    if path.is_dir() and not path.is_symlink():
+        for root, dirs, names in os.walk(path):
+            for name in dirs + names:
+                yield Path(root) / name
+
+
+def _portable(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    """Keep modes and content; drop who owns it here (meaningless in the run) and devices."""
+    if info.isdev():
+        return None
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def target_path(directory: Path, name: str) -> Path:
+    """Where artifact `name` goes under `directory`; MycliError for a name that would land
+    anywhere else (absolute, `..`, control characters): the name comes from the run."""
+    if not valid_name(name):
+        raise MycliError(f"refusing artifact name {name!r}: it would not stay inside {directory}")
+    return directory.joinpath(*name.split("/"))
+
+
+def save_stream(stream: BinaryIO, directory: Path, name: str, size: int, sha256: str) -> Path:
+    """Write `stream` to `directory/name` only if it has `size` bytes with `sha256`; the final
+    name never holds a partial or wrong file."""
+    target = target_path(directory, name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest, written = hashlib.sha256(), 0
+    fd, tmp = tempfile.mkstemp(prefix=".mycli-", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := stream.read(_CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+                written += len(chunk)
+                if written > size:
+                    break
+        if written != size or digest.hexdigest() != sha256:
+            raise MycliError(f"download of {name} did not match what the engine listed "
+                             f"({written:,} of {size:,} bytes, sha256 {'ok' if digest.hexdigest() == sha256 else 'differs'}); "
+                             "nothing was saved under that name — try again")
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return target
