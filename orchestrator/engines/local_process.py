@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from ..engine import MAX_EVENT_CHARS, STOPPED_BY_USER_EXIT_CODE
-from ..shell import GITHUB_TOKEN_VAR, GITLAB_TOKEN_VAR, SSH_KEY_VAR, TIMEOUT_EXIT_CODE
+from ..shell import GITHUB_TOKEN_VAR, GITLAB_TOKEN_VAR, NOT_STARTED_EXIT_CODE, SSH_KEY_VAR, TIMEOUT_EXIT_CODE
 
 log = logging.getLogger("mycli.local")
 
@@ -167,6 +167,8 @@ class ProcessRun:
             exit_code, reason, code = TIMEOUT_EXIT_CODE, f"Timed out after {self.timeout_seconds} seconds (timeout_seconds)", "Timeout"
         elif rc < 0:
             exit_code, reason, code = 128 - rc, f"Killed by signal {_signal_name(-rc)}", "Killed"
+        elif rc == NOT_STARTED_EXIT_CODE:  # the script says why in the log
+            exit_code, reason, code = rc, f"Could not start the command (exit code {rc}; the log says why)", "TaskFailedToStart"
         else:
             exit_code, reason, code = rc, f"Command exited with code {rc}", "EssentialContainerExited"
         if stop is not None or self._timed_out or rc < 0:

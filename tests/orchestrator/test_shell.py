@@ -16,7 +16,7 @@ from tests.support import git_repos
 import pytest
 
 from tests.support.git_http_server import GitHttpServer
-from orchestrator.shell import GitHosts, build_script, sh_quote
+from orchestrator.shell import NOT_STARTED_EXIT_CODE, GitHosts, build_script, sh_quote
 from orchestrator.validation import ExecRequest
 
 SHELLS = {"dash": ["dash"], "bash": ["bash"], "busybox": ["busybox", "sh"]}
@@ -193,8 +193,9 @@ def test_clone_of_missing_branch_fails_clearly_and_runs_nothing(shell, tmp_path)
     src = make_repo(tmp_path)
     request = ExecRequest(command="touch CANARY", repo=str(src), branch="no-such-branch")
     rc, output = run_script(shell, build_script(request, workdir=str(tmp_path / "w")), tmp_path)
-    assert rc == 1
+    assert rc == NOT_STARTED_EXIT_CODE == 200  # not 1: a command's own `exit 1` looks like that
     assert "ERROR: Failed to clone repository" in output
+    assert output.rstrip().splitlines()[-2] == "✗ Could not start the command: the repository could not be cloned (exit code 200)"
     assert not list(tmp_path.rglob("CANARY"))
 
 
@@ -229,7 +230,7 @@ def test_private_repo_without_token_fails_without_prompting(git_server, tmp_path
     request = ExecRequest(command="touch CANARY", repo=f"http://{git_server.host}/private.git", branch="trunk")
     script = build_script(request, workdir=str(tmp_path / "w"), hosts=GitHosts(github=git_server.host))
     rc, output = run_script("dash", script, tmp_path, timeout=30)
-    assert rc == 1 and "ERROR: Failed to clone repository" in output
+    assert rc == NOT_STARTED_EXIT_CODE and "ERROR: Failed to clone repository" in output
     assert not list(tmp_path.rglob("CANARY"))
 
 
@@ -237,7 +238,7 @@ def test_token_for_github_host_is_not_sent_to_another_host(git_server, tmp_path)
     request = ExecRequest(command="true", repo=f"http://{git_server.host}/private.git", branch="trunk")
     script = build_script(request, workdir=str(tmp_path / "w"), hosts=GitHosts(github="github.example"))
     rc, output = run_script("dash", script, tmp_path, env={"MYCLI_GITHUB_TOKEN": TOKEN}, timeout=30)
-    assert rc == 1
+    assert rc == NOT_STARTED_EXIT_CODE
     assert "ok" not in git_server.auth_attempts
 
 
@@ -270,7 +271,7 @@ def test_ssh_key_file_removed_on_every_exit_path(path, tmp_path):
         assert proc.wait(20) == 143
     else:
         rc, output = run_script("dash", script, tmp_path, env=env, timeout=30)
-        assert rc == (1 if path == "clone fails" else 3), output
+        assert rc == (NOT_STARTED_EXIT_CODE if path == "clone fails" else 3), output
     assert list(tmpdir.iterdir()) == []
 
 

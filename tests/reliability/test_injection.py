@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+
+from orchestrator.shell import NOT_STARTED_EXIT_CODE
 from tests.support.git_repos import make_repo
 
 
@@ -80,7 +82,7 @@ def test_git_and_image_fields_never_run_anything(server, canary_dir, repo, field
         if final is not None:
             ran += 1
             if field != "image":
-                assert final["exit_code"] == 1, (payload, final)  # the clone failed, nothing more
+                assert final["exit_code"] == NOT_STARTED_EXIT_CODE, (payload, final)  # the clone failed, nothing more
             status, echoed = server.call({"action": "status", "execution_id": final["execution_id"]})
             assert echoed[field.replace("_suffix", "")] == request[field.replace("_suffix", "")]
     assert_clean(canary)
@@ -123,5 +125,5 @@ def test_env_cannot_run_anything_during_the_clone(server, canary_dir):
     proxy.chmod(0o755)
     final = exec_or_400(server, {"command": "true", "repo": "git://127.0.0.1:9/x.git",
                                  "env": {"GIT_PROXY_COMMAND": str(proxy)}})
-    assert final is None or final["exit_code"] == 1
+    assert final is None or final["exit_code"] == NOT_STARTED_EXIT_CODE
     assert_clean(canary)
