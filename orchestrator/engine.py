@@ -90,24 +90,50 @@ class Execution:
 
 @dataclass
 class LogPage:
+    """One page of an execution's log.
+
+    Each event is a line without its newline, except the events listed in `partial`: output the
+    engine sent before its line ended (a progress message after a pause, a piece of an
+    over-long line). Such an event is *not* followed by a newline; the next event continues
+    the same line. So the output is, exactly, every message followed by a newline unless it is
+    partial — on every page boundary too.
+    """
+
     events: list[tuple[int, str]]  # (timestamp in ms, message)
     next_token: str | None
     execution: Execution
     complete: bool | None = None  # no line can follow: STOPPED and drained (default: STOPPED)
+    partial: tuple[int, ...] = ()  # indices into `events` of partial ones (the engine's that have them)
 
     def to_json(self, text: bool = True) -> dict:
         """`text=False` leaves out the `logs` text (clients that format events themselves page
         twice as fast: the text repeats every message)."""
         complete = self.execution.status == STOPPED if self.complete is None else self.complete
+        events = [{"timestamp": ts, "message": msg} for ts, msg in self.events]
+        for index in self.partial:
+            events[index]["partial"] = True
         return {
             "execution_id": self.execution.execution_id,
             "status": self.execution.status,
             "exit_code": self.execution.exit_code,
-            **({"logs": "\n".join([format_log_line(ts, msg) for ts, msg in self.events])} if text else {}),
-            "events": [{"timestamp": ts, "message": msg} for ts, msg in self.events],
+            **({"logs": self._text()} if text else {}),
+            "events": events,
             "next_token": self.next_token,
             "complete": complete and not self.events,
         }
+
+    def _text(self) -> str:
+        """The `logs` text: a line per event, a partial one continued by the next (its
+        continuation gets no time prefix of its own)."""
+        if not self.partial:
+            return "\n".join([format_log_line(ts, msg) for ts, msg in self.events])
+        partial, out, continued = set(self.partial), [], False
+        for index, (ts, msg) in enumerate(self.events):
+            out.append(msg if continued else format_log_line(ts, msg))
+            continued = index in partial
+            if not continued and index < len(self.events) - 1:
+                out.append("\n")
+        return "".join(out)
 
 
 class Engine(Protocol):

@@ -15,6 +15,7 @@ import shutil
 import sqlite3
 import threading
 import time
+from itertools import compress
 from operator import itemgetter
 from pathlib import Path
 from typing import Mapping
@@ -147,7 +148,8 @@ class LocalEngine:
                 break
             self.store.wait_for_change(execution_id, seen, remaining)
         token = str(rows[-1][0]) if rows else str(after)
-        return LogPage(list(map(itemgetter(1, 2), rows)), token, execution)
+        partial = tuple(compress(range(len(rows)), map(itemgetter(3), rows)))
+        return LogPage(list(map(itemgetter(1, 2), rows)), token, execution, partial=partial)
 
     def stop(self, ref: Ref) -> Execution:
         execution = self.get(ref)
@@ -236,7 +238,7 @@ class LocalEngine:
         if current is None or current.status == STOPPED:
             return  # it ended on its own meanwhile: its own exit code stands
         seq = self.store.last_seq(execution_id) + 1
-        line = [(seq, int(time.time() * 1000), f"✗ {reason}")]
+        line = [(seq, int(time.time() * 1000), f"✗ {reason}", 0)]
         self.store.critical(lambda: self.store.append_lines(execution_id, line))
         self._finished(execution_id, exit_code, reason, code)
 

@@ -30,6 +30,7 @@ GRACE_SECONDS = 5.0
 READ_CHUNK = 1 << 16
 MAX_BATCH_BYTES = 1 << 20
 MAX_PENDING_LINES = 50_000  # held in memory while the disk is full; older ones are dropped
+PARTIAL_LINE_IDLE = 0.2  # seconds without output after which a line still waiting for its newline is sent
 
 
 def credentials_from(environ: Mapping[str, str]) -> dict[str, str]:
@@ -100,8 +101,9 @@ class ProcessRun:
         self._kill_at: float | None = None
         self._timed_out = False
         self._seq = 0
-        self._pending: list[tuple[int, int, str]] = []
+        self._pending: list[tuple[int, int, str, int]] = []  # (seq, ts, message, partial)
         self._dropped = 0
+        self._line_open = False  # the last event emitted was partial: the next one continues its line
 
     def start(self) -> None:
         threading.Thread(target=self._main, name=f"run-{self.execution_id}", daemon=True).start()
@@ -182,13 +184,15 @@ class ProcessRun:
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         partial = ""
         deadline = time.monotonic() + self.timeout_seconds
-        last_poll = time.monotonic()
+        last_poll = last_data = time.monotonic()
         with selectors.DefaultSelector() as sel:
             sel.register(fd, selectors.EVENT_READ)
             eof = False
             while not eof:
                 now = time.monotonic()
                 wake = min(deadline, self._kill_at or deadline, now + 0.25)
+                if partial:  # `printf 'working…'` shows now, not when its newline comes
+                    wake = min(wake, last_data + PARTIAL_LINE_IDLE)
                 ready = sel.select(max(0.0, wake - now))
                 chunks = []
                 if ready:
@@ -204,14 +208,23 @@ class ProcessRun:
                         chunks.append(data)
                         size += len(data)
                 if chunks:
+                    last_data = time.monotonic()
                     text = partial + decoder.decode(b"".join(chunks))
                     *complete, partial = text.split("\n")
-                    lines = [piece for line in complete for piece in _pieces(line)]
+                    if max(map(len, complete), default=0) <= MAX_EVENT_CHARS:
+                        self._emit(complete)
+                    else:  # the rare over-long line: pieces, all but its last one partial
+                        for line in complete:
+                            self._emit(_pieces(line)[:-1], partial=True)
+                            self._emit(_pieces(line)[-1:])
                     while len(partial) > MAX_EVENT_CHARS:
-                        lines.append(partial[:MAX_EVENT_CHARS])
+                        self._emit([partial[:MAX_EVENT_CHARS]], partial=True)
                         partial = partial[MAX_EVENT_CHARS:]
-                    self._emit(lines)
                     self._flush()
+                elif partial and time.monotonic() - last_data >= PARTIAL_LINE_IDLE:
+                    self._emit([partial], partial=True)  # the rest of its line, when it comes, continues it
+                    self._flush()
+                    partial = ""
                 now = time.monotonic()
                 with self._lock:
                     if now >= deadline and not self._timed_out and self._stop is None:
@@ -227,7 +240,7 @@ class ProcessRun:
                         with self._lock:
                             self._signal(signal.SIGKILL)
         tail = partial + decoder.decode(b"", final=True)
-        if tail:
+        if tail or self._line_open:  # the output's end ends its last line (the engine's own notes follow)
             self._emit([tail])
         proc.stdout.close()
 
@@ -241,11 +254,15 @@ class ProcessRun:
         if sig == signal.SIGKILL and self.kill_argv:
             kill_container(self.kill_argv)
 
-    def _emit(self, lines: list[str]) -> None:
-        ts = int(time.time() * 1000)
+    def _emit(self, lines: list[str], partial: bool = False) -> None:
+        """Queue events; `partial`: they are not followed by a newline (LogPage.partial)."""
+        if not lines:
+            return
+        ts, flag = int(time.time() * 1000), int(partial)
         for line in lines:
             self._seq += 1
-            self._pending.append((self._seq, ts, line))
+            self._pending.append((self._seq, ts, line, flag))
+        self._line_open = partial
 
     def _flush(self, final: bool = False) -> None:
         """Store pending lines. On a full disk keep them (up to a bound) and try again later;
@@ -254,15 +271,15 @@ class ProcessRun:
             return
         if self._dropped:
             note = f"[mycli: {self._dropped} log lines were dropped because the engine's disk was full]"
-            self._pending.insert(0, (self._pending[0][0], self._pending[0][1], note))
-            self._pending = [(seq, ts, msg) for seq, (_, ts, msg) in enumerate(self._pending, start=self._pending[0][0])]
+            self._pending.insert(0, (self._pending[0][0], self._pending[0][1], note, 0))
+            self._pending = [(seq, *rest) for seq, (_, *rest) in enumerate(self._pending, start=self._pending[0][0])]
             self._seq = self._pending[-1][0]
             self._dropped = 0
         if final:
             if not self.store.critical(lambda: self.store.append_lines(self.execution_id, self._pending), attempts=3):
                 dropped = len(self._pending)
                 self._pending = [(self._pending[0][0], self._pending[-1][1],
-                                  f"[mycli: {dropped} log lines were dropped because the engine's disk was full]")]
+                                  f"[mycli: {dropped} log lines were dropped because the engine's disk was full]", 0)]
                 self.store.critical(lambda: self.store.append_lines(self.execution_id, self._pending))
             self._pending = []
             return
@@ -277,7 +294,7 @@ class ProcessRun:
                 log.error("execution %s: disk full (%s); dropping %d log lines", self.execution_id, exc, excess)
                 first_seq = self._pending[0][0]
                 kept = self._pending[excess:]
-                self._pending = [(seq, ts, msg) for seq, (_, ts, msg) in enumerate(kept, start=first_seq)]
+                self._pending = [(seq, *rest) for seq, (_, *rest) in enumerate(kept, start=first_seq)]
                 self._seq = self._pending[-1][0]
                 self._dropped += excess
 

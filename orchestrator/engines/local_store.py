@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS log_lines (
     seq          INTEGER NOT NULL,
     ts_ms        INTEGER NOT NULL,
     message      TEXT NOT NULL,
+    partial      INTEGER NOT NULL DEFAULT 0,  -- 1: no newline after this message (LogPage.partial)
     PRIMARY KEY (execution_id, seq)
 ) WITHOUT ROWID;
 """
@@ -76,6 +77,8 @@ class Store:
         self._versions_lock = threading.Lock()
         self._writer = self._connect()
         self._writer.executescript(SCHEMA)
+        if "partial" not in {row[1] for row in self._writer.execute("PRAGMA table_info(log_lines)")}:
+            self._writer.execute("ALTER TABLE log_lines ADD COLUMN partial INTEGER NOT NULL DEFAULT 0")  # an older state dir
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
@@ -214,18 +217,19 @@ class Store:
 
     # log lines ------------------------------------------------------------------------------
 
-    def append_lines(self, execution_id: str, rows: list[tuple[int, int, str]]) -> None:
-        """rows: (seq, ts_ms, message)."""
+    def append_lines(self, execution_id: str, rows: list[tuple[int, int, str, int]]) -> None:
+        """rows: (seq, ts_ms, message, partial)."""
         self._write(
-            "INSERT INTO log_lines (execution_id, seq, ts_ms, message) VALUES (?, ?, ?, ?)",
-            [(execution_id, seq, ts, msg) for seq, ts, msg in rows],
+            "INSERT INTO log_lines (execution_id, seq, ts_ms, message, partial) VALUES (?, ?, ?, ?, ?)",
+            [(execution_id, seq, ts, msg, partial) for seq, ts, msg, partial in rows],
             many=True,
             execution_id=execution_id,
         )
 
-    def read_lines(self, execution_id: str, after_seq: int, limit: int, max_bytes: int) -> list[tuple[int, int, str]]:
+    def read_lines(self, execution_id: str, after_seq: int, limit: int, max_bytes: int) -> list[tuple[int, int, str, int]]:
+        """rows: (seq, ts_ms, message, partial), at most `limit` and about `max_bytes`."""
         cursor = self._reader().execute(
-            "SELECT seq, ts_ms, message FROM log_lines WHERE execution_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            "SELECT seq, ts_ms, message, partial FROM log_lines WHERE execution_id = ? AND seq > ? ORDER BY seq LIMIT ?",
             (execution_id, after_seq, limit),
         )
         rows = cursor.fetchall()
