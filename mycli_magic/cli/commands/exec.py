@@ -13,7 +13,8 @@ import argparse
 import sys
 
 USAGE_NOTE = ("COMMAND is one shell command line (quote it), several words (joined as shell words), "
-              "or '-' to read a script from stdin. Options go before COMMAND.")
+              "or '-' to read a script from stdin. Options go before COMMAND; after a quoted COMMAND a mycli "
+              "option is refused, and -- before COMMAND hands everything after it to the command.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,15 +37,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print the script the orchestrator would run (stdout) and a summary (stderr); start nothing")
     add_profile_argument(parser)
     parser.add_argument("words", nargs=argparse.REMAINDER, metavar="COMMAND", help="the command to run, or '-' for stdin")
+    # what counts as a mycli option when it shows up after COMMAND (see command_text)
+    parser.set_defaults(_options=tuple(name for action in parser._actions for name in action.option_strings))
 
 
-def command_text(words: list[str], stdin=None) -> str:
-    """The command from argv words: one word verbatim, several joined as shell words, '-' = stdin."""
+def command_text(words: list[str], stdin=None, options: tuple[str, ...] = (), warn=None) -> str:
+    """The command from argv words: one word verbatim, several joined as shell words, '-' = stdin.
+
+    COMMAND takes the rest of the line, so `mycli exec pytest --timeout 5` gives pytest its own
+    option. But a mycli option (one of `options`) after COMMAND never reaches the shell silently:
+    after a quoted command line (`"echo hi" --wait`) it is refused, naming the two fixes; after
+    plain words it goes to the command and `warn` says so. `--` before COMMAND (or before the
+    option) hands everything after it to the command without a word.
+    """
     import shlex
 
     from ...errors import UsageError
 
-    if words and words[0] == "--":
+    explicit = bool(words) and words[0] == "--"
+    if explicit:
         words = words[1:]
     if not words:
         raise UsageError("COMMAND is missing: mycli exec [options] \"your command\" (or '-' to read it from stdin)")
@@ -54,16 +65,43 @@ def command_text(words: list[str], stdin=None) -> str:
         if not text.strip():
             raise UsageError("the script read from stdin is empty")
         return text
-    if words[0].startswith("-") and words[0] != "-":
+    if words[0].startswith("-") and words[0] != "-" and not explicit:
         raise UsageError(f"unknown option {words[0]!r} (options go before COMMAND; see: mycli exec --help)")
+    stray = [] if explicit else _mycli_options(words[1:], options)
+    if stray:
+        named, them = " ".join(stray), "it" if len(stray) == 1 else "them"
+        if shlex.quote(words[0]) != words[0]:  # one quoted command line, then mycli's own words
+            raise UsageError(
+                f"{named} after the quoted COMMAND {'is a mycli option' if len(stray) == 1 else 'are mycli options'} "
+                f"and would reach the shell as part of the command: put {them} before COMMAND "
+                f"(mycli exec {named} ... {shlex.quote(words[0])}), or put -- before COMMAND to hand {them} to the command")
+        if warn:
+            warn(f"→ {named} after COMMAND {'goes' if len(stray) == 1 else 'go'} to the command, not to mycli "
+                 f"(mycli's options go before COMMAND; -- before COMMAND says this is meant)")
     return words[0] if len(words) == 1 else shlex.join(words)
+
+
+def _mycli_options(words: list[str], options: tuple[str, ...]) -> list[str]:
+    """The words that argparse would take for one of `options` (`--wait`, `--env=A=1`, `--wa`),
+    up to a `--` (after which everything is the command's)."""
+    found = []
+    for word in words:
+        if word == "--":
+            break
+        name = word.split("=", 1)[0]
+        if not name.startswith("-") or name == "-":
+            continue
+        if name in options or (name.startswith("--") and len(name) > 2
+                               and sum(o.startswith(name) for o in options if o.startswith("--")) == 1):
+            found.append(word)
+    return found
 
 
 def run(args: argparse.Namespace) -> int:
     from ...project import parse_env_pairs, resolve_exec_settings
     from ..common import err, open_client, print_json
 
-    command = command_text(args.words)
+    command = command_text(args.words, options=getattr(args, "_options", ()), warn=err)
     resolved = resolve_exec_settings(
         command, repo=args.repo, branch=args.branch, image=args.image, env=parse_env_pairs(args.env),
         timeout=args.timeout, skip_git=args.skip_git,
