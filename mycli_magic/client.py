@@ -29,8 +29,8 @@ _EXECUTION_ID_RE = re.compile(r"^[0-9a-f]{12}$")
 def ref_fields(ref: str) -> dict:
     """An execution ID or a task ARN, as the API's `execution_id` / `task_arn` field."""
     ref = ref.strip()
-    if _EXECUTION_ID_RE.match(ref):
-        return {"execution_id": ref}
+    if _EXECUTION_ID_RE.match(ref.lower()):  # IDs are lower-case hex; one typed or pasted in capitals is the same ID
+        return {"execution_id": ref.lower()}
     if ":" not in ref and "/" not in ref:
         raise UsageError(f"{ref!r} is neither an execution ID (12 hex characters, from mycli exec or mycli list) nor a task ARN")
     return {"task_arn": ref}

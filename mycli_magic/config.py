@@ -134,11 +134,28 @@ def configured_endpoint(profile: str | None = None, environ: Mapping[str, str] =
     profile = profile or environ.get("MYCLI_PROFILE") or None
     values = profile_values(profile, environ)
     url = environ.get("MYCLI_API_ENDPOINT") or values.get("api_endpoint")
+    if environ.get("MYCLI_API_ENDPOINT"):  # typed by hand, often without /execute: as configure takes it
+        url = normalize_endpoint(url, what="MYCLI_API_ENDPOINT")
     key = environ.get("MYCLI_API_KEY") or values.get("api_key")
     if not url:
         return None
     source = "environment" if environ.get("MYCLI_API_ENDPOINT") else "config"
     return Endpoint(url=str(url), api_key=None if key is None else str(key), profile=profile, region=values.get("region"), source=source)
+
+
+def normalize_endpoint(url: str, what: str = "endpoint") -> str:
+    """An http(s) URL ending in /execute (appended to a bare host or stage URL), the one form
+    `configure --endpoint` saves and MYCLI_API_ENDPOINT is read in."""
+    from urllib.parse import urlsplit
+
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(f"{what} {url[:80]!r} must be an http:// or https:// URL, "
+                          "e.g. https://abc.execute-api.us-east-1.amazonaws.com/prod/execute")
+    if not parts.path.rstrip("/").endswith("/execute"):
+        url = url.rstrip("/") + "/execute"
+    return url.rstrip("/")
 
 
 def _first_line(exc: Exception) -> str:

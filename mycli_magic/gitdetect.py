@@ -26,7 +26,7 @@ class GitInfo:
 
     root: Path
     origin_url: str | None
-    branch: str | None  # None when HEAD is detached (or unborn)
+    branch: str | None  # None when HEAD is detached
     credentials_stripped: bool = False
 
 
@@ -46,11 +46,12 @@ def detect(cwd: Path) -> GitInfo | None:
     """Ask git about `cwd`; None when git is missing or `cwd` is not inside a work tree."""
     out = _git(cwd, "rev-parse", "--show-toplevel", "--abbrev-ref", "HEAD")
     if out is None:
-        # An unborn HEAD (no commit yet) makes `--abbrev-ref HEAD` fail; ask for the root alone.
+        # An unborn HEAD (no commit yet) makes `--abbrev-ref HEAD` fail: it is not detached, it
+        # names a branch with no commit yet, which `symbolic-ref` gives.
         out = _git(cwd, "rev-parse", "--show-toplevel")
         if out is None:
             return None
-        lines = out.splitlines() + ["HEAD"]
+        lines = out.splitlines() + [(_git(cwd, "symbolic-ref", "--quiet", "--short", "HEAD") or "HEAD").strip()]
     else:
         lines = out.splitlines()
     if not lines:
@@ -73,7 +74,9 @@ def unshared_work(root: Path, branch: str) -> str | None:
     The run clones what origin has: commits not pushed and uncommitted edits are not in it,
     which surprises people exactly when they matter most (right after an edit)."""
     notes = []
-    if _git(root, "rev-parse", "--verify", "-q", f"refs/remotes/origin/{branch}") is None:
+    if _git(root, "rev-parse", "--verify", "-q", "HEAD") is None:
+        notes.append(f"branch {branch} has no commits yet (commit and push first)")
+    elif _git(root, "rev-parse", "--verify", "-q", f"refs/remotes/origin/{branch}") is None:
         notes.append(f"branch {branch} is not on origin as far as this clone knows (git push first)")
     else:
         ahead = (_git(root, "rev-list", "--count", f"refs/remotes/origin/{branch}..HEAD") or "0").strip()

@@ -82,8 +82,13 @@ def load_project_file(path: Path) -> ProjectConfig:
             raise ConfigError(f"{path}: unknown key {str(key)!r} (allowed: {', '.join(PROJECT_KEYS)})")
     values = {name: _string(path, data, name) for name in ("repo", "branch", "image")}
     timeout = data.get("timeout")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1):
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int)):
         raise ConfigError(f"{path}: key 'timeout' must be a whole number of seconds (e.g. timeout: 3600)")
+    from orchestrator.validation import MAX_TIMEOUT_SECONDS  # the API's own bound
+
+    if timeout is not None and not 1 <= timeout <= MAX_TIMEOUT_SECONDS:
+        bound = "at least 1" if timeout < 1 else f"at most {MAX_TIMEOUT_SECONDS}"
+        raise ConfigError(f"{path}: key 'timeout' must be {bound} (seconds), not {timeout}")
     return ProjectConfig(path=path, env=_env(path, data.get("env")), timeout=timeout, **values)
 
 
@@ -126,6 +131,7 @@ def resolve_exec_settings(
     `--repo` / `--skip-git`), so the notebook magic can word the error in its own syntax.
     """
     names = {"repo": "--repo", "skip_git": "--skip-git", **(flag_names or {})}
+    check_command_size(command)
     cwd = Path(cwd or os.getcwd()).resolve()
     if skip_git and repo:
         raise UsageError(f"{names['repo']} and {names['skip_git']} contradict each other; drop one")
@@ -161,6 +167,21 @@ def resolve_exec_settings(
 
     lines.append(f"→ Command: {shown_command(command)}")
     return ResolvedExec(payload, lines)
+
+
+def check_command_size(command: str) -> None:
+    """Refuse a command the API would refuse, before anything is sent: one message naming the
+    limit, whatever the size (over the API's body limit the server would answer differently)."""
+    from orchestrator.validation import MAX_COMMAND_BYTES
+
+    size = len(command.encode("utf-8", "surrogatepass"))
+    if size > MAX_COMMAND_BYTES:
+        raise UsageError(f"the command is {_size(size)}; the API takes at most {MAX_COMMAND_BYTES // 1024} KiB: "
+                         "put the script in your repository (or a file the run can fetch) and run that")
+
+
+def _size(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MiB" if size >= 1024 * 1024 else f"{size / 1024:.0f} KiB"
 
 
 def shown_command(command: str) -> str:

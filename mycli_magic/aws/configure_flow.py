@@ -66,7 +66,7 @@ def save(d: Draft, api_key: str, say: Say, warn: Say, environ: Mapping[str, str]
         raise UsageError("an API endpoint is required (--endpoint URL or --stack-name NAME); nothing was saved")
     if not api_key:
         raise UsageError("an API key is required; nothing was saved")
-    endpoint = normalize_endpoint(d.endpoint)
+    endpoint = config.normalize_endpoint(d.endpoint)
     region = d.region or d.current.get("region")
     if d.verify:
         _verify(endpoint, api_key, d.profile)
@@ -80,19 +80,6 @@ def save(d: Draft, api_key: str, say: Say, warn: Say, environ: Mapping[str, str]
     if environ.get("MYCLI_API_ENDPOINT") or environ.get("MYCLI_API_KEY"):
         warn("→ Note: MYCLI_API_ENDPOINT / MYCLI_API_KEY are set in your environment and override this file")
     return path
-
-
-def normalize_endpoint(url: str) -> str:
-    """An http(s) URL ending in /execute (appended to a bare host or stage URL)."""
-    from urllib.parse import urlsplit
-
-    url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise UsageError(f"endpoint {url[:80]!r} must be an http:// or https:// URL, e.g. https://abc.execute-api.us-east-1.amazonaws.com/prod/execute")
-    if not parts.path.rstrip("/").endswith("/execute"):
-        url = url.rstrip("/") + "/execute"
-    return url.rstrip("/")
 
 
 def mask(key: str) -> str:
