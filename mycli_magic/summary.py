@@ -15,6 +15,7 @@ FARGATE_SPOT_GB_HOUR = 0.00136308  # USD per GB-hour
 DEFAULT_VCPU = 0.25
 DEFAULT_MEMORY_GB = 0.5
 STOPPED_BY_USER = 130
+NOT_STARTED_EXIT_CODE = 200  # = orchestrator.shell.NOT_STARTED_EXIT_CODE, without importing the orchestrator
 
 
 def estimate_cost(duration_seconds: float, vcpu: float = DEFAULT_VCPU, memory_gb: float = DEFAULT_MEMORY_GB) -> float:
@@ -82,6 +83,8 @@ def outcome(execution: dict) -> tuple[str, str]:
         return "stopped", f"stopped (exit {code})"
     if code is None:
         return "lost", "no exit code"
+    if code == NOT_STARTED_EXIT_CODE:
+        return "failed", f"could not start the command (exit {code})"
     return "failed", f"exit {code}"
 
 

@@ -78,16 +78,34 @@ def remote_exit_code(code: object) -> int:
     return 1
 
 
-def print_events(page: dict, out: TextIO, timestamps: bool) -> None:
-    if timestamps:
-        from orchestrator.engine import format_log_line  # the API's own line format
+class LogPrinter:
+    """Writes log events as the output was: an event marked `partial` (output the engine sent
+    before its line ended, e.g. `printf 'working…'` after a pause) gets no newline, and the
+    event after it continues that line, without a time prefix of its own."""
 
+    def __init__(self, out: TextIO, timestamps: bool):
+        self.out, self.timestamps = out, timestamps
+        self.line_open = False
+
+    def write(self, page: dict) -> None:
+        if self.timestamps:
+            from orchestrator.engine import format_log_line  # the API's own line format
+        parts = []
         for event in page.get("events") or []:
-            out.write(format_log_line(int(event.get("timestamp") or 0), str(event.get("message", ""))) + "\n")
-    else:
-        for event in page.get("events") or []:
-            out.write(f"{event.get('message', '')}\n")
-    out.flush()
+            message = str(event.get("message", ""))
+            if self.timestamps and not self.line_open:
+                message = format_log_line(int(event.get("timestamp") or 0), message)
+            self.line_open = bool(event.get("partial"))
+            parts.append(message if self.line_open else message + "\n")
+        self.out.write("".join(parts))
+        self.out.flush()
+
+    def end_line(self) -> None:
+        """End a line still waiting for its continuation, before mycli says something."""
+        if self.line_open:
+            self.out.write("\n")
+            self.out.flush()
+            self.line_open = False
 
 
 def follow_to_end(
@@ -103,15 +121,18 @@ def follow_to_end(
 
     out = out or sys.stdout
     state = FollowState(ref)
+    printer = LogPrinter(out, timestamps)
     try:
         for page in follow(client, ref, state):
-            print_events(page, out, timestamps)
+            printer.write(page)
     except KeyboardInterrupt:
+        printer.end_line()
         err()
         err(f"Detached from execution {execution_id}; it keeps running.")
         err(f"  Re-attach: mycli logs -f {execution_id}")
         err(f"  Stop it:   mycli stop {execution_id}")
         return EXIT_INTERRUPTED, None
+    printer.end_line()
     final = client.status(ref)
     err(finished_line(final))
     return remote_exit_code(final.get("exit_code")), final
@@ -119,7 +140,7 @@ def follow_to_end(
 
 def finished_line(execution: dict) -> str:
     """`✓ Execution ID finished with exit code 0 after 2.3 s` (+ the estimated cost on AWS)."""
-    from ..summary import cost_note, format_duration
+    from ..summary import NOT_STARTED_EXIT_CODE, cost_note, format_duration
 
     code = execution.get("exit_code")
     ident = execution.get("execution_id", "")
@@ -129,6 +150,8 @@ def finished_line(execution: dict) -> str:
     cost = f" · {cost}" if cost else ""
     if code == 0:
         return f"✓ Execution {ident} finished with exit code 0{took}{cost}"
+    if code == NOT_STARTED_EXIT_CODE:
+        return f"✗ Execution {ident} could not start its command (exit code {code}; the log above says why){took}{cost}"
     reason = execution.get("stopped_reason") or ""
     reason = f" ({reason})" if reason and "exited with code" not in reason else ""
     shown = "unknown" if code is None else code

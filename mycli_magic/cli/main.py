@@ -15,7 +15,7 @@ import sys
 from .. import __version__
 from ..errors import MycliError
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
 
 # command name → (module implementing `add_arguments(parser)` and `run(args) -> int`, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -67,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     debug = bool(getattr(args, "debug", False)) or bool(os.environ.get("MYCLI_DEBUG"))
     try:
-        return importlib.import_module(args._module).run(args)
+        code = importlib.import_module(args._module).run(args)
+        sys.stdout.flush()  # a reader that went away shows here, not in Python's exit-time flush
+        return code
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -76,13 +78,22 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"mycli: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except BrokenPipeError:
-        return EXIT_FAILURE
+    except BrokenPipeError:  # `mycli logs ID | head`: the reader has what it wanted; exit as coreutils do
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
     except Exception as exc:  # a bug: one line, and how to see more
         if debug:
             raise
         print(f"mycli: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
         return EXIT_FAILURE
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush of what is still buffered
+    does not print 'Exception ignored ... BrokenPipeError' on the way out."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _light(argv: list[str]) -> int:

@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from ..common import RULE, follow_to_end, open_client, print_events
+    from ..common import RULE, LogPrinter, err, follow_to_end, open_client
 
     client = open_client(args)
     execution = client.status(args.ref)  # an unknown ID fails here, before any header is printed
@@ -28,13 +28,18 @@ def run(args: argparse.Namespace) -> int:
     print(RULE, flush=True)
     if args.follow:
         return follow_to_end(client, args.ref, ident, timestamps=True)[0]
-    token = None
+    printer = LogPrinter(sys.stdout, timestamps=True)
+    token, page = None, {}
     while True:  # page through everything there is now
         page = client.logs(args.ref, next_token=token, text=False)
         if not page.get("events"):
             break
-        print_events(page, sys.stdout, timestamps=True)
+        printer.write(page)
         if page.get("next_token") in (None, token):
             break
         token = page.get("next_token")
+    printer.end_line()
+    status = page.get("status") or execution.get("status")
+    if status != "STOPPED":  # more will come: say so, and how to see it
+        err(f"… execution {ident} is still {status or 'running'}; follow it: mycli logs -f {ident}")
     return 0
