@@ -17,7 +17,7 @@ import subprocess
 from typing import Iterator
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 
@@ -50,7 +50,8 @@ def exec_arguments(func):
 
 def parse_options(magic_func, line: str):
     """Split like a POSIX shell (IPython's own splitter keeps the quotes: --env "A=b c" would
-    arrive as '"A=b' 'c"'), then parse; a mistake is a UsageError naming the option."""
+    arrive as '"A=b' 'c"'), then parse; a mistake is a UsageError naming the option, and so is
+    a word that is no option (a command written on this line instead of in the cell)."""
     import shlex
 
     try:
@@ -58,9 +59,33 @@ def parse_options(magic_func, line: str):
     except ValueError as exc:
         raise UsageError(f"%%mycli: {exc} in the options line (check the quotes)") from None
     try:
-        return magic_func.parser.parse_args(argv)
+        args, extras = magic_func.parser.parse_known_args(argv)
     except UsageError as exc:
         raise UsageError(f"%%mycli: {exc} (see: %%mycli?)") from None
+    words = [word for word in extras if word != "--"]
+    unknown = [word for word in words if word.startswith("-")]
+    if unknown:
+        raise UsageError(f"%%mycli: unrecognized arguments: {' '.join(unknown)} (see: %%mycli?)")
+    if words:  # as `mycli exec "echo hi" --wait`: nothing on this line may reach the shell
+        raise UsageError(f"%%mycli: {' '.join(shlex.quote(w) for w in words)} on the %%mycli line "
+                         f"{'is not an option' if len(words) == 1 else 'are not options'}: the command goes in the "
+                         "cell, on the lines below %%mycli; this line takes only options (see: %%mycli?)")
+    return args
+
+
+def expand(shell, line: str, where: str) -> str:
+    """The line with IPython's `$var` / `{expr}` expansion, even when one field does not
+    resolve (IPython would then expand nothing); the fields left as written are named in one
+    line on stderr."""
+    import sys
+
+    from .expansion import expand_line
+
+    expanded, kept = expand_line(line, shell.user_ns)
+    if kept:
+        print(f"⚠ {where}: left as written (no such Python name or expression here): {', '.join(kept)}; "
+              "the rest of the line was expanded (write $$ for a literal $)", file=sys.stderr, flush=True)
+    return expanded
 
 
 @magics_class
@@ -93,6 +118,7 @@ class MycliMagics(Magics):
 
     # %%mycli ---------------------------------------------------------------------------------
 
+    @no_var_expand  # expand() does it, without IPython's all-or-nothing
     @magic_arguments("%%mycli")
     @exec_arguments
     @cell_magic("mycli")
@@ -109,7 +135,7 @@ class MycliMagics(Magics):
         Re-attach from any kernel with `%mycli attach ID`.
         """
         __tracebackhide__ = True
-        args = parse_options(self.mycli_cell, line)
+        args = parse_options(self.mycli_cell, expand(self.shell, line, "%%mycli"))
         if args.out is not None and not args.out.isidentifier():
             raise UsageError(f"--out {args.out!r} is not a Python variable name")
         if args.timeout is not None and args.timeout < 1:
@@ -151,6 +177,7 @@ class MycliMagics(Magics):
 
     # %mycli ----------------------------------------------------------------------------------
 
+    @no_var_expand
     @line_magic("mycli")
     def mycli_line(self, line: str):
         """%mycli status|logs|stop|list|attach|configure|init|destroy ... (the `mycli` CLI's commands)
@@ -168,7 +195,7 @@ class MycliMagics(Magics):
         __tracebackhide__ = True
         from . import line_commands
 
-        return line_commands.run_line(self, line)
+        return line_commands.run_line(self, expand(self.shell, line, "%mycli"))
 
     # shared by the cell and line magics --------------------------------------------------------
 
