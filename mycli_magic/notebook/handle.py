@@ -54,6 +54,19 @@ class ExecutionFailed(subprocess.CalledProcessError):
         return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
 
 
+class Interrupted(KeyboardInterrupt):
+    """The user interrupted a cell that was following a run (and it was stopped, or detached
+    from). Still a KeyboardInterrupt, so Run All stops; IPython shows its one line, the
+    view's words, and no traceback into the magic."""
+
+    def __init__(self, line: str):
+        super().__init__(line)
+        self.line = line
+
+    def _render_traceback_(self) -> list[str]:
+        return [self.line]
+
+
 class Execution:
     """A remote execution: `execution_id`, `task_arn`, `status`, `exit_code`, `logs` and
     `.wait()`, `.stop()`, `.refresh()`. Thread-safe; one follower at a time."""
@@ -61,7 +74,11 @@ class Execution:
     def __init__(self, client: "ApiClient", info: dict, max_idle_sleep: float = 2.0):
         self.client = client
         self.info = dict(info)
-        self.events: list[tuple[int, str]] = []  # (timestamp ms, message), in order
+        # (timestamp ms, line), in order; a line the engine sent in parts (partial events, e.g.
+        # `printf 'working…'` before its newline) is one entry that grows as its parts arrive
+        self.events: list[tuple[int, str]] = []
+        self.line_open = False  # the last line still waits for the rest of it
+        self.revision = 0  # grows with every page read (a line can grow without a new one)
         self.max_idle_sleep = max_idle_sleep
         self._lock = threading.RLock()
         self._follow_lock = threading.Lock()
@@ -98,7 +115,12 @@ class Execution:
             return "\n".join(message for _, message in self.events)
 
     def log_lines(self, timestamps: bool = False) -> list[str]:
-        """The lines read so far; with timestamps in the API's `YYYY-MM-DD HH:MM:SS UTC | ` form."""
+        """The output so far as lines (reads what is new, as `logs` does); with timestamps in the
+        API's `YYYY-MM-DD HH:MM:SS UTC | ` form."""
+        self._drain()
+        return self._lines(timestamps)
+
+    def _lines(self, timestamps: bool = False) -> list[str]:
         with self._lock:
             events = list(self.events)
         if not timestamps:
@@ -115,7 +137,7 @@ class Execution:
         """Write the whole log to `path` (default `mycli-<execution id>.log` here); returns it."""
         self._drain()
         target = Path(path or f"mycli-{self.execution_id or 'log'}.log")
-        lines = self.log_lines(timestamps)
+        lines = self._lines(timestamps)
         target.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
         return target
 
@@ -164,7 +186,7 @@ class Execution:
     def failure(self) -> ExecutionFailed | None:
         """The ExecutionFailed this run amounts to, or None (still running, or exit 0)."""
         if self.status == STOPPED and self.exit_code != 0:
-            return ExecutionFailed.from_execution(self.info, "\n".join(self.log_lines()))
+            return ExecutionFailed.from_execution(self.info, "\n".join(self._lines()))
         return None
 
     def follow_in_background(self) -> threading.Thread:
@@ -237,10 +259,23 @@ class Execution:
         return self._state
 
     def _add_page(self, page: dict) -> None:
-        events = [(int(e.get("timestamp") or 0), str(e.get("message", ""))) for e in page.get("events") or []]
+        """Take a page: its lines join `events` (a partial one continued by what follows it) and
+        the listeners get the page's events as (timestamp, message, partial)."""
+        events = [(int(e.get("timestamp") or 0), str(e.get("message", "")), bool(e.get("partial")))
+                  for e in page.get("events") or []]
         status_changed = page.get("status") not in (None, self.status)
         with self._lock:
-            self.events.extend(events)
+            if not self.line_open and not any(partial for _, _, partial in events):
+                self.events.extend((ts, message) for ts, message, _ in events)
+            else:
+                for ts, message, partial in events:
+                    if self.line_open:
+                        first_ts, before = self.events[-1]
+                        self.events[-1] = (first_ts, before + message)
+                    else:
+                        self.events.append((ts, message))
+                    self.line_open = partial
+            self.revision += 1
         if status_changed:
             self._set_info(self.client.status(self.ref), notify=False)
         self._notify(events)

@@ -237,32 +237,30 @@ class MycliMagics(Magics):
             with self.user_errors():
                 handle.wait()
         except KeyboardInterrupt:
-            if stop_on_interrupt:
-                self._stop_after_interrupt(handle, view)
-            else:
-                view.detached(handle)
-            raise KeyboardInterrupt from None
+            from .handle import Interrupted
+
+            line = self._stop_after_interrupt(handle, view) if stop_on_interrupt else view.detached(handle)
+            raise Interrupted(line) from None
         except BaseException:
             view.close()
             raise
         view.finished(handle)
 
     @staticmethod
-    def _stop_after_interrupt(handle, view) -> None:
+    def _stop_after_interrupt(handle, view) -> str:
+        """Stop the run; returns the one line saying how that went."""
         try:
             handle.stop(wait=STOP_CONFIRM_SECONDS)
         except (MycliError, KeyboardInterrupt) as exc:
-            view.interrupted(handle, stopped=False, detail=f" (the stop request failed: {exc or 'interrupted again'})")
-            return
+            return view.interrupted(handle, stopped=False, detail=f" (the stop request failed: {exc or 'interrupted again'})")
         if handle.status != "STOPPED":
-            view.interrupted(handle, stopped=False, detail=f" (asked to stop; it is still {handle.status})")
-            return
+            return view.interrupted(handle, stopped=False, detail=f" (asked to stop; it is still {handle.status})")
         with contextlib.suppress(MycliError, KeyboardInterrupt):  # the last lines, e.g. the engine's own "stopped" note
             handle._drain()
             if not handle.done:  # they can trail the stop (CloudWatch): follow until the engine has them all
                 view.say("… reading the last log lines (interrupt again to skip)")
                 handle.wait()
-        view.interrupted(handle, stopped=True)
+        return view.interrupted(handle, stopped=True)
 
 
 def load_ipython_extension(ipython) -> None:

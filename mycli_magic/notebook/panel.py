@@ -105,15 +105,19 @@ class PanelView:
         self.render(force=True)
         self.close()
 
-    def interrupted(self, handle: "Execution", stopped: bool, detail: str = "") -> None:
+    def interrupted(self, handle: "Execution", stopped: bool, detail: str = "") -> str:
         ref = handle.execution_id
-        self.say(f"■ Interrupted: stopped execution {ref} on the remote (exit {handle.exit_code})." if stopped else
-                 f"■ Interrupted: execution {ref} may still be running{detail}; stop it with: %mycli stop {ref}")
+        line = (f"■ Interrupted: stopped execution {ref} on the remote (exit {handle.exit_code})." if stopped else
+                f"■ Interrupted: execution {ref} may still be running{detail}; stop it with: %mycli stop {ref}")
+        self.say(line)
         self.close()
+        return line
 
-    def detached(self, handle: "Execution") -> None:
-        self.say(f"■ Detached from execution {handle.execution_id}; it keeps running.")
+    def detached(self, handle: "Execution") -> str:
+        line = f"■ Detached from execution {handle.execution_id}; it keeps running."
+        self.say(line)
         self.close()
+        return line
 
     def close(self) -> None:
         """Stop ticking and stop listening (the widgets stay as they are)."""
@@ -194,10 +198,10 @@ class PanelView:
         show_all = self.show_all_toggle.value
         limit = SHOW_ALL_LIMIT if show_all else max(1, self.settings.tail_lines)
         total = len(handle.events)
-        key = (total, self.timestamps_toggle.value, show_all)
+        key = (handle.revision, self.timestamps_toggle.value, show_all)  # a partial line grows without a new line
         if following and key != self._last_log_key:
             total, events = handle.tail(limit)
-            self._last_log_key = (total, self.timestamps_toggle.value, show_all)
+            self._last_log_key = key
             self.log.value = _log_html(events, self.timestamps_toggle.value)
             self._shown = (len(events), total)
         self.note.value = self._note_html(handle, *self._shown, total)

@@ -20,6 +20,7 @@ class TextView:
     def __init__(self, settings: ViewSettings):
         self.settings = settings
         self.handle: "Execution | None" = None
+        self.line_open = False  # the last line printed waits for the rest of it (a partial event)
 
     def say(self, line: str) -> None:
         print(line, flush=True)
@@ -37,23 +38,34 @@ class TextView:
                      f"re-attach after a restart: %mycli attach {ref}")
             return
         with handle._lock:
-            already = list(handle.events)
+            already = [(ts, message, False) for ts, message in handle.events]
+            if already and handle.line_open:
+                already[-1] = (*already[-1][:2], True)
+            if live:
+                handle.subscribe(self._on_update)
         self._print(already)
-        if live:
-            handle.subscribe(self._on_update)
 
     def _on_update(self, handle: "Execution", events: list) -> None:
         self._print(events)
 
     def _print(self, events: list) -> None:
+        """(timestamp, message, partial) events as the output was: a partial one is not ended,
+        and what follows continues its line (without a time of its own)."""
         if not events:
             return
-        if self.settings.timestamps:
-            text = "\n".join(f"{clock(ts)} | {message}" for ts, message in events)
-        else:
-            text = "\n".join(message for _, message in events)
-        sys.stdout.write(text + "\n")
+        parts = []
+        for ts, message, partial in events:
+            if self.settings.timestamps and not self.line_open:
+                message = f"{clock(ts)} | {message}"
+            parts.append(message if partial else message + "\n")
+            self.line_open = partial
+        sys.stdout.write("".join(parts))
         sys.stdout.flush()
+
+    def _end_line(self) -> None:
+        if self.line_open:
+            sys.stdout.write("\n")
+            self.line_open = False
 
     def close(self) -> None:
         if self.handle is not None:
@@ -61,18 +73,20 @@ class TextView:
 
     def finished(self, handle: "Execution") -> None:
         self.close()
+        self._end_line()
         self.say(summary_line(handle.info, self.settings.vcpu, self.settings.memory_gb))
 
-    def interrupted(self, handle: "Execution", stopped: bool, detail: str = "") -> None:
+    def interrupted(self, handle: "Execution", stopped: bool, detail: str = "") -> str:
+        """The one line saying what the interrupt did; the Interrupted exception shows it."""
         self.close()
+        self._end_line()
         ref = handle.execution_id
         if stopped:
-            self.say(f"■ Interrupted: stopped execution {ref} on the remote (exit {handle.exit_code}).")
-        else:
-            self.say(f"■ Interrupted: execution {ref} may still be running{detail}; stop it with: %mycli stop {ref}")
+            return f"■ Interrupted: stopped execution {ref} on the remote (exit {handle.exit_code})."
+        return f"■ Interrupted: execution {ref} may still be running{detail}; stop it with: %mycli stop {ref}"
 
-    def detached(self, handle: "Execution") -> None:
+    def detached(self, handle: "Execution") -> str:
         self.close()
+        self._end_line()
         ref = handle.execution_id
-        self.say(f"■ Detached from execution {ref}; it keeps running. Re-attach: %mycli attach {ref} · stop: %mycli stop {ref}")
-
+        return f"■ Detached from execution {ref}; it keeps running. Re-attach: %mycli attach {ref} · stop: %mycli stop {ref}"

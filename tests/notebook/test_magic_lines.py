@@ -1,0 +1,100 @@
+"""The magics' lines and what a cell shows, in a real IPython shell against a real server: the
+options line (a command on it, expansion when one name does not resolve), an interrupt's one
+line, partial lines in the text view and the panel, handles read afresh."""
+
+from __future__ import annotations
+
+import re
+import signal
+import threading
+import time
+
+import pytest
+from IPython.core.error import UsageError
+
+from mycli_magic.notebook.handle import Execution
+
+# printf 'working…' then wait (at most 30 s) for the reader to open a gate: only a reader that saw
+# the partial line before its newline can open it in time, and the line says which happened.
+WORKING = ("printf 'working…'; i=0; while [ ! -e {gate} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; "
+           "if [ -e {gate} ]; then how=gate; else how=gave-up; fi; printf ' done (%s)\\n' \"$how\"")
+
+
+def handle_of(shell, name: str = "h") -> Execution:
+    handle = shell.user_ns[name]
+    assert isinstance(handle, Execution)
+    return handle
+
+
+def count(server) -> int:
+    return len(server.call({"action": "list", "limit": 1000})[1]["executions"])
+
+
+def test_a_command_on_the_options_line_is_refused_and_nothing_runs(engine_ip, server):
+    before = count(server)
+    with pytest.raises(UsageError) as info:
+        engine_ip.run_cell('%%mycli --skip-git "echo hi" --bg\necho body')
+    message = str(info.value)
+    assert "'echo hi' on the %%mycli line is not an option: the command goes in the cell" in message
+    assert "\n" not in message and count(server) == before
+
+
+def test_one_unresolved_name_does_not_stop_the_others_expanding(engine_ip, capsys):
+    engine_ip.user_ns["n"] = 5
+    engine_ip.run_cell('%%mycli --skip-git --out h --env N={n} --env RAW=$HOME\necho "N=$N RAW=$RAW"')
+    assert "N=5 RAW=$HOME" in handle_of(engine_ip).logs.splitlines()  # IPython alone would send N={n}
+    warning = [line for line in capsys.readouterr().err.splitlines() if line.startswith("⚠")]
+    assert len(warning) == 1 and "left as written" in warning[0] and "$HOME" in warning[0] and "{n}" not in warning[0]
+
+
+def test_an_interrupt_shows_one_line_and_no_traceback(engine_ip, watch_stdout):
+    main = threading.get_ident()
+
+    def interrupt_soon():
+        threading.Timer(0.3, signal.pthread_kill, (main, signal.SIGINT)).start()
+
+    watch = watch_stdout("started-sleeping", callback=interrupt_soon)
+    with pytest.raises(KeyboardInterrupt):
+        engine_ip.run_cell("%%mycli --skip-git --out h\necho started-sleeping\nsleep 60")
+    ref = handle_of(engine_ip).execution_id
+    shown = watch.text.strip().splitlines()
+    assert shown[-1] == f"■ Interrupted: stopped execution {ref} on the remote (exit 130)."  # last, and once
+    assert shown.count(shown[-1]) == 1 and "Traceback" not in watch.text and "KeyboardInterrupt" not in watch.text
+
+
+def test_log_lines_of_a_new_handle_reads_the_log(engine_ip):
+    engine_ip.run_cell("%%mycli --skip-git --out h\necho line-for-a-new-handle")
+    fresh = engine_ip.run_line_magic("mycli", f"status {handle_of(engine_ip).execution_id}")
+    assert "line-for-a-new-handle" in fresh.log_lines()  # before, [] until .logs had been read
+
+
+def test_a_partial_line_shows_in_the_cell_before_its_newline(engine_ip, watch_stdout, tmp_path):
+    gate = tmp_path / "gate"
+    watch = watch_stdout("working…", callback=gate.touch)
+    engine_ip.run_cell(f"%%mycli --skip-git --out h\n{WORKING.format(gate=gate)}")
+    assert "\nworking… done (gate)\n" in watch.text
+    assert "working… done (gate)" in handle_of(engine_ip).log_lines()  # one line in the handle too
+
+
+def test_a_partial_line_shows_in_the_panel_and_is_completed_in_place(engine_ip, tmp_path):
+    from mycli_magic.notebook.panel import PanelView
+    from mycli_magic.notebook.view_settings import ViewSettings
+
+    gate = tmp_path / "gate"
+    engine_ip.run_cell(f"%%mycli --skip-git --bg --out h\n{WORKING.format(gate=gate)}")
+    handle = handle_of(engine_ip)
+    view = PanelView(ViewSettings())
+    view.show(handle, background=True)
+
+    def shown() -> list[str]:
+        view.render(force=True)
+        return re.search(r"<pre[^>]*>(.*)</pre>", view.log.value, re.S).group(1).split("\n")
+
+    deadline = time.monotonic() + 30
+    while shown()[-1] != "working…":
+        assert time.monotonic() < deadline, shown()[-3:]
+        time.sleep(0.02)
+    gate.touch()
+    handle.wait()
+    view.finished(handle)
+    assert "working… done (gate)" in shown() and "working…" not in shown()
