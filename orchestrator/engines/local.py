@@ -33,6 +33,8 @@ log = logging.getLogger("mycli.local")
 CONTAINER_WORKDIR = "/workspace"
 ID_ATTEMPTS = 20
 RUNTIMES = ("auto", "host", "docker", "podman")
+HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+PROXY_VARS = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
 
 
 class LocalEngine:
@@ -205,11 +207,13 @@ class LocalEngine:
         """(environment, bytes for the script's stdin). The request's own env is not here: the
         script exports it just before the command. Git credentials reach the script on its
         stdin (`docker run -i` for a container), never in an environment a command can read."""
-        keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL",
-                "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
-                "DOCKER_HOST", "CONTAINER_HOST")
-        env = {k: self.environ[k] for k in keep if k in self.environ}
-        env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+        if self.container:  # the client's environment; the container's comes from its image
+            keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL",
+                    *PROXY_VARS, "DOCKER_HOST", "CONTAINER_HOST")
+            env = {k: self.environ[k] for k in keep if k in self.environ}
+            env.setdefault("PATH", HOST_PATH)
+        else:
+            env = host_environment(self.environ)
         env["PYTHONUNBUFFERED"] = "1"
         env["MYCLI_EXECUTION_ID"] = execution_id
         if request.skip_git or not self.credentials:
@@ -264,6 +268,21 @@ class LocalEngine:
             )
         for leftover in (self.state_dir / "work").iterdir():
             shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
+
+
+def host_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """What a command on the host runtime starts with, the same whichever shell started the
+    engine (a virtualenv on that shell's PATH would otherwise leak into every later run): a
+    fixed PATH, the engine user's own HOME, USER and LOGNAME from the password database,
+    LANG=C.UTF-8, SHELL=/bin/sh, and the engine's proxy settings (a clone may need them).
+    `--env` sets anything else, PATH included."""
+    import pwd
+
+    user = pwd.getpwuid(os.getuid())
+    env = {"PATH": HOST_PATH, "HOME": user.pw_dir, "LANG": "C.UTF-8", "USER": user.pw_name,
+           "LOGNAME": user.pw_name, "SHELL": "/bin/sh"}
+    env.update({k: environ[k] for k in PROXY_VARS if k in environ})
+    return env
 
 
 def _parse_token(token: str | None) -> int:

@@ -21,6 +21,14 @@ def cli(tmp_path_factory) -> Cli:
     cli.stop_engine()
 
 
+@pytest.fixture
+def own_cli(tmp_path) -> Cli:
+    """A MYCLI_HOME of the test's own; whatever engine it started is stopped afterwards."""
+    cli = Cli(tmp_path / "home")
+    yield cli
+    cli.stop_engine()
+
+
 def executions(cli: Cli) -> list[dict]:
     listed = cli.run("list", "--json", "--limit", "1000")
     assert listed.returncode == 0, listed.stderr
@@ -54,8 +62,8 @@ def test_after_plain_words_they_go_to_the_command_and_mycli_says_so(cli, tmp_pat
 
 
 @pytest.mark.parametrize("size", [900 * 1024, 2 * 1024 * 1024])
-def test_a_script_over_the_api_limit_is_one_message_exit_2_before_anything_is_sent(tmp_path, size):
-    home = Cli(tmp_path / "home")
+def test_a_script_over_the_api_limit_is_one_message_exit_2_before_anything_is_sent(own_cli, tmp_path, size):
+    home = own_cli
     proc = home.run("exec", "--skip-git", "-", input="echo x\n" * (size // 7), cwd=tmp_path)
     assert proc.returncode == 2
     assert re.fullmatch(r"mycli: error: the command is \S+ \S+; the API takes at most 64 KiB: .*\n", proc.stderr)
@@ -69,25 +77,25 @@ def test_ids_are_accepted_in_any_case(cli, tmp_path):
     assert json.loads(status.stdout)["execution_id"] == ident
 
 
-def test_an_endpoint_in_the_environment_without_execute_is_completed(server, tmp_path):
+def test_an_endpoint_in_the_environment_without_execute_is_completed(server, own_cli):
     bare = server.url.removesuffix("/execute")
-    proc = Cli(tmp_path / "home").run("list", "--json", env={"MYCLI_API_ENDPOINT": bare, "MYCLI_API_KEY": server.key})
+    proc = own_cli.run("list", "--json", env={"MYCLI_API_ENDPOINT": bare, "MYCLI_API_KEY": server.key})
     assert proc.returncode == 0, proc.stderr
     assert "executions" in json.loads(proc.stdout)
 
 
-def test_timeout_0_in_the_project_file_says_at_least_1(tmp_path):
+def test_timeout_0_in_the_project_file_says_at_least_1(own_cli, tmp_path):
     (tmp_path / ".mycli.yaml").write_text("timeout: 0\n")
-    proc = Cli(tmp_path / "home").run("exec", "--skip-git", "--dry-run", "true", cwd=tmp_path)
+    proc = own_cli.run("exec", "--skip-git", "--dry-run", "true", cwd=tmp_path)
     assert proc.returncode == 2
     assert "key 'timeout' must be at least 1 (seconds), not 0" in proc.stderr
 
 
-def test_a_repository_without_commits_is_not_called_detached(tmp_path):
+def test_a_repository_without_commits_is_not_called_detached(own_cli, tmp_path):
     work = tmp_path / "fresh"
     git("init", "--quiet", str(work), cwd=tmp_path)
     git("remote", "add", "origin", str(tmp_path / "origin.git"), cwd=work)
-    proc = Cli(tmp_path / "home").run("exec", "--dry-run", "true", cwd=work)
+    proc = own_cli.run("exec", "--dry-run", "true", cwd=work)
     assert "detached" not in proc.stderr
     assert "→ Branch: main" in proc.stderr and "branch main has no commits yet (commit and push first)" in proc.stderr
 
