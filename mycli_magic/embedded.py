@@ -50,41 +50,55 @@ def run_server(
     from orchestrator.server import LocalServer, build_local_app, write_ready_file
 
     state_dir = Path(state_dir)
+    home_dir = config.engine_state_dir(environ)  # where the home's clients look for their engine
     try:
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        home_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
         raise ConfigError(f"cannot use {state_dir} as the state dir ({exc.strerror}); pass a writable --state-dir") from None
-    lock = _acquire_lock(state_dir)
+    # A local engine is the engine of its MYCLI_HOME, whatever --state-dir says: it holds the
+    # home's lock too and leaves its address there, so later commands use it (not a second one).
+    is_home_engine = engine == "local"
+    moved = is_home_engine and state_dir.resolve() != home_dir.resolve()
+    home_lock = _acquire_lock(home_dir) if moved else None
+    try:
+        lock = _acquire_lock(state_dir)
+    except ServerRunning:
+        if home_lock:
+            home_lock.close()
+        raise
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from orchestrator.errors import ApiError
 
     try:
         app, new_key, engine_obj = build_local_app(state_dir, environ, engine)
     except ApiError as exc:  # e.g. a misconfigured runtime: the orchestrator's words, one line
-        lock.close()
+        _release(lock, home_lock)
         raise ConfigError(exc.message) from None
     try:
         server = LocalServer((host, port), app, engine)
     except OSError as exc:
+        _release(lock, home_lock)
         hint = "pick another --port" if exc.errno == errno.EADDRINUSE else "check --host (an address of this machine)"
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; {hint}") from None
     endpoint = f"{server.url}/execute"
-    is_default_state = state_dir.resolve() == config.engine_state_dir(environ).resolve()
-    # The embedded engine owns the `local` profile; any other server (--engine aws, another
-    # --state-dir) gets its own, so it never replaces the embedded engine's key.
-    profile = config.LOCAL_PROFILE if is_default_state and engine == "local" else f"{config.LOCAL_PROFILE}-{engine}"
+    # The home's engine owns the `local` profile; an AWS-engine server gets its own (local-ecs),
+    # so it never replaces the embedded engine's key.
+    profile = config.LOCAL_PROFILE if is_home_engine else f"{config.LOCAL_PROFILE}-{engine}"
     if profile == config.LOCAL_PROFILE and not environ.get("API_KEY_HASH"):
         key = new_key or _saved_local_key(environ)
         if not new_key and not _key_matches(key, state_dir):
             # The client key was lost or replaced: make a new one rather than lock the user out.
             (state_dir / KEY_HASH_FILE).unlink(missing_ok=True)
             server.server_close()
-            lock.close()
+            _release(lock, home_lock)
             return run_server(host, port, state_dir, engine, quiet, environ)
         config.update_profile(config.LOCAL_PROFILE, {"api_endpoint": endpoint, "api_key": key}, environ)
     elif new_key:
         config.update_profile(profile, {"api_endpoint": endpoint, "api_key": new_key}, environ)
     write_ready_file(state_dir / READY_FILE, server)
+    if moved:
+        _write_pointer(home_dir / READY_FILE, server.url, state_dir)
 
     def _stop(signum, frame):
         raise KeyboardInterrupt
@@ -107,8 +121,23 @@ def run_server(
         if shutdown:
             shutdown()
         (state_dir / READY_FILE).unlink(missing_ok=True)
-        lock.close()
+        if moved:
+            (home_dir / READY_FILE).unlink(missing_ok=True)
+        _release(lock, home_lock)
     return 0
+
+
+def _release(*locks) -> None:
+    for lock in locks:
+        if lock is not None:
+            lock.close()
+
+
+def _write_pointer(path: Path, url: str, state_dir: Path) -> None:
+    """The home's ready file for an engine whose state is elsewhere (--state-dir)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), "state_dir": str(state_dir.resolve())}))
+    os.replace(tmp, path)
 
 
 def _key_matches(key: str | None, state_dir: Path) -> bool:

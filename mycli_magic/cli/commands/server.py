@@ -1,9 +1,12 @@
-"""`mycli server [--host H] [--port P] [--state-dir D] [--engine local|aws]` and `mycli server stop`."""
+"""`mycli server [--host H] [--port P] [--state-dir D] [--engine local|aws]`, `mycli server stop`
+and `mycli server status` (exit 3 when no engine runs)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+EXIT_NOT_RUNNING = 3  # `server status` when no engine runs, as an LSB init script's status says
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +34,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.action == "status":
         info = embedded.running_server()
-        print(f"Embedded local engine running at {info['url']} (pid {info['pid']})" if info else "No embedded local engine is running.")
+        if not info:
+            print("No embedded local engine is running (the next command starts one; or run: mycli server).")
+            return EXIT_NOT_RUNNING
+        state = info.get("state_dir") or config.engine_state_dir()
+        print(f"Embedded local engine running at {info['url']} (pid {info['pid']}, state: {state})")
         return 0
     if args.engine == "aws":
         state_dir = args.state_dir or config.home() / "engine-aws"
