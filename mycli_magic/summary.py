@@ -103,3 +103,27 @@ def summary_line(execution: dict, vcpu: float = DEFAULT_VCPU, memory_gb: float =
     if kind in ("stopped", "lost") and reason:
         parts.append(str(reason))
     return " · ".join(parts)
+
+
+LIST_COLUMNS = ("EXECUTION ID", "STATUS", "EXIT", "CREATED", "DURATION", "IMAGE", "WHERE", "COMMAND")
+
+
+def list_rows(executions: list[dict]) -> list[tuple[str, ...]]:
+    """`mycli list` and `%mycli list` alike: one row of LIST_COLUMNS per execution."""
+    from .project import shown_command
+
+    rows = []
+    for e in executions:
+        code = e.get("exit_code")
+        where = "no git" if e.get("skip_git") or not e.get("repo") else f"{e['repo']}@{e.get('branch') or 'main'}"
+        rows.append((str(e.get("execution_id") or ""), str(e.get("status") or ""), "" if code is None else str(code),
+                     str(e.get("created_at") or ""), format_duration(e.get("duration_seconds")),
+                     str(e.get("image") or ""), where, shown_command(e.get("command") or "")))
+    return rows
+
+
+def list_table(executions: list[dict]) -> list[str]:
+    """The header and one line per execution, columns aligned (the command last, as it is)."""
+    rows = [LIST_COLUMNS, *list_rows(executions)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(LIST_COLUMNS) - 1)]
+    return ["  ".join(r[i].ljust(w) for i, w in enumerate(widths)) + "  " + r[-1] for r in rows]

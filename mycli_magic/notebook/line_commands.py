@@ -13,7 +13,7 @@ import shlex
 
 from IPython.core.error import UsageError
 
-from ..summary import format_duration, outcome, summary_line
+from ..summary import LIST_COLUMNS, list_rows, list_table, summary_line
 
 
 class _HelpShown(Exception):
@@ -253,42 +253,19 @@ COMMANDS = {
 
 
 class ExecutionList(list):
-    """Executions as the API lists them: a table in HTML, aligned text in a terminal."""
-
-    COLUMNS = ("execution_id", "status", "result", "duration", "created_at", "image", "where", "command")
-
-    def rows(self) -> list[dict]:
-        out = []
-        for e in self:
-            first = (e.get("command") or "").strip().split("\n", 1)[0]
-            out.append({
-                "execution_id": e.get("execution_id") or "",
-                "status": e.get("status") or "",
-                "result": outcome(e)[1] if e.get("status") == "STOPPED" else "",
-                "duration": format_duration(e.get("duration_seconds")),
-                "created_at": e.get("created_at") or "",
-                "image": e.get("image") or "",
-                "where": "no git" if e.get("skip_git") or not e.get("repo") else f"{e['repo']}@{e.get('branch') or 'main'}",
-                "command": first if len(first) <= 60 else first[:59] + "…",
-            })
-        return out
+    """Executions as the API lists them, with `mycli list`'s columns: a table in HTML, the same
+    aligned text in a terminal."""
 
     def __repr__(self) -> str:
         if not self:
             return "No executions yet."
-        rows = self.rows()
-        widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in self.COLUMNS}
-        lines = ["  ".join(c.upper().ljust(widths[c]) for c in self.COLUMNS).rstrip()]
-        lines += ["  ".join(r[c].ljust(widths[c]) for c in self.COLUMNS).rstrip() for r in rows]
-        return "\n".join(lines)
+        return "\n".join(line.rstrip() for line in list_table(self))
 
     def _repr_html_(self) -> str:
         if not self:
             return "<p>No executions yet.</p>"
-        head = "".join(f"<th style='text-align:left'>{html.escape(c.replace('_', ' '))}</th>" for c in self.COLUMNS)
-        body = "".join(
-            "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(r[c])}</td>" for c in self.COLUMNS) + "</tr>"
-            for r in self.rows()
-        )
+        cell = "<{0} style='text-align:left'>{1}</{0}>"
+        head = "".join(cell.format("th", html.escape(c.lower())) for c in LIST_COLUMNS)
+        body = "".join("<tr>" + "".join(cell.format("td", html.escape(v)) for v in row) + "</tr>" for row in list_rows(self))
         return (f"<table class='mycli-list'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
                 "<div style='font-size:90%;opacity:.8'>Follow one: <code>%mycli attach ID</code></div>")

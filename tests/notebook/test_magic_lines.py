@@ -98,3 +98,18 @@ def test_a_partial_line_shows_in_the_panel_and_is_completed_in_place(engine_ip, 
     handle.wait()
     view.finished(handle)
     assert "working… done (gate)" in shown() and "working…" not in shown()
+
+
+def test_list_shows_the_same_columns_as_the_cli(engine_ip, server):
+    from tests.support.cli import Cli
+
+    engine_ip.run_cell("%%mycli --skip-git --out h\necho listed")
+    ref = handle_of(engine_ip).execution_id
+    magic = repr(engine_ip.run_line_magic("mycli", "list --limit 1000")).splitlines()
+    terminal = Cli(server.home).run("list", "--limit", "1000")
+    assert terminal.returncode == 0, terminal.stderr
+    cli_lines = [line.rstrip() for line in terminal.stdout.splitlines()]
+    assert magic[0].split() == cli_lines[0].split() == ["EXECUTION", "ID", "STATUS", "EXIT", "CREATED", "DURATION",
+                                                        "IMAGE", "WHERE", "COMMAND"]
+    row = [line.split() for line in magic if line.startswith(ref)]  # (widths follow the other rows)
+    assert row == [line.split() for line in cli_lines if line.startswith(ref)] and row[0][1:3] == ["STOPPED", "0"]
