@@ -160,3 +160,10 @@ def test_progress_without_a_newline_shows_before_its_newline(cli, tmp_path):
     ident = re.search(r"Execution ID: ([0-9a-f]{12})", err.decode()).group(1)
     logged = cli.run("logs", ident).stdout
     assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \| working… done$", logged, re.M), logged
+
+
+def test_the_client_knows_the_scripts_not_started_code():
+    from mycli_magic.summary import NOT_STARTED_EXIT_CODE
+    from orchestrator.shell import NOT_STARTED_EXIT_CODE as SCRIPT_CODE
+
+    assert NOT_STARTED_EXIT_CODE == SCRIPT_CODE  # the client words it without importing the orchestrator
