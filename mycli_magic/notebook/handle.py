@@ -9,62 +9,19 @@ and status changes from whichever thread follows.
 from __future__ import annotations
 
 import html
-import subprocess
 import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from ..summary import clock, format_duration, outcome, summary_line
+from .failures import ExecutionFailed, Interrupted  # noqa: F401 (documented as handle.ExecutionFailed, handle.Interrupted)
 
 if TYPE_CHECKING:
     from ..client import ApiClient
 
 STOPPED = "STOPPED"
 Listener = Callable[["Execution", list], None]
-
-
-class ExecutionFailed(subprocess.CalledProcessError):
-    """The remote command ended with a non-zero exit code (or none at all).
-
-    A CalledProcessError, as `%%bash` raises since IPython 8, so Run All, papermill and nbval
-    stop at the cell: `returncode` is the remote exit code (-1 when the engine lost it),
-    `cmd` the command, `output` the log text, `execution_id` where to look again.
-    """
-
-    def __init__(self, returncode: int, cmd: str, output: str | None = None, stderr: str | None = None,
-                 execution_id: str = "?", stopped_reason: str | None = None):
-        super().__init__(returncode, cmd, output, stderr)
-        self.execution_id = execution_id
-        self.stopped_reason = stopped_reason
-
-    @classmethod
-    def from_execution(cls, execution: dict, output: str = "") -> "ExecutionFailed":
-        code = execution.get("exit_code")
-        return cls(code if isinstance(code, int) else -1, execution.get("command") or "", output,
-                   execution_id=execution.get("execution_id") or execution.get("task_arn") or "?",
-                   stopped_reason=execution.get("stopped_reason"))
-
-    def __str__(self) -> str:
-        what = f"exit code {self.returncode}" if self.returncode != -1 else f"no exit code ({self.stopped_reason})"
-        return f"remote command failed with {what} (execution {self.execution_id}; full log: %mycli logs {self.execution_id})"
-
-    def _render_traceback_(self) -> list[str]:
-        """What IPython shows for a failing cell: this one line, not a traceback into the magic."""
-        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
-
-
-class Interrupted(KeyboardInterrupt):
-    """The user interrupted a cell that was following a run (and it was stopped, or detached
-    from). Still a KeyboardInterrupt, so Run All stops; IPython shows its one line, the
-    view's words, and no traceback into the magic."""
-
-    def __init__(self, line: str):
-        super().__init__(line)
-        self.line = line
-
-    def _render_traceback_(self) -> list[str]:
-        return [self.line]
 
 
 class Execution:
