@@ -83,7 +83,7 @@ def test_init_deploys_the_stack_and_destroy_removes_everything(cli: Cli, tmp_pat
     assert {"AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::EC2::InternetGateway", "AWS::EC2::SecurityGroup",
             "AWS::ECS::Cluster", "AWS::ECS::TaskDefinition", "AWS::Logs::LogGroup", "AWS::IAM::Role",
             "AWS::DynamoDB::Table", "AWS::Lambda::Function", "AWS::ApiGateway::RestApi",
-            "AWS::ApiGateway::Deployment", "AWS::Lambda::Permission"} <= types
+            "AWS::ApiGateway::Deployment", "AWS::Lambda::Permission", "AWS::SecretsManager::Secret"} <= types
 
     # the key: shown once, saved 0600 with the endpoint the stack reports
     keys = re.findall(r"sk_live_[0-9a-f]{64}", output)
@@ -176,3 +176,5 @@ def test_the_template_is_package_data():
     from mycli_magic.aws.stack import load_template
 
     assert load_template() == (Path(__file__).resolve().parents[2] / "deploy" / "cloudformation.yaml").read_text()
+
+

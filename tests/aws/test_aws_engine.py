@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import boto3
 import pytest
-from tests.support.aws import aws_env, complete_moto_stack, lambda_wheels
+from tests.support.aws import aws_env, lambda_wheels
 from tests.support.cli import GIT_ID, Cli
 from tests.support.server import start_server, stop_server
 from tests.support.fargate_sim import FargateSimulator
@@ -52,7 +52,7 @@ def aws(tmp_path_factory):
     done = deployer.run("init", "--force", "--capacity", "fargate", "--region", REGION, "--stack-name", STACK,
                         "--github-host", git.host, env={"GITHUB_TOKEN": TOKEN})
     assert done.returncode == 0, done.stderr
-    sim = FargateSimulator(REGION, complete_moto_stack(STACK, REGION)).start()
+    sim = FargateSimulator(REGION).start()
     server = start_server(home, extra_env={**env, "MYCLI_TIMEOUT_GRACE_SECONDS": "2", "MYCLI_LOG_SETTLE_SECONDS": "1"},
                           args=("--engine", "aws", "--stack-name", STACK, "--region", REGION, "--state-dir", str(home / "engine")))
     cli = Cli(home, extra_env={**env, "MYCLI_API_ENDPOINT": server.url, "MYCLI_API_KEY": server.key})
@@ -241,3 +241,5 @@ def test_not_started_yet_is_an_empty_page_and_the_engine_stops_overdue_tasks(aws
         aws.sim.held.clear()
     assert final["status"] == "STOPPED" and final["exit_code"] == 124
     assert "Timed out after 1 seconds" in final["stopped_reason"]
+
+

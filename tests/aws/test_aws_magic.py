@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import boto3
 import pytest
-from tests.support.aws import aws_env, complete_moto_stack, lambda_wheels
+from tests.support.aws import aws_env, lambda_wheels
 from tests.support.server import ISOLATED_VARS, start_server, stop_server
 from tests.support.fargate_sim import FargateSimulator
 from tests.support.ipython import new_shell
@@ -71,7 +71,7 @@ def test_init_in_a_notebook_passes_every_flag_and_keeps_the_key_out(deployed, in
 @pytest.fixture
 def aws_server(deployed, init_output, monkeypatch):
     """`mycli server --engine aws` on the stack the magic deployed, with the Fargate simulator."""
-    sim = FargateSimulator(REGION, complete_moto_stack(STACK, REGION)).start()
+    sim = FargateSimulator(REGION).start()
     home = deployed.base / "server-home"
     home.mkdir(exist_ok=True)
     server = start_server(home, extra_env={**deployed.env, "MYCLI_HOME": str(home), "MYCLI_LOG_SETTLE_SECONDS": str(SETTLE_SECONDS)},

@@ -42,10 +42,9 @@ def _can_unshare() -> bool:
 
 
 class FargateSimulator:
-    def __init__(self, region: str, secret_aliases: dict[str, str] | None = None):
+    def __init__(self, region: str):
         self.region = region
         self.backend = ecs_backends[ACCOUNT][region]
-        self.secret_aliases = secret_aliases or {}  # unresolved CloudFormation refs → secret ARN
         self.logs = boto3.client("logs", region_name=region)
         self.secrets = boto3.client("secretsmanager", region_name=region)
         self.isolate = _can_unshare()
@@ -158,7 +157,12 @@ class FargateSimulator:
             return
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8"}
         env.update({e["name"]: e["value"] for e in container.get("environment") or []})
-        env.update({s["name"]: self._secret(s["valueFrom"]) for s in container.get("secrets") or []})
+        try:
+            env.update({s["name"]: self._secret(s["valueFrom"]) for s in container.get("secrets") or []})
+        except Exception as exc:  # as ECS reports a secret it cannot read: the task never starts
+            self._finish(task, None, "TaskFailedToStart",
+                         f"ResourceInitializationError: unable to pull secrets or registry auth: {exc}")
+            return
         env.update({e["name"]: e["value"] for e in override.get("environment") or []})
         options = (container.get("logConfiguration") or {}).get("options") or {}
         group = options["awslogs-group"]
@@ -175,12 +179,8 @@ class FargateSimulator:
         """ECS's JSON-key form: `{secret}:{json-key}:{stage}:{version}`."""
         import json
 
-        if value_from.startswith("arn:"):
-            parts = value_from.split(":")
-            secret_id, key = ":".join(parts[:7]), parts[7] if len(parts) > 7 else ""
-        else:  # moto's CloudFormation left `${Secret}:key::` unresolved
-            secret_id, key = value_from.split(":")[0], value_from.split(":")[1]
-            secret_id = self.secret_aliases[secret_id]
+        parts = value_from.split(":")
+        secret_id, key = ":".join(parts[:7]), parts[7] if len(parts) > 7 else ""
         value = self.secrets.get_secret_value(SecretId=secret_id)["SecretString"]
         return json.loads(value)[key] if key else value
 
