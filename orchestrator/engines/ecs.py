@@ -328,12 +328,12 @@ class EcsEngine:
         exist yet (the task has not started) is an empty page, not an error."""
         from botocore.exceptions import ClientError
 
-        params = {"logGroupName": self.settings.log_group, "logStreamName": stream, "limit": limit}
+        # startFromHead on every page: with a nextForwardToken but without it, CloudWatch pages
+        # from the tail and lines go missing (GetLogEvents API reference).
+        params = {"logGroupName": self.settings.log_group, "logStreamName": stream, "limit": limit, "startFromHead": True}
         for _ in range(MAX_EMPTY_PAGES):
             if token:
                 params["nextToken"] = token
-            else:
-                params["startFromHead"] = True
             with aws_errors("CloudWatch Logs GetLogEvents", _CHECK_LOGS):
                 try:
                     answer = self.clients.logs.get_log_events(**params)

@@ -1,6 +1,7 @@
 """The AWS stand-in for tests: one moto server for the whole session (in this process, so the
-Fargate simulator can reach its backends), with what moto lacks filled in (moto_gaps.py); the
-environment that points boto3 at it; the bcrypt wheel `mycli init` packs.
+Fargate simulator can reach its backends), with what moto lacks filled in (moto_gaps.py) and the
+rules AWS enforces added (aws_rules.py); the environment that points boto3 at it; the bcrypt
+wheel `mycli init` packs.
 """
 
 from __future__ import annotations
@@ -31,11 +32,13 @@ def moto_endpoint() -> str:
 
             from moto.server import ThreadedMotoServer
 
+            from tests.support.aws_rules import enforce_aws_rules
             from tests.support.moto_gaps import fill_moto_gaps
 
             logging.getLogger("werkzeug").setLevel(logging.WARNING)
             server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
             fill_moto_gaps()
+            enforce_aws_rules()
             server.start()
             atexit.register(server.stop)
             _server = server
