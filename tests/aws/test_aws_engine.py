@@ -243,3 +243,14 @@ def test_not_started_yet_is_an_empty_page_and_the_engine_stops_overdue_tasks(aws
     assert "Timed out after 1 seconds" in final["stopped_reason"]
 
 
+def test_a_command_is_measured_as_sent_non_ascii_escaped(aws):
+    """1,500 accented characters are 1,500 characters typed but 9,000 as botocore sends them
+    (\\u00e9 each): RunTask's 8,192 limit (enforced by tests/support/aws_rules.py) counts the latter."""
+    text = "é" * 1500
+    final = _run(aws, f"printf '%s\\n' '{text}'")
+    assert final["exit_code"] == 0, final
+    assert text in aws.server.all_lines(final["execution_id"])
+    overrides = _task(aws, final["task_arn"])["overrides"]
+    assert len(json.dumps(overrides)) <= 8192 and "base64 -d | gunzip" in overrides["containerOverrides"][0]["command"][2]
+
+

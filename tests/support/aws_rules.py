@@ -13,11 +13,14 @@ Rules stay small: they check what AWS documents, never guess at more.
 from __future__ import annotations
 
 import inspect
+import json
 
+OVERRIDES_LIMIT = 8192
 _APPLIED = False
 
 DOCS = {
     "GetLogEvents": "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_GetLogEvents.html",
+    "RunTask": "https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html",
 }
 
 def _arguments(function, *args, **kwargs) -> dict:
@@ -33,6 +36,7 @@ def enforce_aws_rules() -> None:
         return
     _APPLIED = True
     _get_log_events_needs_start_from_head()
+    _run_task_checks()
 
 
 def _get_log_events_needs_start_from_head() -> None:
@@ -54,3 +58,25 @@ def _get_log_events_needs_start_from_head() -> None:
         return original(self, *args, **kwargs)
 
     LogsBackend.get_log_events = get_log_events
+
+
+def _run_task_checks() -> None:
+    """RunTask: "A total of 8192 characters are allowed for overrides. This limit includes the
+    JSON formatting characters of the override structure" — measured on the JSON as botocore
+    sends it (json.dumps: ", " separators, non-ASCII as \\uXXXX escapes) (RunTask)."""
+    from moto.ecs.exceptions import InvalidParameterException
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    original = EC2ContainerServiceBackend.run_task
+
+    def run_task(self, *args, **kwargs):
+        call = _arguments(original, self, *args, **kwargs)
+        overrides = call["overrides"] or {}
+        size = len(json.dumps(overrides))
+        if size > OVERRIDES_LIMIT:
+            raise InvalidParameterException(
+                f"Container Overrides length must be at most {OVERRIDES_LIMIT} (these are {size} characters as sent; "
+                f"mycli AWS rule, see {DOCS['RunTask']})")
+        return original(self, *args, **kwargs)
+
+    EC2ContainerServiceBackend.run_task = run_task
