@@ -163,7 +163,7 @@ def init_stack(
         with aws_stack.aws_errors("CloudFormation CreateStack"):
             cloudformation.create_stack(
                 StackName=stack_name, TemplateBody=aws_stack.load_template(), Parameters=aws_stack.parameters(values),
-                Capabilities=["CAPABILITY_NAMED_IAM"], Tags=[{"Key": "ManagedBy", "Value": "mycli"}],
+                Capabilities=["CAPABILITY_IAM"], Tags=[{"Key": "ManagedBy", "Value": "mycli"}],
                 OnFailure="ROLLBACK",
             )
         goal = "CREATE_COMPLETE"
@@ -173,7 +173,7 @@ def init_stack(
         with aws_stack.aws_errors("CloudFormation UpdateStack"):
             cloudformation.update_stack(
                 StackName=stack_name, TemplateBody=aws_stack.load_template(), Parameters=aws_stack.parameters(values),
-                Capabilities=["CAPABILITY_NAMED_IAM"],
+                Capabilities=["CAPABILITY_IAM"],
             )
         goal = "UPDATE_COMPLETE"
     status = aws_stack.wait_stack(stack_name, region, progress, {goal}, seen)

@@ -178,3 +178,22 @@ def test_the_template_is_package_data():
     assert load_template() == (Path(__file__).resolve().parents[2] / "deploy" / "cloudformation.yaml").read_text()
 
 
+def test_the_longest_stack_name_deploys_in_two_regions(cli: Cli):
+    """IAM names are account-wide: fixed role names made the same stack in a second region fail;
+    the longest stack name init accepts fits every name (tests/support/aws_rules.py enforces IAM's and Lambda's
+    64 characters in the moto server, as AWS does)."""
+    from mycli_magic.aws.stack import MAX_STACK_NAME
+
+    stack = ("long-" * 20)[:MAX_STACK_NAME - 1] + "x"
+    for region in (REGION, "eu-central-1"):
+        done = cli.run("init", "--force", "--region", region, "--stack-name", stack, "--profile", region)
+        assert done.returncode == 0, done.stderr
+        assert boto3.client("cloudformation", region_name=region).describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    roles = [r["RoleName"] for r in boto3.client("iam").list_roles()["Roles"] if r["RoleName"].startswith(stack[:20])]
+    assert len(roles) == 6 and all(len(r) <= 64 for r in roles), roles
+    too_long = cli.run("init", "--force", "--region", REGION, "--stack-name", stack + "y")
+    assert too_long.returncode == 2 and f"at most {MAX_STACK_NAME}" in too_long.stderr
+    for region in (REGION, "eu-central-1"):
+        assert cli.run("destroy", "--force", "--region", region, "--stack-name", stack).returncode == 0
+
+

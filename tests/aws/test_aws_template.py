@@ -112,3 +112,59 @@ def test_lambda_role_allows_every_aws_call_the_orchestrator_makes(template):
     assert calls, "found no AWS calls: the pattern no longer matches the code"
     needed = {f"{prefixes[svc]}:{''.join(w.capitalize() for w in op.split('_'))}" for svc, op in calls}
     assert needed - allowed == set()
+
+
+# --- what moto cannot exercise: each rule states its AWS source ---------------------------------
+
+def test_iam_roles_have_no_fixed_names(template):
+    """IAM names are account-wide (IAM identifiers: "names must be unique within the account",
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html), so
+    `{stack}-task-role` collides with the same stack in a second region; and a role name may hold
+    64 characters (CreateRole), which `{stack}-task-execution-role` passed from a 45-character
+    stack name. CloudFormation's generated names are unique and fit."""
+    roles = [n for n, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"]
+    assert len(roles) == 3
+    assert [n for n in roles if "RoleName" in template["Resources"][n]["Properties"]] == []
+    assert template["Outputs"]["TaskRoleName"]["Value"] == {"Ref": "TaskRole"}  # where users attach policies
+
+
+# Name property → (its limit, the AWS page that states it)
+NAME_LIMITS = {
+    ("AWS::Lambda::Function", "FunctionName"): (64, "https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html"),
+    ("AWS::Logs::LogGroup", "LogGroupName"): (512, "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogGroup.html"),
+    ("AWS::ECS::TaskDefinition", "Family"): (255, "https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RegisterTaskDefinition.html"),
+    ("AWS::ECS::Cluster", "ClusterName"): (255, "https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateCluster.html"),
+    ("AWS::DynamoDB::Table", "TableName"): (255, "https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_CreateTable.html"),
+    ("AWS::SecretsManager::Secret", "Name"): (512, "https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html"),
+    ("AWS::EC2::SecurityGroup", "GroupName"): (255, "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateSecurityGroup.html"),
+}
+
+
+def test_every_name_fits_its_limit_with_the_longest_stack_name_init_accepts(template):
+    """Every name built from the stack name, with the longest name `mycli init` accepts, within
+    the limit its service documents (NAME_LIMITS); and per-image task definition families
+    (`{stack}-task-{50}-{hash}`) within RegisterTaskDefinition's 255."""
+    from mycli_magic.aws.stack import MAX_STACK_NAME, check_stack_name
+
+    from orchestrator.engines.ecs_taskdefs import candidate_families
+
+    stack = "s" * MAX_STACK_NAME
+    check_stack_name(stack)
+    with pytest.raises(Exception):
+        check_stack_name(stack + "s")
+    checked = set()
+    for resource in template["Resources"].values():
+        for prop, value in resource.get("Properties", {}).items():
+            named = isinstance(value, dict) and "${AWS::StackName}" in str(value.get("Sub"))
+            if not named or not (prop.endswith("Name") or prop == "Family") or resource["Type"] == "AWS::ApiGateway::RestApi":
+                continue  # (a REST API's name has no documented limit)
+            assert (resource["Type"], prop) in NAME_LIMITS, f"{resource['Type']}.{prop}: add its documented limit"
+            limit, source = NAME_LIMITS[(resource["Type"], prop)]
+            name = value["Sub"].replace("${AWS::StackName}", stack)
+            assert len(name) <= limit, f"{resource['Type']}.{prop} {name!r} is {len(name)} > {limit} ({source})"
+            checked.add((resource["Type"], prop))
+    assert checked == set(NAME_LIMITS)
+    longest_image = "registry.example.com/" + "x" * 200 + ":tag"
+    assert all(len(f) <= 255 for f in candidate_families(f"{stack}-task", longest_image))
+
+
