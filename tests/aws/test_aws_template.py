@@ -78,7 +78,6 @@ def test_logs_lambda_api_and_table(template):
     assert options["awslogs-stream-prefix"] == "task"
     function = resources["Orchestrator"]["Properties"]
     assert function["Runtime"] == "python3.12" and function["Architectures"] == ["arm64"]
-    assert function["Handler"] == "orchestrator.handler.handler"
     method = resources["ExecuteMethod"]["Properties"]
     assert method["HttpMethod"] == "POST" and method["Integration"]["Type"] == "AWS_PROXY"
     assert resources["ApiDeployment"]["Properties"]["StageName"] == "prod"
@@ -166,5 +165,20 @@ def test_every_name_fits_its_limit_with_the_longest_stack_name_init_accepts(temp
     assert checked == set(NAME_LIMITS)
     longest_image = "registry.example.com/" + "x" * 200 + ":tag"
     assert all(len(f) <= 255 for f in candidate_families(f"{stack}-task", longest_image))
+
+
+def test_the_placeholder_function_answers_a_clear_503(template):
+    """AWS::Lambda::Function Code.ZipFile: "CloudFormation places it in a file named index and
+    zips it" (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-function-code.html),
+    so until `mycli init` uploads the package the handler must be index.handler, or every request
+    is an import error (502 from API Gateway) instead of the placeholder's clear 503."""
+    import json
+
+    function = template["Resources"]["Orchestrator"]["Properties"]
+    assert function["Handler"].split(".")[0] == "index"
+    namespace: dict = {}
+    exec(compile(function["Code"]["ZipFile"], "index.py", "exec"), namespace)
+    answer = namespace[function["Handler"].split(".")[1]]({"body": "{}"}, None)
+    assert answer["statusCode"] == 503 and "mycli init" in json.loads(answer["body"])["error"]
 
 
