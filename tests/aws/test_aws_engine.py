@@ -209,6 +209,7 @@ def test_per_image_task_definition_is_reused_and_collisions_get_a_hash(aws):
     container = copied["containerDefinitions"][0]
     assert container["image"] == "alpine:3.19" and container["linuxParameters"]["initProcessEnabled"] is True
     assert container["logConfiguration"]["options"]["awslogs-stream-prefix"] == "task"
+    assert container["logConfiguration"]["options"]["mode"] == "blocking"  # copied from the base
     assert {s["name"] for s in container["secrets"]} >= {"MYCLI_GITHUB_TOKEN"}
     assert copied["networkMode"] == "awsvpc" and copied["requiresCompatibilities"] == ["FARGATE"]
     families = aws.ecs.list_task_definition_families(familyPrefix=f"{STACK}-task-alpine-3-19")["families"]

@@ -182,3 +182,12 @@ def test_the_placeholder_function_answers_a_clear_503(template):
     assert answer["statusCode"] == 503 and "mycli init" in json.loads(answer["body"])["error"]
 
 
+def test_task_logs_are_blocking(template):
+    """awslogs `mode`: ECS made non-blocking the default on 25 June 2025 (defaultLogDriverMode,
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-account-settings.html), which
+    drops what its buffer cannot hold (LogConfiguration, API reference); a run's output is the
+    product, so the template says blocking."""
+    options = template["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"][0]["LogConfiguration"]["Options"]
+    assert options["mode"] == "blocking"
+
+
