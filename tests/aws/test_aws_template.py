@@ -91,8 +91,8 @@ def test_logs_lambda_api_and_table(template):
 def test_lambda_role_is_scoped_to_the_stack(template):
     statements = template["Resources"]["LambdaRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     wildcard = [s for s in statements if s["Resource"] == "*"]
-    # Register/DescribeTaskDefinition have no resource-level scoping in IAM; nothing else may be "*"
-    assert [s["Sid"] for s in wildcard] == ["TaskDefinitionsPerImage"]
+    # DescribeTaskDefinition and DeregisterTaskDefinition have no resource-level scoping in IAM
+    assert [s["Sid"] for s in wildcard] == ["ReadAndRetireTaskDefinitions"]
     assert all(not str(a).endswith(":*") for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
     passrole = next(s for s in statements if s["Action"] == "iam:PassRole")
     assert passrole["Condition"]["StringEquals"]["iam:PassedToService"] == "ecs-tasks.amazonaws.com"
@@ -114,6 +114,38 @@ def test_lambda_role_allows_every_aws_call_the_orchestrator_makes(template):
 
 
 # --- what moto cannot exercise: each rule states its AWS source ---------------------------------
+
+def _statements(template: dict):
+    """(resource, statement) of every inline and standalone IAM policy in the template."""
+    for name, resource in template["Resources"].items():
+        documents = [p["PolicyDocument"] for p in resource.get("Properties", {}).get("Policies", [])]
+        if resource["Type"] == "AWS::IAM::Policy":
+            documents.append(resource["Properties"]["PolicyDocument"])
+        for document in documents:
+            for statement in document["Statement"]:
+                yield name, statement
+
+
+def test_no_action_that_iam_can_scope_sits_on_a_wildcard(template):
+    """Service Authorization Reference (https://docs.aws.amazon.com/service-authorization/latest/
+    reference/reference_policies_actions-resources-contextkeys.html): an action that lists resource
+    types accepts resource ARNs, so granting it on "*" is broader than needed. cfn-lint ships that
+    reference as data (Policies.json); the review found ecs:DeleteTaskDefinitions on "*"."""
+    import json
+
+    import cfnlint
+
+    reference = json.loads((Path(cfnlint.__file__).parent / "data" / "AdditionalSpecs" / "Policies.json").read_text())
+    broad = []
+    for name, statement in _statements(template):
+        if statement["Resource"] != "*":
+            continue
+        for action in [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]:
+            service, operation = action.split(":")
+            if reference[service]["Actions"][operation.lower()].get("Resources"):
+                broad.append(f"{name}: {action}")
+    assert broad == []
+
 
 def test_iam_roles_have_no_fixed_names(template):
     """IAM names are account-wide (IAM identifiers: "names must be unique within the account",
@@ -189,5 +221,22 @@ def test_task_logs_are_blocking(template):
     product, so the template says blocking."""
     options = template["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"][0]["LogConfiguration"]["Options"]
     assert options["mode"] == "blocking"
+
+
+def test_private_ecr_pulls_are_opt_in_and_scoped(template):
+    """The execution role pulls from no private repository unless EcrRepositories names them
+    (ECR on ECS, https://docs.aws.amazon.com/AmazonECR/latest/userguide/ECR_on_ECS.html); with a
+    pull-through cache the first pull also creates the repository and imports the image
+    (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-iam.html)."""
+    resources = template["Resources"]
+    role_actions = {a for name, s in _statements(template) if name == "TaskExecutionRole"
+                    for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert not any(a.startswith("ecr:") for a in role_actions)
+    policy = resources["TaskExecutionEcrPolicy"]
+    assert policy["Condition"] == "PullFromPrivateEcr" and policy["Properties"]["Roles"] == [{"Ref": "TaskExecutionRole"}]
+    pull = next(s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Resource"] != "*")
+    assert {"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchImportUpstreamImage", "ecr:CreateRepository"} <= set(pull["Action"])
+    assert pull["Resource"]["Sub"].endswith(":repository/${EcrRepositories}")
+    assert template["Parameters"]["EcrRepositories"]["Default"] == ""
 
 
