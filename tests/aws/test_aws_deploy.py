@@ -83,7 +83,8 @@ def test_init_deploys_the_stack_and_destroy_removes_everything(cli: Cli, tmp_pat
     assert {"AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::EC2::InternetGateway", "AWS::EC2::SecurityGroup",
             "AWS::ECS::Cluster", "AWS::ECS::TaskDefinition", "AWS::Logs::LogGroup", "AWS::IAM::Role",
             "AWS::DynamoDB::Table", "AWS::Lambda::Function", "AWS::ApiGateway::RestApi",
-            "AWS::ApiGateway::Deployment", "AWS::Lambda::Permission", "AWS::SecretsManager::Secret"} <= types
+            "AWS::ApiGateway::Deployment", "AWS::ApiGateway::Stage", "AWS::Lambda::Permission",
+            "AWS::SecretsManager::Secret"} <= types
 
     # the key: shown once, saved 0600 with the endpoint the stack reports
     keys = re.findall(r"sk_live_[0-9a-f]{64}", output)

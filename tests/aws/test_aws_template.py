@@ -80,7 +80,7 @@ def test_logs_lambda_api_and_table(template):
     assert function["Runtime"] == "python3.12" and function["Architectures"] == ["arm64"]
     method = resources["ExecuteMethod"]["Properties"]
     assert method["HttpMethod"] == "POST" and method["Integration"]["Type"] == "AWS_PROXY"
-    assert resources["ApiDeployment"]["Properties"]["StageName"] == "prod"
+    assert resources["ApiStage"]["Properties"]["StageName"] == "prod"
     assert resources["ApiInvokePermission"]["Properties"]["Principal"] == "apigateway.amazonaws.com"
     table = resources["ExecutionsTable"]["Properties"]
     assert table["BillingMode"] == "PAY_PER_REQUEST"
@@ -221,6 +221,34 @@ def test_task_logs_are_blocking(template):
     product, so the template says blocking."""
     options = template["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"][0]["LogConfiguration"]["Options"]
     assert options["mode"] == "blocking"
+
+
+def test_the_api_stage_throttles_every_method(template):
+    """API Gateway throttling (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-request-throttling.html)
+    is set on a stage's MethodSettings (AWS::ApiGateway::Stage MethodSetting: ResourcePath "/*"
+    and HttpMethod "*" for every method); a Deployment's StageName would create the stage without
+    them. Every unauthenticated request costs the function a bcrypt verify, so the stage brakes."""
+    resources = template["Resources"]
+    assert "StageName" not in resources["ApiDeployment"]["Properties"]
+    stage = resources["ApiStage"]["Properties"]
+    assert stage["DeploymentId"] == {"Ref": "ApiDeployment"} and stage["StageName"] == "prod"
+    assert "/prod/execute" in template["Outputs"]["ApiEndpoint"]["Value"]["Sub"]
+    (setting,) = stage["MethodSettings"]
+    assert (setting["ResourcePath"], setting["HttpMethod"]) == ("/*", "*")
+    assert setting["ThrottlingRateLimit"] == {"Ref": "ApiRateLimit"} and setting["ThrottlingBurstLimit"] == {"Ref": "ApiBurstLimit"}
+    params = template["Parameters"]
+    assert 0 < params["ApiRateLimit"]["Default"] <= params["ApiBurstLimit"]["Default"]
+
+
+def test_reserved_concurrency_is_opt_in(template):
+    """Lambda reserved concurrency (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html):
+    a reservation must leave 100 unreserved, so in an account whose quota is still the new-account
+    10 any reservation fails the stack; the parameter defaults to 0, which sets none."""
+    params = template["Parameters"]["ReservedConcurrency"]
+    assert params["Default"] == 0
+    assert template["Conditions"]["ReserveConcurrency"] == {"Not": [{"Equals": [{"Ref": "ReservedConcurrency"}, 0]}]}
+    reserved = template["Resources"]["Orchestrator"]["Properties"]["ReservedConcurrentExecutions"]
+    assert reserved == {"If": ["ReserveConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]}
 
 
 def test_private_ecr_pulls_are_opt_in_and_scoped(template):
