@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,30 @@ from .git_credentials import GitCredentials  # noqa: F401 (re-exported for the f
 from .stack import DEFAULT_STACK, AwsError, Progress, resolve_region  # noqa: F401 (re-exported for the fronts)
 
 CAPACITY = {"fargate-spot": "FARGATE_SPOT", "fargate": "FARGATE"}
+
+
+_ECR_PATTERN = re.compile(r"^[a-z0-9._/*-]*$")  # the template's AllowedPattern for EcrRepositories
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    """The stack's brakes and reach (template parameters ReservedConcurrency, ApiRateLimit,
+    ApiBurstLimit, EcrRepositories): passed on every init, so an update keeps what was asked."""
+
+    reserved_concurrency: int = 0
+    api_rate_limit: int = 10
+    api_burst_limit: int = 20
+    ecr_repositories: str = ""
+
+    def parameters(self) -> dict[str, str]:
+        if self.reserved_concurrency < 0:
+            raise UsageError("--reserved-concurrency must be 0 (no reservation) or more")
+        if not 1 <= self.api_rate_limit <= self.api_burst_limit:
+            raise UsageError("--api-rate-limit must be at least 1 and at most --api-burst-limit")
+        if not _ECR_PATTERN.match(self.ecr_repositories):
+            raise UsageError("--ecr-repositories must be a repository name or pattern (lowercase letters, digits, . _ - / *)")
+        return {"ReservedConcurrency": str(self.reserved_concurrency), "ApiRateLimit": str(self.api_rate_limit),
+                "ApiBurstLimit": str(self.api_burst_limit), "EcrRepositories": self.ecr_repositories}
 
 
 @dataclass(frozen=True)
@@ -53,14 +78,25 @@ def add_init_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--github-token-file", type=Path, help="file holding a GitHub token (else $GITHUB_TOKEN)")
     parser.add_argument("--gitlab-token-file", type=Path, help="file holding a GitLab token (else $GITLAB_TOKEN)")
     parser.add_argument("--ssh-key-file", type=Path, help="SSH private key file for any git host (else $SSH_PRIVATE_KEY, base64)")
+    parser.add_argument("--reserved-concurrency", type=int, default=0, metavar="N",
+                        help="at most N orchestrator invocations at once (default 0: no reservation; an account whose "
+                             "Lambda concurrency quota is still the new-account 10 cannot reserve any)")
+    parser.add_argument("--api-rate-limit", type=int, default=10, metavar="N",
+                        help="requests per second the API lets through before answering 429 (default 10)")
+    parser.add_argument("--api-burst-limit", type=int, default=20, metavar="N",
+                        help="requests the API lets through at once before answering 429 (default 20)")
+    parser.add_argument("--ecr-repositories", default="", metavar="PATTERN",
+                        help="private ECR repositories tasks may pull from, e.g. docker-hub/* for a pull-through cache "
+                             "(default: none, public images only)")
 
 
 def init_from_args(args: argparse.Namespace, credentials: GitCredentials, progress: Progress,
                    environ: Mapping[str, str] = os.environ) -> "InitResult":
     """init_stack with the flags of add_init_arguments; the fronts ask only for the credentials."""
+    options = StackOptions(args.reserved_concurrency, args.api_rate_limit, args.api_burst_limit, args.ecr_repositories)
     return init_stack(args.region, args.stack_name, args.force, credentials, progress, capacity=args.capacity,
                       default_image=args.default_image, github_host=args.github_host, gitlab_host=args.gitlab_host,
-                      profile=args.profile, environ=environ)
+                      profile=args.profile, environ=environ, options=options)
 
 
 def add_destroy_arguments(parser: argparse.ArgumentParser) -> None:
@@ -119,6 +155,7 @@ def init_stack(
     gitlab_host: str = "gitlab.com",
     profile: str | None = None,
     environ: Mapping[str, str] = os.environ,
+    options: StackOptions = StackOptions(),
 ) -> InitResult:
     """Deploy (or, with `force`, update) the stack and save its endpoint and a new API key.
 
@@ -134,6 +171,7 @@ def init_stack(
     credentials = credentials.validate()
     if capacity not in CAPACITY:
         raise UsageError(f"--capacity must be one of {', '.join(CAPACITY)}")
+    option_values = options.parameters()
     existing = aws_stack.stack_outputs(stack_name, region)
     if existing is not None and not force:
         raise MycliError(
@@ -153,7 +191,7 @@ def init_stack(
     values = {
         "APIKeyHash": key_hash, "GitHubToken": credentials.github_token, "GitLabToken": credentials.gitlab_token,
         "SSHPrivateKey": credentials.ssh_private_key, "DefaultImage": default_image, "CapacityProvider": CAPACITY[capacity],
-        "GitHubHost": github_host, "GitLabHost": gitlab_host,
+        "GitHubHost": github_host, "GitLabHost": gitlab_host, **option_values,
     }
     cloudformation = aws_stack.client("cloudformation", region)
     seen: set[str] = set()

@@ -198,3 +198,37 @@ def test_the_longest_stack_name_deploys_in_two_regions(cli: Cli):
         assert cli.run("destroy", "--force", "--region", region, "--stack-name", stack).returncode == 0
 
 
+def test_the_stacks_options_reach_aws(cli: Cli):
+    """`mycli init`'s options become the stack's parameters, and what moto's CloudFormation can
+    show of them is there: the stage's throttling, reserved concurrency only when asked for, the
+    private-ECR pull policy only with repositories named. Bad values change nothing."""
+    from mycli_magic.aws.stack import load_template, parameters
+
+    cloudformation, lam, iam = boto3.client("cloudformation"), boto3.client("lambda"), boto3.client("iam")
+    cloudformation.create_stack(StackName="optsdefault", TemplateBody=load_template(), Capabilities=["CAPABILITY_IAM"],
+                                Parameters=parameters({"APIKeyHash": "$2b$10$" + "x" * 53}))
+    flags = ("--reserved-concurrency", "5", "--ecr-repositories", "docker-hub/*", "--api-rate-limit", "3", "--api-burst-limit", "6")
+    done = cli.run("init", "--force", "--region", REGION, "--stack-name", "optsset", *flags)
+    assert done.returncode == 0, done.stderr
+    for stack, expected in (("optsdefault", None), ("optsset", (5, "docker-hub/*", 3, 6))):
+        resources = {r["LogicalResourceId"]: r["PhysicalResourceId"]
+                     for r in cloudformation.list_stack_resources(StackName=stack)["StackResourceSummaries"]}
+        settings = boto3.client("apigateway").get_stage(restApiId=resources["Api"], stageName="prod")["methodSettings"]["*/*"]
+        reserved = lam.get_function_concurrency(FunctionName=f"{stack}-orchestrator").get("ReservedConcurrentExecutions")
+        policies = iam.list_role_policies(RoleName=resources["TaskExecutionRole"])["PolicyNames"]
+        if expected:
+            assert (reserved, (settings["throttlingRateLimit"], settings["throttlingBurstLimit"])) == (5, (3, 6))
+            document = iam.get_role_policy(RoleName=resources["TaskExecutionRole"], PolicyName="pull-from-private-ecr")
+            assert document["PolicyDocument"]["Statement"][1]["Resource"].endswith(":repository/docker-hub/*")
+        else:
+            assert (settings["throttlingRateLimit"], settings["throttlingBurstLimit"]) == (10, 20)
+            assert reserved is None and "TaskExecutionEcrPolicy" not in resources and policies == ["write-logs-read-credentials"]
+    for bad in (("--reserved-concurrency", "-1"), ("--api-rate-limit", "30"), ("--ecr-repositories", "Bad Repo")):
+        refused = cli.run("init", "--force", "--region", REGION, "--stack-name", "optsbad", *bad)
+        assert refused.returncode == 2 and bad[0] in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    with pytest.raises(Exception):
+        cloudformation.describe_stacks(StackName="optsbad")
+    cloudformation.delete_stack(StackName="optsdefault")
+    assert cli.run("destroy", "--force", "--region", REGION, "--stack-name", "optsset").returncode == 0
+
+
