@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from orchestrator.engines.ecs_settings import DEFAULT_IMAGE
+
 from .. import config
 from ..errors import ConfigError, MycliError, UsageError
 from . import stack as aws_stack
@@ -72,7 +74,9 @@ def add_init_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", help="save the endpoint and key in this profile (default: the default profile)")
     parser.add_argument("--capacity", choices=list(CAPACITY), default="fargate-spot",
                         help="run tasks on Fargate Spot (default, ~70%% cheaper, may be interrupted) or on-demand Fargate")
-    parser.add_argument("--default-image", default="ubuntu:22.04", help="image used when a command names none (default: ubuntu:22.04)")
+    parser.add_argument("--default-image", default=DEFAULT_IMAGE,
+                        help=f"image used when a command names none (default: {DEFAULT_IMAGE}, Docker's official image "
+                             "through the ECR Public mirror, free of Docker Hub's anonymous pull limit)")
     parser.add_argument("--github-host", default="github.com", help="host that gets the GitHub token (GitHub Enterprise: yours)")
     parser.add_argument("--gitlab-host", default="gitlab.com", help="host that gets the GitLab token (self-managed GitLab: yours)")
     parser.add_argument("--github-token-file", type=Path, help="file holding a GitHub token (else $GITHUB_TOKEN)")
@@ -150,7 +154,7 @@ def init_stack(
     progress: Progress,
     *,
     capacity: str = "fargate-spot",
-    default_image: str = "ubuntu:22.04",
+    default_image: str = DEFAULT_IMAGE,
     github_host: str = "github.com",
     gitlab_host: str = "gitlab.com",
     profile: str | None = None,

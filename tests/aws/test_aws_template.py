@@ -48,7 +48,8 @@ def test_parameters_are_the_seeds_and_secrets_do_not_echo(template):
     assert {"APIKeyHash", "GitHubToken", "GitLabToken", "SSHPrivateKey", "DefaultImage"} <= set(params)
     for name in ("APIKeyHash", "GitHubToken", "GitLabToken", "SSHPrivateKey"):
         assert params[name]["NoEcho"] is True
-    assert params["DefaultImage"]["Default"] == "ubuntu:22.04"
+    for name, param in params.items():
+        assert "Default" in param or name == "APIKeyHash", f"{name}: a new parameter needs a default, or updates break"
 
 
 def test_git_credentials_reach_containers_only_through_task_definition_secrets(template):
@@ -266,5 +267,22 @@ def test_private_ecr_pulls_are_opt_in_and_scoped(template):
     assert {"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchImportUpstreamImage", "ecr:CreateRepository"} <= set(pull["Action"])
     assert pull["Resource"]["Sub"].endswith(":repository/${EcrRepositories}")
     assert template["Parameters"]["EcrRepositories"]["Default"] == ""
+
+
+def test_the_default_image_comes_from_the_ecr_public_mirror(template):
+    """Fargate caches no image, and Docker Hub limits anonymous pulls per source address
+    (https://docs.docker.com/docker-hub/usage/); the ECR Public Gallery mirrors Docker Official
+    Images under public.ecr.aws/docker/library (https://gallery.ecr.aws/docker). The template,
+    the engine and `mycli init` agree on the default."""
+    from mycli_magic.aws.deploy import add_init_arguments
+
+    from orchestrator.engines.ecs_settings import DEFAULT_IMAGE, EcsSettings
+
+    parser = __import__("argparse").ArgumentParser()
+    add_init_arguments(parser)
+    assert DEFAULT_IMAGE == "public.ecr.aws/docker/library/ubuntu:22.04"
+    assert template["Parameters"]["DefaultImage"]["Default"] == DEFAULT_IMAGE
+    assert EcsSettings.from_env({}).default_image == DEFAULT_IMAGE
+    assert parser.parse_args([]).default_image == DEFAULT_IMAGE
 
 
