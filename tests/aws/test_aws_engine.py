@@ -217,6 +217,14 @@ def test_per_image_task_definition_is_reused_and_collisions_get_a_hash(aws):
     assert len(families) == 2 and len(revisions) == 2  # one per image, none per run
 
 
+def test_the_subnets_are_in_zones_fargate_supports(aws):
+    """ap-northeast-1 runs Fargate in apne1-az1, az2 and az4 only (test_aws_template states the rule)."""
+    subnets = boto3.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]["Outputs"]
+    ids = next(o["OutputValue"] for o in subnets if o["OutputKey"] == "SubnetIds").split(",")
+    zones = {s["AvailabilityZoneId"] for s in boto3.client("ec2").describe_subnets(SubnetIds=ids)["Subnets"]}
+    assert zones == {"apne1-az1", "apne1-az2"}
+
+
 def test_an_image_that_cannot_be_pulled_is_a_clear_stop(aws):
     final = _run(aws, "echo never", image="doesnotexist/nothing:1")
     assert final["status"] == "STOPPED" and final["exit_code"] is None

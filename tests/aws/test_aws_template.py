@@ -286,3 +286,41 @@ def test_the_default_image_comes_from_the_ecr_public_mirror(template):
     assert parser.parse_args([]).default_image == DEFAULT_IMAGE
 
 
+FARGATE_ZONES = {"us-west-1": {"usw1-az1", "usw1-az3"}, "ap-northeast-1": {"apne1-az1", "apne1-az2", "apne1-az4"}}
+
+
+def _evaluate(value, region: str, conditions: dict):
+    """Enough of Fn::If / Fn::Equals / Fn::Or / Condition to read a subnet's zone for a region."""
+    if isinstance(value, dict) and len(value) == 1:
+        (fn, args), = value.items()
+        if fn == "If":
+            return _evaluate(args[1] if _evaluate(conditions[args[0]], region, conditions) else args[2], region, conditions)
+        if fn == "Equals":
+            return _evaluate(args[0], region, conditions) == _evaluate(args[1], region, conditions)
+        if fn == "Or":
+            return any(_evaluate(a, region, conditions) for a in args)
+        if fn == "Condition":
+            return _evaluate(conditions[args], region, conditions)
+        if fn == "Ref":
+            return {"AWS::Region": region, "AWS::NoValue": None}.get(args, value)
+    return value
+
+
+@pytest.mark.parametrize("region", ["us-west-1", "ap-northeast-1", "us-east-1", "eu-west-1"])
+def test_subnets_sit_in_zones_fargate_supports(template, region):
+    """Supported Regions for Amazon ECS on AWS Fargate
+    (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/AWS_Fargate-Regions.html): in
+    us-west-1 only usw1-az1 and usw1-az3, in ap-northeast-1 only apne1-az1, az2 and az4. Zone
+    names map to different zones per account, so the template picks those regions' zones by ID."""
+    zones = []
+    for name in ("PublicSubnet1", "PublicSubnet2"):
+        props = template["Resources"][name]["Properties"]
+        zone_id = _evaluate(props["AvailabilityZoneId"], region, template["Conditions"])
+        zone_name = _evaluate(props["AvailabilityZone"], region, template["Conditions"])
+        assert (zone_id is None) != (zone_name is None), "exactly one of AvailabilityZone / AvailabilityZoneId"
+        if region in FARGATE_ZONES:
+            assert zone_id in FARGATE_ZONES[region]
+        zones.append(zone_id or str(zone_name))
+    assert zones[0] != zones[1]
+
+
