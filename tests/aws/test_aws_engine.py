@@ -263,3 +263,63 @@ def test_a_command_is_measured_as_sent_non_ascii_escaped(aws):
     assert len(json.dumps(overrides)) <= 8192 and "base64 -d | gunzip" in overrides["containerOverrides"][0]["command"][2]
 
 
+def _in_process_app():
+    """The Lambda's App on this stack, in this process (its settings read from the function)."""
+    from mycli_magic.aws.deploy import server_environ
+
+    from orchestrator.api import App
+    from orchestrator.auth import Authenticator, hash_api_key
+    from orchestrator.engines.ecs import EcsEngine
+
+    key = "sk_live_" + "cd" * 32
+    engine = EcsEngine.from_env(server_environ(STACK, REGION))
+    app = App(engine, lambda: Authenticator((hash_api_key(key, rounds=4).encode(),)))
+
+    def call(body: dict) -> dict:
+        answer = app.handle({"headers": {"X-API-Key": key}, "body": json.dumps(body)})
+        assert answer["statusCode"] == 200, answer
+        return json.loads(answer["body"])
+
+    def run(command: str, **fields) -> dict:
+        started = call({"action": "exec", "command": command, "skip_git": True, **fields})
+        deadline = time.monotonic() + 60
+        while (final := call({"action": "status", "execution_id": started["execution_id"]}))["status"] != "STOPPED":
+            assert time.monotonic() < deadline, final
+            time.sleep(0.2)
+        return final
+
+    return engine, run
+
+
+def test_a_per_image_definition_follows_its_base(aws):
+    """A re-created stack has a new secret (new ARN suffix); a template update changes the base.
+    A per-image copy registered before must not be reused with the old settings: the task would
+    fail to read a secret that no longer exists (ResourceInitializationError on ECS). Runs last in
+    this module: it replaces the stack's secret."""
+    engine, run = _in_process_app()
+    engine.task_definitions.recheck_seconds = 0  # a warm process compares at once, not after 5 minutes
+    image = "alpine:3.20"
+    first = run("echo before", image=image)
+    assert first["exit_code"] == 0, first
+    secrets = boto3.client("secretsmanager")
+    base = aws.ecs.describe_task_definition(taskDefinition=f"{STACK}-task")["taskDefinition"]
+    old_arn = base["containerDefinitions"][0]["secrets"][0]["valueFrom"].split(":github_token")[0]
+    new_arn = secrets.create_secret(Name=f"{STACK}/git-credentials-2",
+                                    SecretString=secrets.get_secret_value(SecretId=old_arn)["SecretString"])["ARN"]
+    container = dict(base["containerDefinitions"][0])
+    container["secrets"] = [{**s, "valueFrom": s["valueFrom"].replace(old_arn, new_arn)} for s in container["secrets"]]
+    copied = {k: base[k] for k in ("taskRoleArn", "executionRoleArn", "networkMode", "requiresCompatibilities", "cpu", "memory")}
+    aws.ecs.register_task_definition(family=f"{STACK}-task", containerDefinitions=[container], **copied)
+    secrets.delete_secret(SecretId=old_arn, ForceDeleteWithoutRecovery=True)
+
+    second = run("echo after", image=image)
+    assert second["exit_code"] == 0 and second["stop_code"] == "EssentialContainerExited", second
+    definition = aws.ecs.describe_task_definition(taskDefinition=_task(aws, second["task_arn"])["taskDefinitionArn"],
+                                                  include=["TAGS"])
+    assert definition["taskDefinition"]["containerDefinitions"][0]["secrets"][0]["valueFrom"].startswith(new_arn)
+    assert definition["taskDefinition"]["revision"] == 2
+    assert {"key": "DerivedFrom", "value": f"{STACK}-task:2"} in definition["tags"]
+    assert run("echo again", image=image)["task_arn"] != second["task_arn"]
+    assert aws.ecs.describe_task_definition(taskDefinition=f"{STACK}-task-alpine-3-20")["taskDefinition"]["revision"] == 2
+
+
