@@ -1,5 +1,6 @@
-"""Deploy and remove the AWS stack: what `mycli init` / `mycli destroy` (and `%mycli init` in a
-notebook) do, as functions that report progress through a callback and never prompt.
+"""Deploy the AWS stack: what `mycli init` (and `%mycli init` in a notebook) does, as functions
+that report progress through a callback and never prompt; and where a deployed stack is
+(`mycli configure`, `mycli server --engine aws`). Removal is destroy.py.
 
 The fronts ask the questions (confirmation, git credentials) and show the API key; these
 functions talk to AWS, following the seed's steps. Every AWS failure is an AwsError whose
@@ -61,7 +62,7 @@ class InitResult:
     git_auth: tuple[str, ...]
 
 
-# what both fronts (`mycli init|destroy` and `%mycli init|destroy`) share: the flags, defined once
+# what both fronts (`mycli init` and `%mycli init`) share: the flags, defined once
 # beside the functions that read every one of them, so the two fronts cannot drift apart.
 
 
@@ -101,13 +102,6 @@ def init_from_args(args: argparse.Namespace, credentials: GitCredentials, progre
     return init_stack(args.region, args.stack_name, args.force, credentials, progress, capacity=args.capacity,
                       default_image=args.default_image, github_host=args.github_host, gitlab_host=args.gitlab_host,
                       profile=args.profile, environ=environ, options=options)
-
-
-def add_destroy_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stack-name", default=None, help="stack to delete (default: the configured one, else mycli)")
-    parser.add_argument("--region", help="AWS region (default: the configured one, else your AWS configuration's)")
-    parser.add_argument("--force", action="store_true", help="skip the confirmation prompt")
-    parser.add_argument("--keep-config", action="store_true", help="keep the local configuration of this stack")
 
 
 def target_stack(stack_name: str | None, region: str | None, environ: Mapping[str, str] = os.environ) -> tuple[str, str]:
@@ -211,7 +205,7 @@ def init_stack(
         goal = "CREATE_COMPLETE"
     else:
         progress(f"→ Updating CloudFormation stack {stack_name} in {region}...")
-        _mark_seen(cloudformation, stack_name, seen)
+        aws_stack.mark_seen(cloudformation, stack_name, seen)
         with aws_stack.aws_errors("CloudFormation UpdateStack"):
             cloudformation.update_stack(
                 StackName=stack_name, TemplateBody=aws_stack.load_template(), Parameters=aws_stack.parameters(values),
@@ -238,11 +232,6 @@ def init_stack(
     return InitResult(api_key, outputs["ApiEndpoint"], region, stack_name, str(path), tuple(credentials.configured))
 
 
-def _mark_seen(cloudformation, stack_name: str, seen: set[str]) -> None:
-    with aws_stack.aws_errors("CloudFormation DescribeStackEvents"):
-        seen.update(e["EventId"] for e in cloudformation.describe_stack_events(StackName=stack_name)["StackEvents"])
-
-
 def _update_code(function_name: str, region: str, package: bytes) -> None:
     lam = aws_stack.client("lambda", region)
     with aws_stack.aws_errors("Lambda UpdateFunctionCode"):
@@ -255,101 +244,3 @@ def _update_code(function_name: str, region: str, package: bytes) -> None:
             time.sleep(1)
     if state.get("LastUpdateStatus") == "Failed":
         raise AwsError(f"the Lambda code update failed: {state.get('LastUpdateStatusReason')}")
-
-
-def destroy_stack(
-    region: str | None,
-    stack_name: str,
-    keep_config: bool,
-    progress: Progress,
-    *,
-    environ: Mapping[str, str] = os.environ,
-) -> None:
-    """Stop the stack's tasks, remove its task definitions, delete the stack, forget its config."""
-    region = resolve_region(region, environ)
-    aws_stack.check_stack_name(stack_name)
-    outputs = aws_stack.stack_outputs(stack_name, region)
-    if outputs is not None and outputs.get("ClusterName"):
-        _stop_tasks(outputs["ClusterName"], region, progress)
-    _delete_task_definitions(f"{stack_name}-task", region, progress)
-    if outputs is None:
-        progress(f"  No stack named {stack_name} in {region}; nothing else to delete")
-    else:
-        progress(f"→ Deleting CloudFormation stack {stack_name}...")
-        cloudformation = aws_stack.client("cloudformation", region)
-        seen: set[str] = set()
-        _mark_seen(cloudformation, stack_name, seen)
-        with aws_stack.aws_errors("CloudFormation DeleteStack"):
-            cloudformation.delete_stack(StackName=stack_name)
-        progress("  Waiting for stack deletion...")
-        status = aws_stack.wait_stack(stack_name, region, progress, {"DELETE_COMPLETE"}, seen)
-        if status != "DELETE_COMPLETE":
-            raise AwsError(f"stack {stack_name} ended {status}: {aws_stack.failure_reason(stack_name, region)}; run mycli destroy again")
-        progress("✓ Stack deleted")
-    if not keep_config:
-        _forget(stack_name, region, environ, progress)
-
-
-def _stop_tasks(cluster: str, region: str, progress: Progress) -> None:
-    from botocore.exceptions import ClientError
-
-    ecs = aws_stack.client("ecs", region)
-    with aws_stack.aws_errors("ECS ListTasks/StopTask"):
-        try:
-            arns = [a for page in ecs.get_paginator("list_tasks").paginate(cluster=cluster, desiredStatus="RUNNING")
-                    for a in page["taskArns"]]
-        except ClientError as exc:
-            if "ClusterNotFound" in str(exc):
-                return
-            raise
-        if arns:
-            progress(f"→ Stopping {len(arns)} running task(s)...")
-        for arn in arns:
-            ecs.stop_task(cluster=cluster, task=arn, reason="mycli destroy")
-
-
-def _delete_task_definitions(prefix: str, region: str, progress: Progress) -> None:
-    """Deregister every ACTIVE revision of the stack's families (the base `{stack}-task` and the
-    per-image `{stack}-task-*`), then delete every INACTIVE one."""
-    ecs = aws_stack.client("ecs", region)
-    progress("→ Deleting ECS task definitions...")
-
-    def listed(family: str, status: str) -> list[str]:
-        # ListTaskDefinitions' familyPrefix is an exact family name; families are found by prefix.
-        pages = ecs.get_paginator("list_task_definitions").paginate(familyPrefix=family, status=status)
-        return [arn for page in pages for arn in page["taskDefinitionArns"] if _family(arn) == family]
-
-    with aws_stack.aws_errors("ECS task definition cleanup"):
-        pages = ecs.get_paginator("list_task_definition_families").paginate(familyPrefix=prefix, status="ALL")
-        families = sorted({f for page in pages for f in page["families"] if f == prefix or f.startswith(prefix + "-")})
-        active = [arn for family in families for arn in listed(family, "ACTIVE")]
-        progress(f"  Found {len(active)} active task definition(s) in {len(families)} famil{'y' if len(families) == 1 else 'ies'}")
-        for arn in active:
-            ecs.deregister_task_definition(taskDefinition=arn)
-            progress(f"  Deregistered: {arn}")
-        inactive = [arn for family in families for arn in listed(family, "INACTIVE")]
-        for start in range(0, len(inactive), 10):
-            batch = inactive[start:start + 10]
-            ecs.delete_task_definitions(taskDefinitions=batch)
-            for arn in batch:
-                progress(f"  Deleted: {arn}")
-    progress(f"✓ Removed {len(set(active) | set(inactive))} task definition(s)")
-
-
-def _family(arn: str) -> str:
-    return arn.rsplit("/", 1)[-1].rsplit(":", 1)[0]
-
-
-def _forget(stack_name: str, region: str, environ: Mapping[str, str], progress: Progress) -> None:
-    """Drop every profile that points at this stack (the default one included)."""
-    data = config.load_global(environ)
-    removed = []
-    if data.get("stack_name") == stack_name and data.get("region", region) == region:
-        config.remove_profile(None, environ)
-        removed.append("default")
-    for name, values in (data.get("profiles") or {}).items():
-        if values.get("stack_name") == stack_name and values.get("region", region) == region:
-            config.remove_profile(name, environ)
-            removed.append(name)
-    if removed:
-        progress(f"✓ Removed the configuration of {stack_name} (profile: {', '.join(removed)})")

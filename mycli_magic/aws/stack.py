@@ -135,3 +135,9 @@ def failure_reason(stack_name: str, region: str) -> str:
         if event["ResourceStatus"].endswith("FAILED") and event.get("ResourceStatusReason"):
             return f"{event['LogicalResourceId']}: {event['ResourceStatusReason']}"
     return "no reason recorded"
+
+
+def mark_seen(cloudformation, stack_name: str, seen: set[str]) -> None:
+    """Note the stack's events so far, so wait_stack reports only the ones an operation adds."""
+    with aws_errors("CloudFormation DescribeStackEvents"):
+        seen.update(e["EventId"] for e in cloudformation.describe_stack_events(StackName=stack_name)["StackEvents"])

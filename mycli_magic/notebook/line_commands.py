@@ -181,7 +181,7 @@ def cmd_init(magics, args):
     """`mycli init`'s flags. In a notebook nothing secret is typed or shown: git credentials
     come from the files the flags name or from $GITHUB_TOKEN / $GITLAB_TOKEN / $SSH_PRIVATE_KEY
     (as `mycli init --force` takes them), and the new API key goes to the config file only."""
-    aws_deploy = _aws_deploy("init", "init_from_args")
+    aws_deploy = _aws("init", "deploy", "init_from_args")
     from ..aws.git_credentials import credentials_from_files
 
     parser = _Parser(prog="%mycli init")
@@ -200,26 +200,29 @@ def cmd_init(magics, args):
 
 
 def cmd_destroy(magics, args):
-    aws_deploy = _aws_deploy("destroy", "destroy_stack")
+    aws_destroy = _aws("destroy", "destroy", "destroy_stack")
+    from ..aws.deploy import target_stack
 
     parser = _Parser(prog="%mycli destroy")
-    aws_deploy.add_destroy_arguments(parser)
+    aws_destroy.add_destroy_arguments(parser)
     ns = parser.parse_args(args.rest)
-    stack, region = aws_deploy.target_stack(ns.stack_name, ns.region)
+    stack, region = target_stack(ns.stack_name, ns.region)
     if not ns.force:
         _confirm(f"Delete the mycli stack {stack} in {region} and everything in it? [y/N]: ", "y", "cancelled: nothing was deleted")
-    aws_deploy.destroy_stack(region, stack, ns.keep_config, _progress)
+    aws_destroy.destroy_stack(region, stack, ns.keep_config, _progress)
     print(f"✓ Stack {stack} in {region} and its resources were removed.")
 
 
-def _aws_deploy(command: str, function_name: str):
+def _aws(command: str, module: str, function_name: str):
+    import importlib
+
     try:
-        from ..aws import deploy as aws_deploy
+        found = importlib.import_module(f"mycli_magic.aws.{module}")
     except ImportError as exc:
         raise UsageError(f"%mycli {command} is not available ({exc}); install mycli with its AWS dependencies (boto3)") from None
-    if not hasattr(aws_deploy, function_name):
-        raise UsageError(f"%mycli {command} is not available in this version (mycli_magic.aws.deploy has no {function_name})")
-    return aws_deploy
+    if not hasattr(found, function_name):
+        raise UsageError(f"%mycli {command} is not available in this version (mycli_magic.aws.{module} has no {function_name})")
+    return found
 
 
 def _confirm(prompt: str, expected: str, cancelled: str) -> None:

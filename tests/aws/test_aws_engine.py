@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import string
 import subprocess
 import time
@@ -322,4 +323,25 @@ def test_a_per_image_definition_follows_its_base(aws):
     assert run("echo again", image=image)["task_arn"] != second["task_arn"]
     assert aws.ecs.describe_task_definition(taskDefinition=f"{STACK}-task-alpine-3-20")["taskDefinition"]["revision"] == 2
 
+
+def test_destroy_waits_for_running_tasks_before_deleting_the_stack(aws):
+    """ECS refuses DeleteCluster while a task has not stopped (aws_rules enforces it, for
+    CloudFormation's delete too): destroy stops the tasks and waits. A stopped task spends a while
+    DEPROVISIONING (its network interface detached) before STOPPED, as on ECS. Runs last: it
+    removes the module's stack."""
+    aws.sim.deprovision_seconds = 3
+    started = aws.cli.exec_json("--skip-git", "--", "echo waiting; sleep 60")
+    deadline = time.monotonic() + 30
+    while "waiting" not in aws.cli.run("logs", started["execution_id"]).stdout:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    done = aws.cli.run("destroy", "--force", "--stack-name", STACK, "--region", REGION, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    waited = [i for i, line in enumerate(lines) if re.search(r"Waiting for \d+ task\(s\) to stop", line)]
+    deleting = [i for i, line in enumerate(lines) if "Deleting CloudFormation stack" in line]
+    assert waited and deleting and waited[0] < lines.index("✓ Tasks stopped") < deleting[0], done.stdout
+    assert _task(aws, started["task_arn"])["lastStatus"] == "STOPPED"
+    with pytest.raises(Exception):
+        boto3.client("cloudformation").describe_stacks(StackName=STACK)
 

@@ -6,7 +6,8 @@ started tasks, runs each task's container command with the local /bin/sh (in a p
 namespace with its own /workspace when `unshare` is allowed), hands the container the task
 definition's `secrets` resolved from Secrets Manager as ECS would, ships the output to the
 CloudWatch stream `{prefix}/{container}/{task-id}` through the moto API, and marks the task
-STOPPED with the command's exit code. StopTask behaves as on ECS: SIGTERM, a grace period,
+STOPPED with the command's exit code (after `deprovision_seconds` in DEPROVISIONING, as ECS
+detaches the task's network interface, when a test sets it). StopTask behaves as on ECS: SIGTERM, a grace period,
 SIGKILL, then STOPPED with stopCode UserInitiated.
 
 It reaches moto's backend objects directly because it *is* the AWS side; it never touches
@@ -53,6 +54,9 @@ class FargateSimulator:
         self.runs: dict[str, "_Run"] = {}
         self.started_commands: dict[str, list[str]] = {}
         self.held = threading.Event()  # set: tasks stay PROVISIONING (an image that takes long to pull)
+        # how long a task stays DEPROVISIONING (ECS detaching its network interface) before STOPPED;
+        # 0 by default, so runs end at once
+        self.deprovision_seconds = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="fargate-sim", daemon=True)
         self._original_stop_task = None
@@ -198,7 +202,11 @@ class FargateSimulator:
         task.stopped_reason = reason
         task.stopped_at = datetime.now(timezone.utc)
         task.desired_status = "STOPPED"
-        task.last_status = "STOPPED"
+        if self.deprovision_seconds > 0:
+            task.last_status = "DEPROVISIONING"
+            threading.Timer(self.deprovision_seconds, setattr, (task, "last_status", "STOPPED")).start()
+        else:
+            task.last_status = "STOPPED"
 
 
 def _camel(value):
