@@ -29,6 +29,7 @@ CAPACITY = {"fargate-spot": "FARGATE_SPOT", "fargate": "FARGATE"}
 
 
 _ECR_PATTERN = re.compile(r"^[a-z0-9._/*-]*$")  # the template's AllowedPattern for EcrRepositories
+FAILED_STATES = ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED", "CREATE_FAILED")
 
 
 @dataclass(frozen=True)
@@ -171,13 +172,18 @@ def init_stack(
         raise UsageError(f"--capacity must be one of {', '.join(CAPACITY)}")
     option_values = options.parameters()
     existing = aws_stack.stack_outputs(stack_name, region)
+    if existing is not None and existing["_status"] in FAILED_STATES:
+        # neither usable (configure) nor updatable (init --force): only a delete helps
+        raise MycliError(
+            f"stack {stack_name} in {region} is {existing['_status']} ({aws_stack.failure_reason(stack_name, region)}); "
+            f"it can be neither used nor updated: remove it with: mycli destroy --stack-name {stack_name} --region {region}, "
+            "then run mycli init again"
+        )
     if existing is not None and not force:
         raise MycliError(
             f"stack {stack_name} already exists in {region} ({existing['_status']}); use it with: "
             f"mycli configure --stack-name {stack_name} --region {region}, or update it (new API key) with: mycli init --force"
         )
-    if existing is not None and existing["_status"] in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED"):
-        raise MycliError(f"stack {stack_name} is {existing['_status']}; remove it first with: mycli destroy --stack-name {stack_name} --region {region}")
 
     progress("→ Generating API key...")
     api_key = generate_api_key()

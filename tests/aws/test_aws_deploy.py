@@ -232,3 +232,25 @@ def test_the_stacks_options_reach_aws(cli: Cli):
     assert cli.run("destroy", "--force", "--region", REGION, "--stack-name", "optsset").returncode == 0
 
 
+def test_a_stack_that_rolled_back_is_to_be_destroyed_not_configured(cli: Cli):
+    """A ROLLBACK_COMPLETE stack can be neither used (configure) nor updated (init --force):
+    init says to destroy it, with the reason it failed, with or without --force."""
+    import json
+
+    from mycli_magic.aws.deploy import init_stack
+    from mycli_magic.aws.git_credentials import GitCredentials
+    from mycli_magic.errors import MycliError
+
+    template = {"Resources": {"Role": {"Type": "AWS::IAM::Role", "Properties": {
+        "RoleName": "r" * 70, "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []}}}}}
+    boto3.client("cloudformation").create_stack(StackName="rolledback", TemplateBody=json.dumps(template))
+    for force in (False, True):
+        with pytest.raises(MycliError) as refused:
+            init_stack(REGION, "rolledback", force, GitCredentials(), lambda line: None, environ=cli.env())
+        message = str(refused.value)
+        assert "ROLLBACK_COMPLETE" in message and "roleName" in message and "configure" not in message
+        assert f"mycli destroy --stack-name rolledback --region {REGION}" in message
+    assert cli.run("destroy", "--force", "--region", REGION, "--stack-name", "rolledback").returncode == 0
+    done = cli.run("init", "--force", "--region", REGION, "--stack-name", "rolledback")
+    assert done.returncode == 0, done.stderr
+    assert cli.run("destroy", "--force", "--region", REGION, "--stack-name", "rolledback").returncode == 0
