@@ -1,4 +1,4 @@
-"""The line magic's commands: `%mycli status|logs|stop|list|attach|configure|init|destroy`.
+"""The line magic's commands: `%mycli status|logs|stop|list|attach|configure|init|destroy|doctor`.
 
 They mirror the `mycli` CLI's commands and words, with notebook manners: `status` gives back
 an execution handle, `list` a table that renders as HTML, `attach` and `logs -f` the live
@@ -60,6 +60,7 @@ PASS_THROUGH = {
     "configure": "as `mycli configure`: endpoint, API key (asked for, never shown), profiles",
     "init": "deploy the AWS stack (as `mycli init`)",
     "destroy": "remove the AWS stack (as `mycli destroy`)",
+    "doctor": "check a deployed stack part by part and say what to run (as `mycli doctor`)",
 }
 
 
@@ -213,6 +214,18 @@ def cmd_destroy(magics, args):
     print(f"✓ Stack {stack} in {region} and its resources were removed.")
 
 
+def cmd_doctor(magics, args):
+    """`mycli doctor`'s checks, printed the same way; problems make the cell fail with one line."""
+    doctor = _aws("doctor", "doctor", "diagnose")
+
+    parser = _Parser(prog="%mycli doctor")
+    doctor.add_doctor_arguments(parser)
+    report = doctor.diagnose_from_args(parser.parse_args(args.rest))
+    print(report.text(), flush=True)
+    if report.problems:
+        raise UsageError(report.verdict())
+
+
 def _aws(command: str, module: str, function_name: str):
     import importlib
 
@@ -248,7 +261,7 @@ def _progress(line: str) -> None:
 
 COMMANDS = {
     "status": cmd_status, "logs": cmd_logs, "attach": cmd_attach, "stop": cmd_stop, "list": cmd_list,
-    "configure": cmd_configure, "init": cmd_init, "destroy": cmd_destroy,
+    "configure": cmd_configure, "init": cmd_init, "destroy": cmd_destroy, "doctor": cmd_doctor,
 }
 
 

@@ -156,7 +156,7 @@ class EcsEngine:
         try:
             with aws_errors("ECS RunTask", _CHECK_ECS):
                 answer = self.clients.ecs.run_task(
-                    **self._run_task_params(task_definition, launch.overrides, execution_id, request)
+                    **self.run_task_params(task_definition, launch.overrides, execution_id, request)
                 )
         finally:
             if one_off:
@@ -209,7 +209,8 @@ class EcsEngine:
 
     # internals -----------------------------------------------------------------------------
 
-    def _run_task_params(self, task_definition: str, overrides: dict, execution_id: str, request: ExecRequest) -> dict:
+    def run_task_params(self, task_definition: str, overrides: dict, execution_id: str, request: ExecRequest) -> dict:
+        """RunTask's request for a run (also what `mycli doctor` validates against botocore's model)."""
         params = {
             "cluster": self.settings.cluster,
             "taskDefinition": task_definition,

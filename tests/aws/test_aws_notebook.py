@@ -67,5 +67,7 @@ def test_aws_setup_notebook_runs_under_nbval(tmp_path):
 
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp, aws_backend(Path(tmp)) as kernel_env:
-        subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace", NOTEBOOK],
+        # `-m nbconvert`, not `-m jupyter nbconvert`: jupyter runs the first jupyter-nbconvert on PATH,
+        # whose interpreter (and its kernel's mycli) may not be this one
+        subprocess.run([sys.executable, "-m", "nbconvert", "--to", "notebook", "--execute", "--inplace", NOTEBOOK],
                        cwd=ROOT, env=kernel_env, check=True)

@@ -324,3 +324,7 @@ def test_subnets_sit_in_zones_fargate_supports(template, region):
     assert zones[0] != zones[1]
 
 
+def test_doctor_expects_the_outputs_the_template_has(template):
+    from mycli_magic.aws.doctor_checks import EXPECTED_OUTPUTS
+
+    assert set(EXPECTED_OUTPUTS) == set(template["Outputs"])
