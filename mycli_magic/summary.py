@@ -2,7 +2,9 @@
 
 Pure functions over the API's Execution JSON, so the magic, the widget panel and the CLI can
 all word a finished run the same way. Prices are the seed's Cost Analysis figures for
-FARGATE_SPOT in us-east-1; they are estimates, and the line says so.
+FARGATE_SPOT in us-east-1, plus the public IPv4 address every task gets (billed per hour since
+February 2024; for a short run it costs more than the Spot compute), with Fargate's one-minute
+minimum; they are estimates, and the line says so.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import time
 
 FARGATE_SPOT_VCPU_HOUR = 0.01242124  # USD per vCPU-hour
 FARGATE_SPOT_GB_HOUR = 0.00136308  # USD per GB-hour
+PUBLIC_IPV4_HOUR = 0.005  # USD per public IPv4 address-hour (Amazon VPC pricing)
+MINIMUM_BILLED_SECONDS = 60  # Fargate bills per second with a one-minute minimum (AWS Fargate pricing)
 DEFAULT_VCPU = 0.25
 DEFAULT_MEMORY_GB = 0.5
 STOPPED_BY_USER = 130
@@ -19,9 +23,10 @@ NOT_STARTED_EXIT_CODE = 200  # = orchestrator.shell.NOT_STARTED_EXIT_CODE, witho
 
 
 def estimate_cost(duration_seconds: float, vcpu: float = DEFAULT_VCPU, memory_gb: float = DEFAULT_MEMORY_GB) -> float:
-    """Fargate Spot compute cost in USD of one task of this size running this long."""
-    hours = max(0.0, float(duration_seconds)) / 3600.0
-    return (vcpu * FARGATE_SPOT_VCPU_HOUR + memory_gb * FARGATE_SPOT_GB_HOUR) * hours
+    """Cost in USD of one Fargate Spot task of this size running this long: compute plus its
+    public IPv4 address, billed for at least a minute."""
+    hours = max(float(MINIMUM_BILLED_SECONDS), float(duration_seconds)) / 3600.0
+    return (vcpu * FARGATE_SPOT_VCPU_HOUR + memory_gb * FARGATE_SPOT_GB_HOUR + PUBLIC_IPV4_HOUR) * hours
 
 
 def format_usd(amount: float) -> str:
@@ -65,13 +70,13 @@ def task_size(execution: dict, vcpu: float = DEFAULT_VCPU, memory_gb: float = DE
 
 
 def cost_note(execution: dict, vcpu: float = DEFAULT_VCPU, memory_gb: float = DEFAULT_MEMORY_GB) -> str:
-    """`≈ $0.00031 (Fargate Spot, 0.25 vCPU, 0.5 GB)` on the AWS engine, '' elsewhere."""
+    """`≈ $0.00073 (Fargate Spot, 0.25 vCPU, 0.5 GB, public IPv4)` on the AWS engine, '' elsewhere."""
     seconds = execution.get("duration_seconds")
     if execution.get("engine") != "ecs" or not isinstance(seconds, (int, float)):
         return ""
     vcpu, memory_gb = task_size(execution, vcpu, memory_gb)
     amount = estimate_cost(seconds, vcpu, memory_gb)
-    return f"≈ {format_usd(amount)} (Fargate Spot, {vcpu:g} vCPU, {memory_gb:g} GB)"
+    return f"≈ {format_usd(amount)} (Fargate Spot, {vcpu:g} vCPU, {memory_gb:g} GB, public IPv4)"
 
 
 def outcome(execution: dict) -> tuple[str, str]:

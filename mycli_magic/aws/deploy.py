@@ -1,5 +1,6 @@
-"""Deploy and remove the AWS stack: what `mycli init` / `mycli destroy` (and `%mycli init` in a
-notebook) do, as functions that report progress through a callback and never prompt.
+"""Deploy the AWS stack: what `mycli init` (and `%mycli init` in a notebook) does, as functions
+that report progress through a callback and never prompt; and where a deployed stack is
+(`mycli configure`, `mycli server --engine aws`). Removal is destroy.py.
 
 The fronts ask the questions (confirmation, git credentials) and show the API key; these
 functions talk to AWS, following the seed's steps. Every AWS failure is an AwsError whose
@@ -10,10 +11,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
+
+from orchestrator.engines.ecs_settings import DEFAULT_IMAGE
 
 from .. import config
 from ..errors import ConfigError, MycliError, UsageError
@@ -22,6 +26,31 @@ from .git_credentials import GitCredentials  # noqa: F401 (re-exported for the f
 from .stack import DEFAULT_STACK, AwsError, Progress, resolve_region  # noqa: F401 (re-exported for the fronts)
 
 CAPACITY = {"fargate-spot": "FARGATE_SPOT", "fargate": "FARGATE"}
+
+
+_ECR_PATTERN = re.compile(r"^[a-z0-9._/*-]*$")  # the template's AllowedPattern for EcrRepositories
+FAILED_STATES = ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED", "CREATE_FAILED")
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    """The stack's brakes and reach (template parameters ReservedConcurrency, ApiRateLimit,
+    ApiBurstLimit, EcrRepositories): passed on every init, so an update keeps what was asked."""
+
+    reserved_concurrency: int = 0
+    api_rate_limit: int = 10
+    api_burst_limit: int = 20
+    ecr_repositories: str = ""
+
+    def parameters(self) -> dict[str, str]:
+        if self.reserved_concurrency < 0:
+            raise UsageError("--reserved-concurrency must be 0 (no reservation) or more")
+        if not 1 <= self.api_rate_limit <= self.api_burst_limit:
+            raise UsageError("--api-rate-limit must be at least 1 and at most --api-burst-limit")
+        if not _ECR_PATTERN.match(self.ecr_repositories):
+            raise UsageError("--ecr-repositories must be a repository name or pattern (lowercase letters, digits, . _ - / *)")
+        return {"ReservedConcurrency": str(self.reserved_concurrency), "ApiRateLimit": str(self.api_rate_limit),
+                "ApiBurstLimit": str(self.api_burst_limit), "EcrRepositories": self.ecr_repositories}
 
 
 @dataclass(frozen=True)
@@ -34,7 +63,7 @@ class InitResult:
     git_auth: tuple[str, ...]
 
 
-# what both fronts (`mycli init|destroy` and `%mycli init|destroy`) share: the flags, defined once
+# what both fronts (`mycli init` and `%mycli init`) share: the flags, defined once
 # beside the functions that read every one of them, so the two fronts cannot drift apart.
 
 
@@ -47,27 +76,33 @@ def add_init_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", help="save the endpoint and key in this profile (default: the default profile)")
     parser.add_argument("--capacity", choices=list(CAPACITY), default="fargate-spot",
                         help="run tasks on Fargate Spot (default, ~70%% cheaper, may be interrupted) or on-demand Fargate")
-    parser.add_argument("--default-image", default="ubuntu:22.04", help="image used when a command names none (default: ubuntu:22.04)")
+    parser.add_argument("--default-image", default=DEFAULT_IMAGE,
+                        help=f"image used when a command names none (default: {DEFAULT_IMAGE}, Docker's official image "
+                             "through the ECR Public mirror, free of Docker Hub's anonymous pull limit)")
     parser.add_argument("--github-host", default="github.com", help="host that gets the GitHub token (GitHub Enterprise: yours)")
     parser.add_argument("--gitlab-host", default="gitlab.com", help="host that gets the GitLab token (self-managed GitLab: yours)")
     parser.add_argument("--github-token-file", type=Path, help="file holding a GitHub token (else $GITHUB_TOKEN)")
     parser.add_argument("--gitlab-token-file", type=Path, help="file holding a GitLab token (else $GITLAB_TOKEN)")
     parser.add_argument("--ssh-key-file", type=Path, help="SSH private key file for any git host (else $SSH_PRIVATE_KEY, base64)")
+    parser.add_argument("--reserved-concurrency", type=int, default=0, metavar="N",
+                        help="at most N orchestrator invocations at once (default 0: no reservation; an account whose "
+                             "Lambda concurrency quota is still the new-account 10 cannot reserve any)")
+    parser.add_argument("--api-rate-limit", type=int, default=10, metavar="N",
+                        help="requests per second the API lets through before answering 429 (default 10)")
+    parser.add_argument("--api-burst-limit", type=int, default=20, metavar="N",
+                        help="requests the API lets through at once before answering 429 (default 20)")
+    parser.add_argument("--ecr-repositories", default="", metavar="PATTERN",
+                        help="private ECR repositories tasks may pull from, e.g. docker-hub/* for a pull-through cache "
+                             "(default: none, public images only)")
 
 
 def init_from_args(args: argparse.Namespace, credentials: GitCredentials, progress: Progress,
                    environ: Mapping[str, str] = os.environ) -> "InitResult":
     """init_stack with the flags of add_init_arguments; the fronts ask only for the credentials."""
+    options = StackOptions(args.reserved_concurrency, args.api_rate_limit, args.api_burst_limit, args.ecr_repositories)
     return init_stack(args.region, args.stack_name, args.force, credentials, progress, capacity=args.capacity,
                       default_image=args.default_image, github_host=args.github_host, gitlab_host=args.gitlab_host,
-                      profile=args.profile, environ=environ)
-
-
-def add_destroy_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stack-name", default=None, help="stack to delete (default: the configured one, else mycli)")
-    parser.add_argument("--region", help="AWS region (default: the configured one, else your AWS configuration's)")
-    parser.add_argument("--force", action="store_true", help="skip the confirmation prompt")
-    parser.add_argument("--keep-config", action="store_true", help="keep the local configuration of this stack")
+                      profile=args.profile, environ=environ, options=options)
 
 
 def target_stack(stack_name: str | None, region: str | None, environ: Mapping[str, str] = os.environ) -> tuple[str, str]:
@@ -114,11 +149,12 @@ def init_stack(
     progress: Progress,
     *,
     capacity: str = "fargate-spot",
-    default_image: str = "ubuntu:22.04",
+    default_image: str = DEFAULT_IMAGE,
     github_host: str = "github.com",
     gitlab_host: str = "gitlab.com",
     profile: str | None = None,
     environ: Mapping[str, str] = os.environ,
+    options: StackOptions = StackOptions(),
 ) -> InitResult:
     """Deploy (or, with `force`, update) the stack and save its endpoint and a new API key.
 
@@ -134,14 +170,20 @@ def init_stack(
     credentials = credentials.validate()
     if capacity not in CAPACITY:
         raise UsageError(f"--capacity must be one of {', '.join(CAPACITY)}")
+    option_values = options.parameters()
     existing = aws_stack.stack_outputs(stack_name, region)
+    if existing is not None and existing["_status"] in FAILED_STATES:
+        # neither usable (configure) nor updatable (init --force): only a delete helps
+        raise MycliError(
+            f"stack {stack_name} in {region} is {existing['_status']} ({aws_stack.failure_reason(stack_name, region)}); "
+            f"it can be neither used nor updated: remove it with: mycli destroy --stack-name {stack_name} --region {region}, "
+            "then run mycli init again"
+        )
     if existing is not None and not force:
         raise MycliError(
             f"stack {stack_name} already exists in {region} ({existing['_status']}); use it with: "
             f"mycli configure --stack-name {stack_name} --region {region}, or update it (new API key) with: mycli init --force"
         )
-    if existing is not None and existing["_status"] in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED"):
-        raise MycliError(f"stack {stack_name} is {existing['_status']}; remove it first with: mycli destroy --stack-name {stack_name} --region {region}")
 
     progress("→ Generating API key...")
     api_key = generate_api_key()
@@ -153,7 +195,7 @@ def init_stack(
     values = {
         "APIKeyHash": key_hash, "GitHubToken": credentials.github_token, "GitLabToken": credentials.gitlab_token,
         "SSHPrivateKey": credentials.ssh_private_key, "DefaultImage": default_image, "CapacityProvider": CAPACITY[capacity],
-        "GitHubHost": github_host, "GitLabHost": gitlab_host,
+        "GitHubHost": github_host, "GitLabHost": gitlab_host, **option_values,
     }
     cloudformation = aws_stack.client("cloudformation", region)
     seen: set[str] = set()
@@ -163,17 +205,17 @@ def init_stack(
         with aws_stack.aws_errors("CloudFormation CreateStack"):
             cloudformation.create_stack(
                 StackName=stack_name, TemplateBody=aws_stack.load_template(), Parameters=aws_stack.parameters(values),
-                Capabilities=["CAPABILITY_NAMED_IAM"], Tags=[{"Key": "ManagedBy", "Value": "mycli"}],
+                Capabilities=["CAPABILITY_IAM"], Tags=[{"Key": "ManagedBy", "Value": "mycli"}],
                 OnFailure="ROLLBACK",
             )
         goal = "CREATE_COMPLETE"
     else:
         progress(f"→ Updating CloudFormation stack {stack_name} in {region}...")
-        _mark_seen(cloudformation, stack_name, seen)
+        aws_stack.mark_seen(cloudformation, stack_name, seen)
         with aws_stack.aws_errors("CloudFormation UpdateStack"):
             cloudformation.update_stack(
                 StackName=stack_name, TemplateBody=aws_stack.load_template(), Parameters=aws_stack.parameters(values),
-                Capabilities=["CAPABILITY_NAMED_IAM"],
+                Capabilities=["CAPABILITY_IAM"],
             )
         goal = "UPDATE_COMPLETE"
     status = aws_stack.wait_stack(stack_name, region, progress, {goal}, seen)
@@ -196,11 +238,6 @@ def init_stack(
     return InitResult(api_key, outputs["ApiEndpoint"], region, stack_name, str(path), tuple(credentials.configured))
 
 
-def _mark_seen(cloudformation, stack_name: str, seen: set[str]) -> None:
-    with aws_stack.aws_errors("CloudFormation DescribeStackEvents"):
-        seen.update(e["EventId"] for e in cloudformation.describe_stack_events(StackName=stack_name)["StackEvents"])
-
-
 def _update_code(function_name: str, region: str, package: bytes) -> None:
     lam = aws_stack.client("lambda", region)
     with aws_stack.aws_errors("Lambda UpdateFunctionCode"):
@@ -213,101 +250,3 @@ def _update_code(function_name: str, region: str, package: bytes) -> None:
             time.sleep(1)
     if state.get("LastUpdateStatus") == "Failed":
         raise AwsError(f"the Lambda code update failed: {state.get('LastUpdateStatusReason')}")
-
-
-def destroy_stack(
-    region: str | None,
-    stack_name: str,
-    keep_config: bool,
-    progress: Progress,
-    *,
-    environ: Mapping[str, str] = os.environ,
-) -> None:
-    """Stop the stack's tasks, remove its task definitions, delete the stack, forget its config."""
-    region = resolve_region(region, environ)
-    aws_stack.check_stack_name(stack_name)
-    outputs = aws_stack.stack_outputs(stack_name, region)
-    if outputs is not None and outputs.get("ClusterName"):
-        _stop_tasks(outputs["ClusterName"], region, progress)
-    _delete_task_definitions(f"{stack_name}-task", region, progress)
-    if outputs is None:
-        progress(f"  No stack named {stack_name} in {region}; nothing else to delete")
-    else:
-        progress(f"→ Deleting CloudFormation stack {stack_name}...")
-        cloudformation = aws_stack.client("cloudformation", region)
-        seen: set[str] = set()
-        _mark_seen(cloudformation, stack_name, seen)
-        with aws_stack.aws_errors("CloudFormation DeleteStack"):
-            cloudformation.delete_stack(StackName=stack_name)
-        progress("  Waiting for stack deletion...")
-        status = aws_stack.wait_stack(stack_name, region, progress, {"DELETE_COMPLETE"}, seen)
-        if status != "DELETE_COMPLETE":
-            raise AwsError(f"stack {stack_name} ended {status}: {aws_stack.failure_reason(stack_name, region)}; run mycli destroy again")
-        progress("✓ Stack deleted")
-    if not keep_config:
-        _forget(stack_name, region, environ, progress)
-
-
-def _stop_tasks(cluster: str, region: str, progress: Progress) -> None:
-    from botocore.exceptions import ClientError
-
-    ecs = aws_stack.client("ecs", region)
-    with aws_stack.aws_errors("ECS ListTasks/StopTask"):
-        try:
-            arns = [a for page in ecs.get_paginator("list_tasks").paginate(cluster=cluster, desiredStatus="RUNNING")
-                    for a in page["taskArns"]]
-        except ClientError as exc:
-            if "ClusterNotFound" in str(exc):
-                return
-            raise
-        if arns:
-            progress(f"→ Stopping {len(arns)} running task(s)...")
-        for arn in arns:
-            ecs.stop_task(cluster=cluster, task=arn, reason="mycli destroy")
-
-
-def _delete_task_definitions(prefix: str, region: str, progress: Progress) -> None:
-    """Deregister every ACTIVE revision of the stack's families (the base `{stack}-task` and the
-    per-image `{stack}-task-*`), then delete every INACTIVE one."""
-    ecs = aws_stack.client("ecs", region)
-    progress("→ Deleting ECS task definitions...")
-
-    def listed(family: str, status: str) -> list[str]:
-        # ListTaskDefinitions' familyPrefix is an exact family name; families are found by prefix.
-        pages = ecs.get_paginator("list_task_definitions").paginate(familyPrefix=family, status=status)
-        return [arn for page in pages for arn in page["taskDefinitionArns"] if _family(arn) == family]
-
-    with aws_stack.aws_errors("ECS task definition cleanup"):
-        pages = ecs.get_paginator("list_task_definition_families").paginate(familyPrefix=prefix, status="ALL")
-        families = sorted({f for page in pages for f in page["families"] if f == prefix or f.startswith(prefix + "-")})
-        active = [arn for family in families for arn in listed(family, "ACTIVE")]
-        progress(f"  Found {len(active)} active task definition(s) in {len(families)} famil{'y' if len(families) == 1 else 'ies'}")
-        for arn in active:
-            ecs.deregister_task_definition(taskDefinition=arn)
-            progress(f"  Deregistered: {arn}")
-        inactive = [arn for family in families for arn in listed(family, "INACTIVE")]
-        for start in range(0, len(inactive), 10):
-            batch = inactive[start:start + 10]
-            ecs.delete_task_definitions(taskDefinitions=batch)
-            for arn in batch:
-                progress(f"  Deleted: {arn}")
-    progress(f"✓ Removed {len(set(active) | set(inactive))} task definition(s)")
-
-
-def _family(arn: str) -> str:
-    return arn.rsplit("/", 1)[-1].rsplit(":", 1)[0]
-
-
-def _forget(stack_name: str, region: str, environ: Mapping[str, str], progress: Progress) -> None:
-    """Drop every profile that points at this stack (the default one included)."""
-    data = config.load_global(environ)
-    removed = []
-    if data.get("stack_name") == stack_name and data.get("region", region) == region:
-        config.remove_profile(None, environ)
-        removed.append("default")
-    for name, values in (data.get("profiles") or {}).items():
-        if values.get("stack_name") == stack_name and values.get("region", region) == region:
-            config.remove_profile(name, environ)
-            removed.append(name)
-    if removed:
-        progress(f"✓ Removed the configuration of {stack_name} (profile: {', '.join(removed)})")

@@ -6,6 +6,10 @@ bcrypt has a native extension, so it comes from PyPI as a manylinux aarch64 whee
 MYCLI_HOME. MYCLI_LAMBDA_WHEELS may name a folder that already holds the wheel (offline, CI).
 boto3 is not packed: the Lambda runtime provides it. The zip is reproducible: sorted entries and
 fixed timestamps, so the same sources give the same CodeSha256.
+
+The function's handler is `index.handler`: CloudFormation stores the template's inline placeholder
+code as index.py, so the same handler answers a clear 503 before the code is uploaded, and the
+package's own index.py hands every request to `orchestrator.handler.handler` afterwards.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ LAMBDA_PYTHON = "3.12"
 BCRYPT_REQUIREMENT = "bcrypt>=4.1"
 WHEELS_ENV = "MYCLI_LAMBDA_WHEELS"
 ZIP_TIME = (2020, 1, 1, 0, 0, 0)
+ENTRY_MODULE = ("index.py", b'"""Lambda entry point (Handler: index.handler)."""\nfrom orchestrator.handler import handler  # noqa: F401\n')
 
 
 class PackagingError(MycliError):
@@ -95,6 +100,7 @@ def build_zip(environ: Mapping[str, str] = os.environ, progress: Callable[[str],
     wheel = bcrypt_wheel(environ, progress)
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        _add(archive, ENTRY_MODULE[0], ENTRY_MODULE[1], 0o644)
         for name, path in orchestrator_files():
             _add(archive, name, path.read_bytes(), 0o644)
         with zipfile.ZipFile(wheel) as source:

@@ -15,7 +15,10 @@ DEFAULT_STACK = "mycli"
 DEFAULT_REGION = "us-east-2"
 POLL_SECONDS = float(os.environ.get("MYCLI_DEPLOY_POLL_SECONDS", "5"))
 STACK_TIMEOUT_SECONDS = 30 * 60
-_STACK_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,63}$")
+# Everything is named after the stack; the tightest fit is the function, `{stack}-orchestrator`,
+# within Lambda's 64 characters (the roles' names are CloudFormation's, which fit IAM's 64).
+MAX_STACK_NAME = 64 - len("-orchestrator")
+_STACK_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
 
 Progress = Callable[[str], None]
 
@@ -70,8 +73,9 @@ def load_template() -> str:
 
 
 def check_stack_name(stack_name: str) -> str:
-    if not _STACK_RE.match(stack_name or ""):
-        raise UsageError("--stack-name must start with a letter and hold only letters, digits and '-' (at most 64)")
+    if not _STACK_RE.match(stack_name or "") or len(stack_name) > MAX_STACK_NAME:
+        raise UsageError(f"--stack-name must start with a letter and hold only letters, digits and '-', at most "
+                         f"{MAX_STACK_NAME} of them (the function {{stack}}-orchestrator must fit Lambda's 64)")
     return stack_name
 
 
@@ -131,3 +135,9 @@ def failure_reason(stack_name: str, region: str) -> str:
         if event["ResourceStatus"].endswith("FAILED") and event.get("ResourceStatusReason"):
             return f"{event['LogicalResourceId']}: {event['ResourceStatusReason']}"
     return "no reason recorded"
+
+
+def mark_seen(cloudformation, stack_name: str, seen: set[str]) -> None:
+    """Note the stack's events so far, so wait_stack reports only the ones an operation adds."""
+    with aws_errors("CloudFormation DescribeStackEvents"):
+        seen.update(e["EventId"] for e in cloudformation.describe_stack_events(StackName=stack_name)["StackEvents"])

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "configure": ("mycli_magic.cli.commands.configure", "set the API endpoint and key (or discover them from a stack)"),
     "init": ("mycli_magic.cli.commands.init", "deploy the AWS stack and save its endpoint and a new API key"),
     "destroy": ("mycli_magic.cli.commands.destroy", "delete the AWS stack, its task definitions and its config"),
+    "doctor": ("mycli_magic.cli.commands.doctor", "check the deployed AWS stack part by part and say what to run"),
     "server": ("mycli_magic.cli.commands.server", "run the local HTTP API and embedded engine (or: server stop)"),
 }
 

@@ -1,4 +1,4 @@
-"""The line magic's commands: `%mycli status|logs|stop|list|attach|configure|init|destroy`.
+"""The line magic's commands: `%mycli status|logs|stop|list|attach|configure|init|destroy|doctor`.
 
 They mirror the `mycli` CLI's commands and words, with notebook manners: `status` gives back
 an execution handle, `list` a table that renders as HTML, `attach` and `logs -f` the live
@@ -60,6 +60,7 @@ PASS_THROUGH = {
     "configure": "as `mycli configure`: endpoint, API key (asked for, never shown), profiles",
     "init": "deploy the AWS stack (as `mycli init`)",
     "destroy": "remove the AWS stack (as `mycli destroy`)",
+    "doctor": "check a deployed stack part by part and say what to run (as `mycli doctor`)",
 }
 
 
@@ -181,7 +182,7 @@ def cmd_init(magics, args):
     """`mycli init`'s flags. In a notebook nothing secret is typed or shown: git credentials
     come from the files the flags name or from $GITHUB_TOKEN / $GITLAB_TOKEN / $SSH_PRIVATE_KEY
     (as `mycli init --force` takes them), and the new API key goes to the config file only."""
-    aws_deploy = _aws_deploy("init", "init_from_args")
+    aws_deploy = _aws("init", "deploy", "init_from_args")
     from ..aws.git_credentials import credentials_from_files
 
     parser = _Parser(prog="%mycli init")
@@ -200,26 +201,41 @@ def cmd_init(magics, args):
 
 
 def cmd_destroy(magics, args):
-    aws_deploy = _aws_deploy("destroy", "destroy_stack")
+    aws_destroy = _aws("destroy", "destroy", "destroy_stack")
+    from ..aws.deploy import target_stack
 
     parser = _Parser(prog="%mycli destroy")
-    aws_deploy.add_destroy_arguments(parser)
+    aws_destroy.add_destroy_arguments(parser)
     ns = parser.parse_args(args.rest)
-    stack, region = aws_deploy.target_stack(ns.stack_name, ns.region)
+    stack, region = target_stack(ns.stack_name, ns.region)
     if not ns.force:
         _confirm(f"Delete the mycli stack {stack} in {region} and everything in it? [y/N]: ", "y", "cancelled: nothing was deleted")
-    aws_deploy.destroy_stack(region, stack, ns.keep_config, _progress)
+    aws_destroy.destroy_stack(region, stack, ns.keep_config, _progress)
     print(f"✓ Stack {stack} in {region} and its resources were removed.")
 
 
-def _aws_deploy(command: str, function_name: str):
+def cmd_doctor(magics, args):
+    """`mycli doctor`'s checks, printed the same way; problems make the cell fail with one line."""
+    doctor = _aws("doctor", "doctor", "diagnose")
+
+    parser = _Parser(prog="%mycli doctor")
+    doctor.add_doctor_arguments(parser)
+    report = doctor.diagnose_from_args(parser.parse_args(args.rest))
+    print(report.text(), flush=True)
+    if report.problems:
+        raise UsageError(report.verdict())
+
+
+def _aws(command: str, module: str, function_name: str):
+    import importlib
+
     try:
-        from ..aws import deploy as aws_deploy
+        found = importlib.import_module(f"mycli_magic.aws.{module}")
     except ImportError as exc:
         raise UsageError(f"%mycli {command} is not available ({exc}); install mycli with its AWS dependencies (boto3)") from None
-    if not hasattr(aws_deploy, function_name):
-        raise UsageError(f"%mycli {command} is not available in this version (mycli_magic.aws.deploy has no {function_name})")
-    return aws_deploy
+    if not hasattr(found, function_name):
+        raise UsageError(f"%mycli {command} is not available in this version (mycli_magic.aws.{module} has no {function_name})")
+    return found
 
 
 def _confirm(prompt: str, expected: str, cancelled: str) -> None:
@@ -245,7 +261,7 @@ def _progress(line: str) -> None:
 
 COMMANDS = {
     "status": cmd_status, "logs": cmd_logs, "attach": cmd_attach, "stop": cmd_stop, "list": cmd_list,
-    "configure": cmd_configure, "init": cmd_init, "destroy": cmd_destroy,
+    "configure": cmd_configure, "init": cmd_init, "destroy": cmd_destroy, "doctor": cmd_doctor,
 }
 
 

@@ -180,7 +180,7 @@ class MycliMagics(Magics):
     @no_var_expand
     @line_magic("mycli")
     def mycli_line(self, line: str):
-        """%mycli status|logs|stop|list|attach|configure|init|destroy ... (the `mycli` CLI's commands)
+        """%mycli status|logs|stop|list|attach|configure|init|destroy|doctor ... (the `mycli` CLI's commands)
 
           %mycli status ID            the execution as a handle (.logs, .wait(), .stop())
           %mycli logs ID [-f] [-t]    its log so far; -f: live, until it ends; -t: timestamps
@@ -189,6 +189,7 @@ class MycliMagics(Magics):
           %mycli list [--limit N]     recent executions (a table)
           %mycli configure ...        as `mycli configure` (endpoint, API key, profiles)
           %mycli init ... / destroy   deploy or remove the AWS stack (needs the AWS extras)
+          %mycli doctor ...           check the deployed stack part by part; says what to run
 
         Every command takes --profile P. The line gets $var / {var} expansion.
         """

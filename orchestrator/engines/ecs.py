@@ -156,7 +156,7 @@ class EcsEngine:
         try:
             with aws_errors("ECS RunTask", _CHECK_ECS):
                 answer = self.clients.ecs.run_task(
-                    **self._run_task_params(task_definition, launch.overrides, execution_id, request)
+                    **self.run_task_params(task_definition, launch.overrides, execution_id, request)
                 )
         finally:
             if one_off:
@@ -209,7 +209,8 @@ class EcsEngine:
 
     # internals -----------------------------------------------------------------------------
 
-    def _run_task_params(self, task_definition: str, overrides: dict, execution_id: str, request: ExecRequest) -> dict:
+    def run_task_params(self, task_definition: str, overrides: dict, execution_id: str, request: ExecRequest) -> dict:
+        """RunTask's request for a run (also what `mycli doctor` validates against botocore's model)."""
         params = {
             "cluster": self.settings.cluster,
             "taskDefinition": task_definition,
@@ -328,12 +329,12 @@ class EcsEngine:
         exist yet (the task has not started) is an empty page, not an error."""
         from botocore.exceptions import ClientError
 
-        params = {"logGroupName": self.settings.log_group, "logStreamName": stream, "limit": limit}
+        # startFromHead on every page: with a nextForwardToken but without it, CloudWatch pages
+        # from the tail and lines go missing (GetLogEvents API reference).
+        params = {"logGroupName": self.settings.log_group, "logStreamName": stream, "limit": limit, "startFromHead": True}
         for _ in range(MAX_EMPTY_PAGES):
             if token:
                 params["nextToken"] = token
-            else:
-                params["startFromHead"] = True
             with aws_errors("CloudWatch Logs GetLogEvents", _CHECK_LOGS):
                 try:
                     answer = self.clients.logs.get_log_events(**params)

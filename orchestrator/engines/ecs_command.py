@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from ..errors import BadRequest
 
-MAX_OVERRIDES_CHARS = 8192
+MAX_OVERRIDES_CHARS = 8192  # RunTask's limit, JSON punctuation included
+OVERRIDES_MARGIN = 192  # kept free: AWS does not say how it counts beyond "characters"
 MAX_DEFINITION_COMMAND_CHARS = 60 * 1024  # of a task definition's 64 KiB, leaving room for the rest
 
 _DECODER = (
@@ -49,8 +50,14 @@ def overrides_for(container: str, command: list[str], env: dict[str, str]) -> di
 
 
 def overrides_size(overrides: dict) -> int:
-    """Characters of the overrides as JSON; AWS counts the punctuation too (ours is a bit generous)."""
-    return len(json.dumps(overrides, ensure_ascii=False))
+    """Characters of the overrides as botocore sends them: json.dumps with its defaults, so every
+    non-ASCII character travels as a 6-character \\uXXXX escape (12 for one outside the BMP).
+    AWS counts what it receives, punctuation included."""
+    return len(json.dumps(overrides))
+
+
+def fits(overrides: dict) -> bool:
+    return overrides_size(overrides) <= MAX_OVERRIDES_CHARS - OVERRIDES_MARGIN
 
 
 @dataclass(frozen=True)
@@ -66,19 +73,19 @@ class Launch:
 def build_launch(container: str, script: str, env: dict[str, str]) -> Launch:
     """The cheapest transport that fits, or BadRequest naming the limits."""
     plain = overrides_for(container, ["/bin/sh", "-c", script], env)
-    if overrides_size(plain) <= MAX_OVERRIDES_CHARS:
+    if fits(plain):
         return Launch(plain, "plain")
     program = packed(script)
     small = overrides_for(container, ["/bin/sh", "-c", program], env)
-    if overrides_size(small) <= MAX_OVERRIDES_CHARS:
+    if fits(small):
         return Launch(small, "packed")
     env_only = overrides_for(container, [], env)
     del env_only["containerOverrides"][0]["command"]
     env_size = overrides_size(env_only)
-    if env_size > MAX_OVERRIDES_CHARS:
+    if not fits(env_only):
         raise BadRequest(
             f"env does not fit in ECS RunTask's {MAX_OVERRIDES_CHARS:,}-character overrides limit "
-            f"({env_size:,} characters); pass less in env"
+            f"({env_size:,} characters as sent, non-ASCII escaped); pass less in env"
         )
     if len(program) > MAX_DEFINITION_COMMAND_CHARS:
         raise BadRequest(

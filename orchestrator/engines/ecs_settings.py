@@ -21,7 +21,7 @@ configuration), so the local front and the Lambda run the same engine with the s
 |                             | first)                                                    |
 | MYCLI_LOG_SETTLE_SECONDS    | how long after STOPPED a log is still reported incomplete |
 |                             | (the awslogs driver ships the last lines late; default 15)|
-| DEFAULT_IMAGE               | the base definition's image (default: ubuntu:22.04)       |
+| DEFAULT_IMAGE               | the base definition's image (default: DEFAULT_IMAGE below)|
 | GITHUB_HOST / GITLAB_HOST   | hosts that get the GitHub / GitLab token                  |
 | AWS_REGION                  | region (set by Lambda; boto3's usual lookup otherwise)    |
 
@@ -35,6 +35,11 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from ..errors import ServerMisconfigured
+
+# Docker's official ubuntu image through the ECR Public Gallery's mirror of Docker Official Images:
+# Fargate caches nothing, so every task pulls its image, and Docker Hub allows only a handful of
+# anonymous pulls per hour from one address; ECR Public serves anonymous pulls from AWS.
+DEFAULT_IMAGE = "public.ecr.aws/docker/library/ubuntu:22.04"
 
 REQUIRED = ("MYCLI_CLUSTER", "MYCLI_SUBNETS", "MYCLI_SECURITY_GROUPS", "MYCLI_TASK_DEFINITION", "MYCLI_LOG_GROUP",
             "MYCLI_EXECUTIONS_TABLE")
@@ -58,7 +63,7 @@ class EcsSettings:
     table: str
     container: str = "executor"
     stream_prefix: str = "task"
-    default_image: str = "ubuntu:22.04"
+    default_image: str = DEFAULT_IMAGE
     capacity_provider: str = "FARGATE_SPOT"
     assign_public_ip: str = "ENABLED"
     github_host: str = "github.com"
@@ -82,7 +87,7 @@ class EcsSettings:
             table=get("MYCLI_EXECUTIONS_TABLE", ""),
             container=get("MYCLI_CONTAINER_NAME") or "executor",
             stream_prefix=get("MYCLI_LOG_STREAM_PREFIX") or "task",
-            default_image=get("DEFAULT_IMAGE") or "ubuntu:22.04",
+            default_image=get("DEFAULT_IMAGE") or DEFAULT_IMAGE,
             capacity_provider=(get("MYCLI_CAPACITY_PROVIDER") or "FARGATE_SPOT").upper(),
             assign_public_ip=(get("MYCLI_ASSIGN_PUBLIC_IP") or "ENABLED").upper(),
             github_host=get("GITHUB_HOST") or "github.com",

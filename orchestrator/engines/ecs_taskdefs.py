@@ -1,17 +1,23 @@
 """Per-image task definitions: `{base family}-{sanitized image}` (mycli-task-python-3-11), copied
-from the stack's base definition (roles, secrets, log configuration, init process), reused
-whenever the image matches, with a hash suffix when two images sanitize to the same name.
+from the stack's base definition (roles, secrets, log configuration, init process), reused while
+the image matches *and* everything copied still matches the current base, with a hash suffix when
+two images sanitize to the same name.
 
 ECS has no per-RunTask image override, so each image needs a task definition; naming them after
-the image keeps them few, recognisable in the console and cheap to find again.
+the image keeps them few, recognisable in the console and cheap to find again. A copy goes stale
+when the base changes under it (a re-created stack has a new secret ARN; a template update
+changes the log options or roles): then a new revision is registered from the current base. Each
+copy is tagged with the base revision it came from (DerivedFrom), for whoever reads the console.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 import threading
+import time
 
 from ..errors import ApiError, UpstreamError
 from .ecs_aws import Clients, aws_errors, error_code
@@ -19,6 +25,7 @@ from .ecs_aws import Clients, aws_errors, error_code
 log = logging.getLogger("mycli.ecs")
 
 MAX_SANITIZED = 50
+RECHECK_SECONDS = 300  # how long a warm process trusts a copy before comparing it with the base again
 _UNSAFE = re.compile(r"[^a-z0-9-]+")
 
 # What register_task_definition accepts back from describe_task_definition.
@@ -45,35 +52,49 @@ def candidate_families(base_family: str, image: str) -> tuple[str, str]:
 class TaskDefinitions:
     """Finds or registers the task definition for an image; remembers answers per process."""
 
-    def __init__(self, clients: Clients, base_family: str, container: str, default_image: str):
+    def __init__(self, clients: Clients, base_family: str, container: str, default_image: str,
+                 recheck_seconds: float = RECHECK_SECONDS):
         self.clients = clients
         self.base_family = base_family
         self.container = container
         self.default_image = default_image
-        self._cache: dict[str, str] = {}
+        self.recheck_seconds = recheck_seconds
+        self._cache: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
     def for_image(self, image: str | None) -> str:
         """The task definition (family:revision or family) to run `image` with."""
         if not image or image == self.default_image:
             return self.base_family
-        cached = self._cache.get(image)
-        if cached:
-            return cached
         with self._lock:
-            arn = self._cache.get(image) or self._find_or_register(image)
-            self._cache[image] = arn
+            arn, checked = self._cache.get(image, ("", 0.0))
+            if not arn or time.monotonic() - checked >= self.recheck_seconds:
+                arn = self._find_or_register(image)
+                self._cache[image] = (arn, time.monotonic())
         return arn
 
     def _find_or_register(self, image: str) -> str:
-        for family in candidate_families(self.base_family, image):
+        base = self._base()
+        families = candidate_families(self.base_family, image)
+        for family in families:
             existing = self._describe(family)
             if existing is None:
-                return self._register(family, image)
+                return self._register(family, image, base=base)
             if self._image_of(existing) == image:
-                return existing["taskDefinitionArn"]
+                if inherited(existing, self.container) == inherited(base, self.container):
+                    return existing["taskDefinitionArn"]
+                log.info("%s no longer matches %s; registering a new revision", existing["taskDefinitionArn"], self.base_family)
+                return self._register(family, image, base=base)
         # Both names hold other images (a hash collision on top of a name collision): make a new revision.
-        return self._register(candidate_families(self.base_family, image)[1], image)
+        return self._register(families[1], image, base=base)
+
+    def _base(self) -> dict:
+        base = self._describe(self.base_family)
+        if base is None:
+            raise UpstreamError(
+                f"the base task definition {self.base_family} does not exist; check MYCLI_TASK_DEFINITION and that the stack deployed"
+            )
+        return base
 
     def _describe(self, family: str) -> dict | None:
         """The latest ACTIVE revision of `family`, or None when there is none."""
@@ -111,16 +132,8 @@ class TaskDefinitions:
             log.warning("could not retire %s: %s", arn, exc.message)
 
     def _register(self, family: str, image: str, command: list[str] | None = None, base: dict | None = None) -> str:
-        base = base or self._describe(self.base_family)
-        if base is None:
-            raise UpstreamError(
-                f"the base task definition {self.base_family} does not exist; check MYCLI_TASK_DEFINITION and that the stack deployed"
-            )
-        params = {key: base[key] for key in _COPIED if base.get(key)}
-        params.setdefault("networkMode", "awsvpc")
-        params.setdefault("requiresCompatibilities", ["FARGATE"])
-        params.setdefault("cpu", "256")
-        params.setdefault("memory", "512")
+        base = base or self._base()
+        params = task_fields(base)
         containers = []
         for container in base.get("containerDefinitions", []):
             container = dict(container)
@@ -129,9 +142,31 @@ class TaskDefinitions:
                 if command:
                     container["command"] = command
             containers.append(container)
-        tags = [{"key": "ManagedBy", "value": "mycli"}, {"key": "Image", "value": sanitize(image)}]
+        tags = [{"key": "ManagedBy", "value": "mycli"}, {"key": "Image", "value": sanitize(image)},
+                {"key": "DerivedFrom", "value": base.get("taskDefinitionArn", self.base_family).rsplit("/", 1)[-1]}]
         with aws_errors("ECS RegisterTaskDefinition", "the orchestrator's role (ecs:RegisterTaskDefinition, iam:PassRole)"):
             answer = self.clients.ecs.register_task_definition(
                 family=family, containerDefinitions=containers, tags=tags, **params
             )
         return answer["taskDefinition"]["taskDefinitionArn"]
+
+
+def task_fields(definition: dict) -> dict:
+    """The task-level fields a copy registers: the base's, with Fargate's defaults where it has none."""
+    fields = {key: definition[key] for key in _COPIED if definition.get(key)}
+    fields.setdefault("networkMode", "awsvpc")
+    fields.setdefault("requiresCompatibilities", ["FARGATE"])
+    fields.setdefault("cpu", "256")
+    fields.setdefault("memory", "512")
+    return fields
+
+
+def inherited(definition: dict, container: str) -> str:
+    """What a copy takes from the base, as canonical JSON: the copied task-level fields and the
+    container definitions, without the executor's image and command (the copy's own)."""
+    fields = task_fields(definition)
+    containers = [
+        {k: v for k, v in c.items() if not (c.get("name") == container and k in ("image", "command"))}
+        for c in definition.get("containerDefinitions", [])
+    ]
+    return json.dumps({"task": fields, "containers": containers}, sort_keys=True, default=str)

@@ -60,8 +60,8 @@ def _handler_imports(package: bytes, where: Path) -> str:
 
     host = where / "host-bcrypt"
     shutil.copytree(Path(bcrypt.__file__).parent, host / "bcrypt")
-    probe = ("import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; import orchestrator.handler as h; "
-             "assert callable(h.handler); assert 'boto3' not in sys.modules; print(h.__file__)")
+    probe = ("import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; import index, orchestrator.handler as h; "
+             "assert index.handler is h.handler; assert 'boto3' not in sys.modules; print(h.__file__)")
     done = subprocess.run([sys.executable, "-S", "-c", probe, str(root), str(host)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
@@ -83,7 +83,8 @@ def test_init_deploys_the_stack_and_destroy_removes_everything(cli: Cli, tmp_pat
     assert {"AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::EC2::InternetGateway", "AWS::EC2::SecurityGroup",
             "AWS::ECS::Cluster", "AWS::ECS::TaskDefinition", "AWS::Logs::LogGroup", "AWS::IAM::Role",
             "AWS::DynamoDB::Table", "AWS::Lambda::Function", "AWS::ApiGateway::RestApi",
-            "AWS::ApiGateway::Deployment", "AWS::Lambda::Permission"} <= types
+            "AWS::ApiGateway::Deployment", "AWS::ApiGateway::Stage", "AWS::Lambda::Permission",
+            "AWS::SecretsManager::Secret"} <= types
 
     # the key: shown once, saved 0600 with the endpoint the stack reports
     keys = re.findall(r"sk_live_[0-9a-f]{64}", output)
@@ -99,7 +100,7 @@ def test_init_deploys_the_stack_and_destroy_removes_everything(cli: Cli, tmp_pat
     lam = boto3.client("lambda")
     function = lam.get_function_configuration(FunctionName=outputs["FunctionName"])
     assert function["Runtime"] == "python3.12"  # (moto drops Architectures; test_aws_template checks arm64)
-    assert function["Handler"] == "orchestrator.handler.handler"
+    assert function["Handler"] == "index.handler"  # where the template's placeholder is; the zip's index.py hands over
     variables = function["Environment"]["Variables"]
     import bcrypt
 
@@ -176,3 +177,80 @@ def test_the_template_is_package_data():
     from mycli_magic.aws.stack import load_template
 
     assert load_template() == (Path(__file__).resolve().parents[2] / "deploy" / "cloudformation.yaml").read_text()
+
+
+def test_the_longest_stack_name_deploys_in_two_regions(cli: Cli):
+    """IAM names are account-wide: fixed role names made the same stack in a second region fail;
+    the longest stack name init accepts fits every name (tests/support/aws_rules.py enforces IAM's and Lambda's
+    64 characters in the moto server, as AWS does)."""
+    from mycli_magic.aws.stack import MAX_STACK_NAME
+
+    stack = ("long-" * 20)[:MAX_STACK_NAME - 1] + "x"
+    for region in (REGION, "eu-central-1"):
+        done = cli.run("init", "--force", "--region", region, "--stack-name", stack, "--profile", region)
+        assert done.returncode == 0, done.stderr
+        assert boto3.client("cloudformation", region_name=region).describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    roles = [r["RoleName"] for r in boto3.client("iam").list_roles()["Roles"] if r["RoleName"].startswith(stack[:20])]
+    assert len(roles) == 6 and all(len(r) <= 64 for r in roles), roles
+    too_long = cli.run("init", "--force", "--region", REGION, "--stack-name", stack + "y")
+    assert too_long.returncode == 2 and f"at most {MAX_STACK_NAME}" in too_long.stderr
+    for region in (REGION, "eu-central-1"):
+        assert cli.run("destroy", "--force", "--region", region, "--stack-name", stack).returncode == 0
+
+
+def test_the_stacks_options_reach_aws(cli: Cli):
+    """`mycli init`'s options become the stack's parameters, and what moto's CloudFormation can
+    show of them is there: the stage's throttling, reserved concurrency only when asked for, the
+    private-ECR pull policy only with repositories named. Bad values change nothing."""
+    from mycli_magic.aws.stack import load_template, parameters
+
+    cloudformation, lam, iam = boto3.client("cloudformation"), boto3.client("lambda"), boto3.client("iam")
+    cloudformation.create_stack(StackName="optsdefault", TemplateBody=load_template(), Capabilities=["CAPABILITY_IAM"],
+                                Parameters=parameters({"APIKeyHash": "$2b$10$" + "x" * 53}))
+    flags = ("--reserved-concurrency", "5", "--ecr-repositories", "docker-hub/*", "--api-rate-limit", "3", "--api-burst-limit", "6")
+    done = cli.run("init", "--force", "--region", REGION, "--stack-name", "optsset", *flags)
+    assert done.returncode == 0, done.stderr
+    for stack, expected in (("optsdefault", None), ("optsset", (5, "docker-hub/*", 3, 6))):
+        resources = {r["LogicalResourceId"]: r["PhysicalResourceId"]
+                     for r in cloudformation.list_stack_resources(StackName=stack)["StackResourceSummaries"]}
+        settings = boto3.client("apigateway").get_stage(restApiId=resources["Api"], stageName="prod")["methodSettings"]["*/*"]
+        reserved = lam.get_function_concurrency(FunctionName=f"{stack}-orchestrator").get("ReservedConcurrentExecutions")
+        policies = iam.list_role_policies(RoleName=resources["TaskExecutionRole"])["PolicyNames"]
+        if expected:
+            assert (reserved, (settings["throttlingRateLimit"], settings["throttlingBurstLimit"])) == (5, (3, 6))
+            document = iam.get_role_policy(RoleName=resources["TaskExecutionRole"], PolicyName="pull-from-private-ecr")
+            assert document["PolicyDocument"]["Statement"][1]["Resource"].endswith(":repository/docker-hub/*")
+        else:
+            assert (settings["throttlingRateLimit"], settings["throttlingBurstLimit"]) == (10, 20)
+            assert reserved is None and "TaskExecutionEcrPolicy" not in resources and policies == ["write-logs-read-credentials"]
+    for bad in (("--reserved-concurrency", "-1"), ("--api-rate-limit", "30"), ("--ecr-repositories", "Bad Repo")):
+        refused = cli.run("init", "--force", "--region", REGION, "--stack-name", "optsbad", *bad)
+        assert refused.returncode == 2 and bad[0] in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    with pytest.raises(Exception):
+        cloudformation.describe_stacks(StackName="optsbad")
+    cloudformation.delete_stack(StackName="optsdefault")
+    assert cli.run("destroy", "--force", "--region", REGION, "--stack-name", "optsset").returncode == 0
+
+
+def test_a_stack_that_rolled_back_is_to_be_destroyed_not_configured(cli: Cli):
+    """A ROLLBACK_COMPLETE stack can be neither used (configure) nor updated (init --force):
+    init says to destroy it, with the reason it failed, with or without --force."""
+    import json
+
+    from mycli_magic.aws.deploy import init_stack
+    from mycli_magic.aws.git_credentials import GitCredentials
+    from mycli_magic.errors import MycliError
+
+    template = {"Resources": {"Role": {"Type": "AWS::IAM::Role", "Properties": {
+        "RoleName": "r" * 70, "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []}}}}}
+    boto3.client("cloudformation").create_stack(StackName="rolledback", TemplateBody=json.dumps(template))
+    for force in (False, True):
+        with pytest.raises(MycliError) as refused:
+            init_stack(REGION, "rolledback", force, GitCredentials(), lambda line: None, environ=cli.env())
+        message = str(refused.value)
+        assert "ROLLBACK_COMPLETE" in message and "roleName" in message and "configure" not in message
+        assert f"mycli destroy --stack-name rolledback --region {REGION}" in message
+    assert cli.run("destroy", "--force", "--region", REGION, "--stack-name", "rolledback").returncode == 0
+    done = cli.run("init", "--force", "--region", REGION, "--stack-name", "rolledback")
+    assert done.returncode == 0, done.stderr
+    assert cli.run("destroy", "--force", "--region", REGION, "--stack-name", "rolledback").returncode == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import string
 import subprocess
 import time
@@ -13,7 +14,7 @@ from types import SimpleNamespace
 
 import boto3
 import pytest
-from tests.support.aws import aws_env, complete_moto_stack, lambda_wheels
+from tests.support.aws import aws_env, lambda_wheels
 from tests.support.cli import GIT_ID, Cli
 from tests.support.server import start_server, stop_server
 from tests.support.fargate_sim import FargateSimulator
@@ -52,7 +53,7 @@ def aws(tmp_path_factory):
     done = deployer.run("init", "--force", "--capacity", "fargate", "--region", REGION, "--stack-name", STACK,
                         "--github-host", git.host, env={"GITHUB_TOKEN": TOKEN})
     assert done.returncode == 0, done.stderr
-    sim = FargateSimulator(REGION, complete_moto_stack(STACK, REGION)).start()
+    sim = FargateSimulator(REGION).start()
     server = start_server(home, extra_env={**env, "MYCLI_TIMEOUT_GRACE_SECONDS": "2", "MYCLI_LOG_SETTLE_SECONDS": "1"},
                           args=("--engine", "aws", "--stack-name", STACK, "--region", REGION, "--state-dir", str(home / "engine")))
     cli = Cli(home, extra_env={**env, "MYCLI_API_ENDPOINT": server.url, "MYCLI_API_KEY": server.key})
@@ -209,11 +210,20 @@ def test_per_image_task_definition_is_reused_and_collisions_get_a_hash(aws):
     container = copied["containerDefinitions"][0]
     assert container["image"] == "alpine:3.19" and container["linuxParameters"]["initProcessEnabled"] is True
     assert container["logConfiguration"]["options"]["awslogs-stream-prefix"] == "task"
+    assert container["logConfiguration"]["options"]["mode"] == "blocking"  # copied from the base
     assert {s["name"] for s in container["secrets"]} >= {"MYCLI_GITHUB_TOKEN"}
     assert copied["networkMode"] == "awsvpc" and copied["requiresCompatibilities"] == ["FARGATE"]
     families = aws.ecs.list_task_definition_families(familyPrefix=f"{STACK}-task-alpine-3-19")["families"]
     revisions = [arn for family in families for arn in aws.ecs.list_task_definitions(familyPrefix=family)["taskDefinitionArns"]]
     assert len(families) == 2 and len(revisions) == 2  # one per image, none per run
+
+
+def test_the_subnets_are_in_zones_fargate_supports(aws):
+    """ap-northeast-1 runs Fargate in apne1-az1, az2 and az4 only (test_aws_template states the rule)."""
+    subnets = boto3.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]["Outputs"]
+    ids = next(o["OutputValue"] for o in subnets if o["OutputKey"] == "SubnetIds").split(",")
+    zones = {s["AvailabilityZoneId"] for s in boto3.client("ec2").describe_subnets(SubnetIds=ids)["Subnets"]}
+    assert zones == {"apne1-az1", "apne1-az2"}
 
 
 def test_an_image_that_cannot_be_pulled_is_a_clear_stop(aws):
@@ -241,3 +251,97 @@ def test_not_started_yet_is_an_empty_page_and_the_engine_stops_overdue_tasks(aws
         aws.sim.held.clear()
     assert final["status"] == "STOPPED" and final["exit_code"] == 124
     assert "Timed out after 1 seconds" in final["stopped_reason"]
+
+
+def test_a_command_is_measured_as_sent_non_ascii_escaped(aws):
+    """1,500 accented characters are 1,500 characters typed but 9,000 as botocore sends them
+    (\\u00e9 each): RunTask's 8,192 limit (enforced by tests/support/aws_rules.py) counts the latter."""
+    text = "é" * 1500
+    final = _run(aws, f"printf '%s\\n' '{text}'")
+    assert final["exit_code"] == 0, final
+    assert text in aws.server.all_lines(final["execution_id"])
+    overrides = _task(aws, final["task_arn"])["overrides"]
+    assert len(json.dumps(overrides)) <= 8192 and "base64 -d | gunzip" in overrides["containerOverrides"][0]["command"][2]
+
+
+def _in_process_app():
+    """The Lambda's App on this stack, in this process (its settings read from the function)."""
+    from mycli_magic.aws.deploy import server_environ
+
+    from orchestrator.api import App
+    from orchestrator.auth import Authenticator, hash_api_key
+    from orchestrator.engines.ecs import EcsEngine
+
+    key = "sk_live_" + "cd" * 32
+    engine = EcsEngine.from_env(server_environ(STACK, REGION))
+    app = App(engine, lambda: Authenticator((hash_api_key(key, rounds=4).encode(),)))
+
+    def call(body: dict) -> dict:
+        answer = app.handle({"headers": {"X-API-Key": key}, "body": json.dumps(body)})
+        assert answer["statusCode"] == 200, answer
+        return json.loads(answer["body"])
+
+    def run(command: str, **fields) -> dict:
+        started = call({"action": "exec", "command": command, "skip_git": True, **fields})
+        deadline = time.monotonic() + 60
+        while (final := call({"action": "status", "execution_id": started["execution_id"]}))["status"] != "STOPPED":
+            assert time.monotonic() < deadline, final
+            time.sleep(0.2)
+        return final
+
+    return engine, run
+
+
+def test_a_per_image_definition_follows_its_base(aws):
+    """A re-created stack has a new secret (new ARN suffix); a template update changes the base.
+    A per-image copy registered before must not be reused with the old settings: the task would
+    fail to read a secret that no longer exists (ResourceInitializationError on ECS). Runs last in
+    this module: it replaces the stack's secret."""
+    engine, run = _in_process_app()
+    engine.task_definitions.recheck_seconds = 0  # a warm process compares at once, not after 5 minutes
+    image = "alpine:3.20"
+    first = run("echo before", image=image)
+    assert first["exit_code"] == 0, first
+    secrets = boto3.client("secretsmanager")
+    base = aws.ecs.describe_task_definition(taskDefinition=f"{STACK}-task")["taskDefinition"]
+    old_arn = base["containerDefinitions"][0]["secrets"][0]["valueFrom"].split(":github_token")[0]
+    new_arn = secrets.create_secret(Name=f"{STACK}/git-credentials-2",
+                                    SecretString=secrets.get_secret_value(SecretId=old_arn)["SecretString"])["ARN"]
+    container = dict(base["containerDefinitions"][0])
+    container["secrets"] = [{**s, "valueFrom": s["valueFrom"].replace(old_arn, new_arn)} for s in container["secrets"]]
+    copied = {k: base[k] for k in ("taskRoleArn", "executionRoleArn", "networkMode", "requiresCompatibilities", "cpu", "memory")}
+    aws.ecs.register_task_definition(family=f"{STACK}-task", containerDefinitions=[container], **copied)
+    secrets.delete_secret(SecretId=old_arn, ForceDeleteWithoutRecovery=True)
+
+    second = run("echo after", image=image)
+    assert second["exit_code"] == 0 and second["stop_code"] == "EssentialContainerExited", second
+    definition = aws.ecs.describe_task_definition(taskDefinition=_task(aws, second["task_arn"])["taskDefinitionArn"],
+                                                  include=["TAGS"])
+    assert definition["taskDefinition"]["containerDefinitions"][0]["secrets"][0]["valueFrom"].startswith(new_arn)
+    assert definition["taskDefinition"]["revision"] == 2
+    assert {"key": "DerivedFrom", "value": f"{STACK}-task:2"} in definition["tags"]
+    assert run("echo again", image=image)["task_arn"] != second["task_arn"]
+    assert aws.ecs.describe_task_definition(taskDefinition=f"{STACK}-task-alpine-3-20")["taskDefinition"]["revision"] == 2
+
+
+def test_destroy_waits_for_running_tasks_before_deleting_the_stack(aws):
+    """ECS refuses DeleteCluster while a task has not stopped (aws_rules enforces it, for
+    CloudFormation's delete too): destroy stops the tasks and waits. A stopped task spends a while
+    DEPROVISIONING (its network interface detached) before STOPPED, as on ECS. Runs last: it
+    removes the module's stack."""
+    aws.sim.deprovision_seconds = 3
+    started = aws.cli.exec_json("--skip-git", "--", "echo waiting; sleep 60")
+    deadline = time.monotonic() + 30
+    while "waiting" not in aws.cli.run("logs", started["execution_id"]).stdout:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    done = aws.cli.run("destroy", "--force", "--stack-name", STACK, "--region", REGION, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    waited = [i for i, line in enumerate(lines) if re.search(r"Waiting for \d+ task\(s\) to stop", line)]
+    deleting = [i for i, line in enumerate(lines) if "Deleting CloudFormation stack" in line]
+    assert waited and deleting and waited[0] < lines.index("✓ Tasks stopped") < deleting[0], done.stdout
+    assert _task(aws, started["task_arn"])["lastStatus"] == "STOPPED"
+    with pytest.raises(Exception):
+        boto3.client("cloudformation").describe_stacks(StackName=STACK)
+

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import boto3
 import pytest
-from tests.support.aws import aws_env, complete_moto_stack, lambda_wheels
+from tests.support.aws import aws_env, lambda_wheels
 from tests.support.server import ISOLATED_VARS, start_server, stop_server
 from tests.support.fargate_sim import FargateSimulator
 from tests.support.ipython import new_shell
@@ -68,10 +68,35 @@ def test_init_in_a_notebook_passes_every_flag_and_keeps_the_key_out(deployed, in
     assert f"✓ Stack {STACK} is ready in {REGION}" in init_output and saved["api_key"] not in init_output
 
 
+def test_doctor_in_a_notebook_is_the_cli_report_and_fails_the_cell_on_a_problem(deployed, init_output):
+    import contextlib
+    import io
+
+    from IPython.core.error import UsageError
+
+    healthy = io.StringIO()
+    with contextlib.redirect_stdout(healthy):
+        deployed.shell.run_line_magic("mycli", f"doctor --stack-name {STACK} --region {REGION}")
+    assert healthy.getvalue().splitlines()[0] == f"mycli doctor: stack {STACK} in {REGION}"
+    assert "✓ No problems found." in healthy.getvalue() and "✗" not in healthy.getvalue()
+
+    logs, group = boto3.client("logs"), f"/aws/mycli/{STACK}"
+    logs.delete_log_group(logGroupName=group)
+    broken = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(broken), pytest.raises(UsageError) as failed:
+            deployed.shell.run_line_magic("mycli", "doctor")  # the configured stack and region
+    finally:
+        logs.create_log_group(logGroupName=group)
+        logs.put_retention_policy(logGroupName=group, retentionInDays=7)
+    assert "✗ log group" in broken.getvalue() and "aws logs create-log-group" in broken.getvalue()
+    assert str(failed.value) == f"✗ 1 problem found in stack {STACK} ({REGION}); see above."
+
+
 @pytest.fixture
 def aws_server(deployed, init_output, monkeypatch):
     """`mycli server --engine aws` on the stack the magic deployed, with the Fargate simulator."""
-    sim = FargateSimulator(REGION, complete_moto_stack(STACK, REGION)).start()
+    sim = FargateSimulator(REGION).start()
     home = deployed.base / "server-home"
     home.mkdir(exist_ok=True)
     server = start_server(home, extra_env={**deployed.env, "MYCLI_HOME": str(home), "MYCLI_LOG_SETTLE_SECONDS": str(SETTLE_SECONDS)},

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.aws import aws_env, complete_moto_stack, lambda_wheels
+from tests.support.aws import aws_env, lambda_wheels
 from tests.support.cli import Cli
 from tests.support.server import ROOT, clean_env, start_server, stop_server
 from tests.support.fargate_sim import FargateSimulator
@@ -42,7 +42,7 @@ def aws_backend(base: Path):
     env = {**aws_env(REGION), "MYCLI_LAMBDA_WHEELS": str(lambda_wheels()), "MYCLI_DEPLOY_POLL_SECONDS": "0.1"}
     done = Cli(home, extra_env=env).run("init", "--force", "--capacity", "fargate", "--region", REGION, "--stack-name", STACK)
     assert done.returncode == 0, done.stderr
-    sim = FargateSimulator(REGION, complete_moto_stack(STACK, REGION)).start()
+    sim = FargateSimulator(REGION).start()
     server = start_server(home, extra_env=env,
                           args=("--engine", "aws", "--stack-name", STACK, "--region", REGION, "--state-dir", str(home / "engine")))
     try:
@@ -67,5 +67,7 @@ def test_aws_setup_notebook_runs_under_nbval(tmp_path):
 
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp, aws_backend(Path(tmp)) as kernel_env:
-        subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace", NOTEBOOK],
+        # `-m nbconvert`, not `-m jupyter nbconvert`: jupyter runs the first jupyter-nbconvert on PATH,
+        # whose interpreter (and its kernel's mycli) may not be this one
+        subprocess.run([sys.executable, "-m", "nbconvert", "--to", "notebook", "--execute", "--inplace", NOTEBOOK],
                        cwd=ROOT, env=kernel_env, check=True)

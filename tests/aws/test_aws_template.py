@@ -48,7 +48,8 @@ def test_parameters_are_the_seeds_and_secrets_do_not_echo(template):
     assert {"APIKeyHash", "GitHubToken", "GitLabToken", "SSHPrivateKey", "DefaultImage"} <= set(params)
     for name in ("APIKeyHash", "GitHubToken", "GitLabToken", "SSHPrivateKey"):
         assert params[name]["NoEcho"] is True
-    assert params["DefaultImage"]["Default"] == "ubuntu:22.04"
+    for name, param in params.items():
+        assert "Default" in param or name == "APIKeyHash", f"{name}: a new parameter needs a default, or updates break"
 
 
 def test_git_credentials_reach_containers_only_through_task_definition_secrets(template):
@@ -78,10 +79,9 @@ def test_logs_lambda_api_and_table(template):
     assert options["awslogs-stream-prefix"] == "task"
     function = resources["Orchestrator"]["Properties"]
     assert function["Runtime"] == "python3.12" and function["Architectures"] == ["arm64"]
-    assert function["Handler"] == "orchestrator.handler.handler"
     method = resources["ExecuteMethod"]["Properties"]
     assert method["HttpMethod"] == "POST" and method["Integration"]["Type"] == "AWS_PROXY"
-    assert resources["ApiDeployment"]["Properties"]["StageName"] == "prod"
+    assert resources["ApiStage"]["Properties"]["StageName"] == "prod"
     assert resources["ApiInvokePermission"]["Properties"]["Principal"] == "apigateway.amazonaws.com"
     table = resources["ExecutionsTable"]["Properties"]
     assert table["BillingMode"] == "PAY_PER_REQUEST"
@@ -92,8 +92,8 @@ def test_logs_lambda_api_and_table(template):
 def test_lambda_role_is_scoped_to_the_stack(template):
     statements = template["Resources"]["LambdaRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     wildcard = [s for s in statements if s["Resource"] == "*"]
-    # Register/DescribeTaskDefinition have no resource-level scoping in IAM; nothing else may be "*"
-    assert [s["Sid"] for s in wildcard] == ["TaskDefinitionsPerImage"]
+    # DescribeTaskDefinition and DeregisterTaskDefinition have no resource-level scoping in IAM
+    assert [s["Sid"] for s in wildcard] == ["ReadAndRetireTaskDefinitions"]
     assert all(not str(a).endswith(":*") for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
     passrole = next(s for s in statements if s["Action"] == "iam:PassRole")
     assert passrole["Condition"]["StringEquals"]["iam:PassedToService"] == "ecs-tasks.amazonaws.com"
@@ -112,3 +112,219 @@ def test_lambda_role_allows_every_aws_call_the_orchestrator_makes(template):
     assert calls, "found no AWS calls: the pattern no longer matches the code"
     needed = {f"{prefixes[svc]}:{''.join(w.capitalize() for w in op.split('_'))}" for svc, op in calls}
     assert needed - allowed == set()
+
+
+# --- what moto cannot exercise: each rule states its AWS source ---------------------------------
+
+def _statements(template: dict):
+    """(resource, statement) of every inline and standalone IAM policy in the template."""
+    for name, resource in template["Resources"].items():
+        documents = [p["PolicyDocument"] for p in resource.get("Properties", {}).get("Policies", [])]
+        if resource["Type"] == "AWS::IAM::Policy":
+            documents.append(resource["Properties"]["PolicyDocument"])
+        for document in documents:
+            for statement in document["Statement"]:
+                yield name, statement
+
+
+def test_no_action_that_iam_can_scope_sits_on_a_wildcard(template):
+    """Service Authorization Reference (https://docs.aws.amazon.com/service-authorization/latest/
+    reference/reference_policies_actions-resources-contextkeys.html): an action that lists resource
+    types accepts resource ARNs, so granting it on "*" is broader than needed. cfn-lint ships that
+    reference as data (Policies.json); the review found ecs:DeleteTaskDefinitions on "*"."""
+    import json
+
+    import cfnlint
+
+    reference = json.loads((Path(cfnlint.__file__).parent / "data" / "AdditionalSpecs" / "Policies.json").read_text())
+    broad = []
+    for name, statement in _statements(template):
+        if statement["Resource"] != "*":
+            continue
+        for action in [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]:
+            service, operation = action.split(":")
+            if reference[service]["Actions"][operation.lower()].get("Resources"):
+                broad.append(f"{name}: {action}")
+    assert broad == []
+
+
+def test_iam_roles_have_no_fixed_names(template):
+    """IAM names are account-wide (IAM identifiers: "names must be unique within the account",
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html), so
+    `{stack}-task-role` collides with the same stack in a second region; and a role name may hold
+    64 characters (CreateRole), which `{stack}-task-execution-role` passed from a 45-character
+    stack name. CloudFormation's generated names are unique and fit."""
+    roles = [n for n, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"]
+    assert len(roles) == 3
+    assert [n for n in roles if "RoleName" in template["Resources"][n]["Properties"]] == []
+    assert template["Outputs"]["TaskRoleName"]["Value"] == {"Ref": "TaskRole"}  # where users attach policies
+
+
+# Name property → (its limit, the AWS page that states it)
+NAME_LIMITS = {
+    ("AWS::Lambda::Function", "FunctionName"): (64, "https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html"),
+    ("AWS::Logs::LogGroup", "LogGroupName"): (512, "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogGroup.html"),
+    ("AWS::ECS::TaskDefinition", "Family"): (255, "https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RegisterTaskDefinition.html"),
+    ("AWS::ECS::Cluster", "ClusterName"): (255, "https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateCluster.html"),
+    ("AWS::DynamoDB::Table", "TableName"): (255, "https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_CreateTable.html"),
+    ("AWS::SecretsManager::Secret", "Name"): (512, "https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html"),
+    ("AWS::EC2::SecurityGroup", "GroupName"): (255, "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateSecurityGroup.html"),
+}
+
+
+def test_every_name_fits_its_limit_with_the_longest_stack_name_init_accepts(template):
+    """Every name built from the stack name, with the longest name `mycli init` accepts, within
+    the limit its service documents (NAME_LIMITS); and per-image task definition families
+    (`{stack}-task-{50}-{hash}`) within RegisterTaskDefinition's 255."""
+    from mycli_magic.aws.stack import MAX_STACK_NAME, check_stack_name
+
+    from orchestrator.engines.ecs_taskdefs import candidate_families
+
+    stack = "s" * MAX_STACK_NAME
+    check_stack_name(stack)
+    with pytest.raises(Exception):
+        check_stack_name(stack + "s")
+    checked = set()
+    for resource in template["Resources"].values():
+        for prop, value in resource.get("Properties", {}).items():
+            named = isinstance(value, dict) and "${AWS::StackName}" in str(value.get("Sub"))
+            if not named or not (prop.endswith("Name") or prop == "Family") or resource["Type"] == "AWS::ApiGateway::RestApi":
+                continue  # (a REST API's name has no documented limit)
+            assert (resource["Type"], prop) in NAME_LIMITS, f"{resource['Type']}.{prop}: add its documented limit"
+            limit, source = NAME_LIMITS[(resource["Type"], prop)]
+            name = value["Sub"].replace("${AWS::StackName}", stack)
+            assert len(name) <= limit, f"{resource['Type']}.{prop} {name!r} is {len(name)} > {limit} ({source})"
+            checked.add((resource["Type"], prop))
+    assert checked == set(NAME_LIMITS)
+    longest_image = "registry.example.com/" + "x" * 200 + ":tag"
+    assert all(len(f) <= 255 for f in candidate_families(f"{stack}-task", longest_image))
+
+
+def test_the_placeholder_function_answers_a_clear_503(template):
+    """AWS::Lambda::Function Code.ZipFile: "CloudFormation places it in a file named index and
+    zips it" (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-function-code.html),
+    so until `mycli init` uploads the package the handler must be index.handler, or every request
+    is an import error (502 from API Gateway) instead of the placeholder's clear 503."""
+    import json
+
+    function = template["Resources"]["Orchestrator"]["Properties"]
+    assert function["Handler"].split(".")[0] == "index"
+    namespace: dict = {}
+    exec(compile(function["Code"]["ZipFile"], "index.py", "exec"), namespace)
+    answer = namespace[function["Handler"].split(".")[1]]({"body": "{}"}, None)
+    assert answer["statusCode"] == 503 and "mycli init" in json.loads(answer["body"])["error"]
+
+
+def test_task_logs_are_blocking(template):
+    """awslogs `mode`: ECS made non-blocking the default on 25 June 2025 (defaultLogDriverMode,
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-account-settings.html), which
+    drops what its buffer cannot hold (LogConfiguration, API reference); a run's output is the
+    product, so the template says blocking."""
+    options = template["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"][0]["LogConfiguration"]["Options"]
+    assert options["mode"] == "blocking"
+
+
+def test_the_api_stage_throttles_every_method(template):
+    """API Gateway throttling (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-request-throttling.html)
+    is set on a stage's MethodSettings (AWS::ApiGateway::Stage MethodSetting: ResourcePath "/*"
+    and HttpMethod "*" for every method); a Deployment's StageName would create the stage without
+    them. Every unauthenticated request costs the function a bcrypt verify, so the stage brakes."""
+    resources = template["Resources"]
+    assert "StageName" not in resources["ApiDeployment"]["Properties"]
+    stage = resources["ApiStage"]["Properties"]
+    assert stage["DeploymentId"] == {"Ref": "ApiDeployment"} and stage["StageName"] == "prod"
+    assert "/prod/execute" in template["Outputs"]["ApiEndpoint"]["Value"]["Sub"]
+    (setting,) = stage["MethodSettings"]
+    assert (setting["ResourcePath"], setting["HttpMethod"]) == ("/*", "*")
+    assert setting["ThrottlingRateLimit"] == {"Ref": "ApiRateLimit"} and setting["ThrottlingBurstLimit"] == {"Ref": "ApiBurstLimit"}
+    params = template["Parameters"]
+    assert 0 < params["ApiRateLimit"]["Default"] <= params["ApiBurstLimit"]["Default"]
+
+
+def test_reserved_concurrency_is_opt_in(template):
+    """Lambda reserved concurrency (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html):
+    a reservation must leave 100 unreserved, so in an account whose quota is still the new-account
+    10 any reservation fails the stack; the parameter defaults to 0, which sets none."""
+    params = template["Parameters"]["ReservedConcurrency"]
+    assert params["Default"] == 0
+    assert template["Conditions"]["ReserveConcurrency"] == {"Not": [{"Equals": [{"Ref": "ReservedConcurrency"}, 0]}]}
+    reserved = template["Resources"]["Orchestrator"]["Properties"]["ReservedConcurrentExecutions"]
+    assert reserved == {"If": ["ReserveConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]}
+
+
+def test_private_ecr_pulls_are_opt_in_and_scoped(template):
+    """The execution role pulls from no private repository unless EcrRepositories names them
+    (ECR on ECS, https://docs.aws.amazon.com/AmazonECR/latest/userguide/ECR_on_ECS.html); with a
+    pull-through cache the first pull also creates the repository and imports the image
+    (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-iam.html)."""
+    resources = template["Resources"]
+    role_actions = {a for name, s in _statements(template) if name == "TaskExecutionRole"
+                    for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert not any(a.startswith("ecr:") for a in role_actions)
+    policy = resources["TaskExecutionEcrPolicy"]
+    assert policy["Condition"] == "PullFromPrivateEcr" and policy["Properties"]["Roles"] == [{"Ref": "TaskExecutionRole"}]
+    pull = next(s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Resource"] != "*")
+    assert {"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchImportUpstreamImage", "ecr:CreateRepository"} <= set(pull["Action"])
+    assert pull["Resource"]["Sub"].endswith(":repository/${EcrRepositories}")
+    assert template["Parameters"]["EcrRepositories"]["Default"] == ""
+
+
+def test_the_default_image_comes_from_the_ecr_public_mirror(template):
+    """Fargate caches no image, and Docker Hub limits anonymous pulls per source address
+    (https://docs.docker.com/docker-hub/usage/); the ECR Public Gallery mirrors Docker Official
+    Images under public.ecr.aws/docker/library (https://gallery.ecr.aws/docker). The template,
+    the engine and `mycli init` agree on the default."""
+    from mycli_magic.aws.deploy import add_init_arguments
+
+    from orchestrator.engines.ecs_settings import DEFAULT_IMAGE, EcsSettings
+
+    parser = __import__("argparse").ArgumentParser()
+    add_init_arguments(parser)
+    assert DEFAULT_IMAGE == "public.ecr.aws/docker/library/ubuntu:22.04"
+    assert template["Parameters"]["DefaultImage"]["Default"] == DEFAULT_IMAGE
+    assert EcsSettings.from_env({}).default_image == DEFAULT_IMAGE
+    assert parser.parse_args([]).default_image == DEFAULT_IMAGE
+
+
+FARGATE_ZONES = {"us-west-1": {"usw1-az1", "usw1-az3"}, "ap-northeast-1": {"apne1-az1", "apne1-az2", "apne1-az4"}}
+
+
+def _evaluate(value, region: str, conditions: dict):
+    """Enough of Fn::If / Fn::Equals / Fn::Or / Condition to read a subnet's zone for a region."""
+    if isinstance(value, dict) and len(value) == 1:
+        (fn, args), = value.items()
+        if fn == "If":
+            return _evaluate(args[1] if _evaluate(conditions[args[0]], region, conditions) else args[2], region, conditions)
+        if fn == "Equals":
+            return _evaluate(args[0], region, conditions) == _evaluate(args[1], region, conditions)
+        if fn == "Or":
+            return any(_evaluate(a, region, conditions) for a in args)
+        if fn == "Condition":
+            return _evaluate(conditions[args], region, conditions)
+        if fn == "Ref":
+            return {"AWS::Region": region, "AWS::NoValue": None}.get(args, value)
+    return value
+
+
+@pytest.mark.parametrize("region", ["us-west-1", "ap-northeast-1", "us-east-1", "eu-west-1"])
+def test_subnets_sit_in_zones_fargate_supports(template, region):
+    """Supported Regions for Amazon ECS on AWS Fargate
+    (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/AWS_Fargate-Regions.html): in
+    us-west-1 only usw1-az1 and usw1-az3, in ap-northeast-1 only apne1-az1, az2 and az4. Zone
+    names map to different zones per account, so the template picks those regions' zones by ID."""
+    zones = []
+    for name in ("PublicSubnet1", "PublicSubnet2"):
+        props = template["Resources"][name]["Properties"]
+        zone_id = _evaluate(props["AvailabilityZoneId"], region, template["Conditions"])
+        zone_name = _evaluate(props["AvailabilityZone"], region, template["Conditions"])
+        assert (zone_id is None) != (zone_name is None), "exactly one of AvailabilityZone / AvailabilityZoneId"
+        if region in FARGATE_ZONES:
+            assert zone_id in FARGATE_ZONES[region]
+        zones.append(zone_id or str(zone_name))
+    assert zones[0] != zones[1]
+
+
+def test_doctor_expects_the_outputs_the_template_has(template):
+    from mycli_magic.aws.doctor_checks import EXPECTED_OUTPUTS
+
+    assert set(EXPECTED_OUTPUTS) == set(template["Outputs"])

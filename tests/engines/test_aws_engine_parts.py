@@ -93,6 +93,23 @@ def test_the_cheapest_transport_that_fits_is_chosen():
     assert big.overrides["containerOverrides"][0]["environment"] == [{"name": "MYCLI_EXECUTION_ID", "value": "0" * 12}]
 
 
+def test_overrides_are_measured_as_botocore_sends_them():
+    """RunTask's 8,192 characters count what arrives: botocore's JSON, where each non-ASCII
+    character is a \\uXXXX escape (6 characters; 12 outside the BMP)."""
+    import botocore.session
+    from botocore.serialize import create_serializer
+
+    script = "echo '" + "é" * 1400 + "🙂" * 10 + "'\n"  # 1,417 characters typed, ~8,540 sent
+    launch = build_launch("executor", script, {"MYCLI_EXECUTION_ID": "0" * 12})
+    assert launch.mode == "packed"
+    model = botocore.session.get_session().get_service_model("ecs").operation_model("RunTask")
+    for overrides in (launch.overrides, build_launch("executor", "echo " + "x" * 8000, {}).overrides):
+        body = create_serializer("json").serialize_to_request(
+            {"taskDefinition": "t", "overrides": overrides}, model)["body"].decode()
+        assert json.dumps(overrides) in body  # what overrides_size measures is what travels
+        assert overrides_size(overrides) == len(json.dumps(overrides)) <= MAX_OVERRIDES_CHARS
+
+
 def test_what_cannot_fit_is_a_400_naming_the_limits():
     noise = "".join(random.Random(1).choices(string.ascii_letters + string.digits, k=64 * 1024))
     with pytest.raises(BadRequest, match="8,192") as caught:

@@ -6,7 +6,8 @@ started tasks, runs each task's container command with the local /bin/sh (in a p
 namespace with its own /workspace when `unshare` is allowed), hands the container the task
 definition's `secrets` resolved from Secrets Manager as ECS would, ships the output to the
 CloudWatch stream `{prefix}/{container}/{task-id}` through the moto API, and marks the task
-STOPPED with the command's exit code. StopTask behaves as on ECS: SIGTERM, a grace period,
+STOPPED with the command's exit code (after `deprovision_seconds` in DEPROVISIONING, as ECS
+detaches the task's network interface, when a test sets it). StopTask behaves as on ECS: SIGTERM, a grace period,
 SIGKILL, then STOPPED with stopCode UserInitiated.
 
 It reaches moto's backend objects directly because it *is* the AWS side; it never touches
@@ -42,10 +43,9 @@ def _can_unshare() -> bool:
 
 
 class FargateSimulator:
-    def __init__(self, region: str, secret_aliases: dict[str, str] | None = None):
+    def __init__(self, region: str):
         self.region = region
         self.backend = ecs_backends[ACCOUNT][region]
-        self.secret_aliases = secret_aliases or {}  # unresolved CloudFormation refs → secret ARN
         self.logs = boto3.client("logs", region_name=region)
         self.secrets = boto3.client("secretsmanager", region_name=region)
         self.isolate = _can_unshare()
@@ -54,6 +54,9 @@ class FargateSimulator:
         self.runs: dict[str, "_Run"] = {}
         self.started_commands: dict[str, list[str]] = {}
         self.held = threading.Event()  # set: tasks stay PROVISIONING (an image that takes long to pull)
+        # how long a task stays DEPROVISIONING (ECS detaching its network interface) before STOPPED;
+        # 0 by default, so runs end at once
+        self.deprovision_seconds = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="fargate-sim", daemon=True)
         self._original_stop_task = None
@@ -158,7 +161,12 @@ class FargateSimulator:
             return
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8"}
         env.update({e["name"]: e["value"] for e in container.get("environment") or []})
-        env.update({s["name"]: self._secret(s["valueFrom"]) for s in container.get("secrets") or []})
+        try:
+            env.update({s["name"]: self._secret(s["valueFrom"]) for s in container.get("secrets") or []})
+        except Exception as exc:  # as ECS reports a secret it cannot read: the task never starts
+            self._finish(task, None, "TaskFailedToStart",
+                         f"ResourceInitializationError: unable to pull secrets or registry auth: {exc}")
+            return
         env.update({e["name"]: e["value"] for e in override.get("environment") or []})
         options = (container.get("logConfiguration") or {}).get("options") or {}
         group = options["awslogs-group"]
@@ -175,12 +183,8 @@ class FargateSimulator:
         """ECS's JSON-key form: `{secret}:{json-key}:{stage}:{version}`."""
         import json
 
-        if value_from.startswith("arn:"):
-            parts = value_from.split(":")
-            secret_id, key = ":".join(parts[:7]), parts[7] if len(parts) > 7 else ""
-        else:  # moto's CloudFormation left `${Secret}:key::` unresolved
-            secret_id, key = value_from.split(":")[0], value_from.split(":")[1]
-            secret_id = self.secret_aliases[secret_id]
+        parts = value_from.split(":")
+        secret_id, key = ":".join(parts[:7]), parts[7] if len(parts) > 7 else ""
         value = self.secrets.get_secret_value(SecretId=secret_id)["SecretString"]
         return json.loads(value)[key] if key else value
 
@@ -198,7 +202,11 @@ class FargateSimulator:
         task.stopped_reason = reason
         task.stopped_at = datetime.now(timezone.utc)
         task.desired_status = "STOPPED"
-        task.last_status = "STOPPED"
+        if self.deprovision_seconds > 0:
+            task.last_status = "DEPROVISIONING"
+            threading.Timer(self.deprovision_seconds, setattr, (task, "last_status", "STOPPED")).start()
+        else:
+            task.last_status = "STOPPED"
 
 
 def _camel(value):

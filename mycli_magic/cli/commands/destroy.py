@@ -10,15 +10,16 @@ from ...errors import UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ...aws.deploy import add_destroy_arguments
+    from ...aws.destroy import add_destroy_arguments
 
     add_destroy_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ...aws import deploy as aws_deploy
+    from ...aws.deploy import target_stack
+    from ...aws.destroy import destroy_stack
 
-    stack, region = aws_deploy.target_stack(args.stack_name, args.region)
+    stack, region = target_stack(args.stack_name, args.region)
     if not args.force:
         print("⚠  This will delete all mycli infrastructure in your AWS account.")
         print(f"   Stack: {stack}\n   Region: {region}\n")
@@ -26,6 +27,6 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("mycli destroy needs a terminal to confirm; use --force")
         if input("Continue? [y/N]: ").strip().lower() not in ("y", "yes"):
             raise UsageError("cancelled: nothing was deleted")
-    aws_deploy.destroy_stack(region, stack, args.keep_config, lambda line: print(line, flush=True))
+    destroy_stack(region, stack, args.keep_config, lambda line: print(line, flush=True))
     print("\n✅ Destruction complete!\n   All AWS resources of the stack have been removed.")
     return 0

@@ -1,0 +1,37 @@
+"""The per-run cost estimate in the summary line: what AWS bills a Fargate Spot task for.
+
+Sources: AWS Fargate pricing (per second, one-minute minimum, us-east-1 Spot rates as in the
+seed) and Amazon VPC pricing ($0.005 per public IPv4 address-hour since February 2024): each
+task has a public address (public subnets, no NAT gateway), billed while the task runs.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mycli_magic.summary import cost_note, estimate_cost
+
+HOUR = 3600.0
+SPOT_QUARTER_VCPU_HALF_GB_HOUR = 0.25 * 0.01242124 + 0.5 * 0.00136308  # the seed's Spot rates
+
+
+def test_an_hour_of_a_task_pays_for_its_public_ipv4_address():
+    assert estimate_cost(HOUR, vcpu=0, memory_gb=0) == pytest.approx(0.005)
+    assert estimate_cost(HOUR) == pytest.approx(SPOT_QUARTER_VCPU_HALF_GB_HOUR + 0.005)
+
+
+def test_for_a_short_run_the_address_costs_more_than_the_spot_compute():
+    five_minutes = estimate_cost(300)
+    compute = SPOT_QUARTER_VCPU_HALF_GB_HOUR * 300 / HOUR  # $0.000315, what docs/deployment.md used to say
+    assert five_minutes - compute > compute
+
+
+def test_fargate_bills_at_least_a_minute():
+    assert estimate_cost(1) == estimate_cost(60) == pytest.approx((SPOT_QUARTER_VCPU_HALF_GB_HOUR + 0.005) / 60)
+    assert estimate_cost(61) > estimate_cost(60)
+
+
+def test_the_summary_line_says_what_the_estimate_includes():
+    note = cost_note({"engine": "ecs", "duration_seconds": 300})
+    assert note == "≈ $0.00073 (Fargate Spot, 0.25 vCPU, 0.5 GB, public IPv4)"
+    assert cost_note({"engine": "local", "duration_seconds": 300}) == ""
