@@ -244,18 +244,29 @@ def _bool(body: dict, name: str) -> bool:
     return value
 
 
-def _reject_nul(value: object, where: str) -> None:
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise BadRequest(f"{where} contains a NUL byte")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise BadRequest(f"{where} contains invalid unicode (a lone surrogate)") from None
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _reject_nul(key, where)
-            _reject_nul(item, str(key)[:60] if where == "body" else f"{where}.{str(key)[:60]}")
-    elif isinstance(value, list):
-        for item in value:
-            _reject_nul(item, where)
+def _reject_nul(body: object, where: str) -> None:
+    """Every string in the body, keys included, must be NUL-free valid unicode. Walked with an
+    explicit stack, not recursion: a body nested a thousand levels deep must still get its 400
+    (recursion would run out of stack while building it and answer 500)."""
+    stack: list[tuple[object, str]] = [(body, where)]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise BadRequest(f"{where} contains a NUL byte")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise BadRequest(f"{where} contains invalid unicode (a lone surrogate)") from None
+        elif isinstance(value, dict):
+            for key, item in reversed(value.items()):  # reversed onto the stack: checked in order
+                inner = str(key)[:60] if where == "body" else _field_path(where, key)
+                stack.append((item, inner))
+                stack.append((key, where))
+        elif isinstance(value, list):
+            stack.extend((item, where) for item in reversed(value))
+
+
+def _field_path(where: str, key: object) -> str:
+    """`env.KEY`; deeper paths stop growing (a message that names the field, not the whole path)."""
+    return f"{where}.{str(key)[:60]}" if where.count(".") < 2 else where
