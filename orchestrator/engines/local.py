@@ -1,8 +1,8 @@
 """The embedded local engine: the orchestrator's script run as a local process, state in SQLite.
 
-Each execution runs the generated script with /bin/sh in its own session (so a stop or a
-timeout reaches every descendant through the process group), in its own workspace under the
-state dir. When a docker or podman daemon answers, the script runs in the requested image
+Each execution runs the generated script with /bin/sh in its own session, under a supervisor
+that adopts everything the script starts (see local_supervisor.py), in its own workspace under
+the state dir. When a docker or podman daemon answers, the script runs in the requested image
 instead. stdout and stderr share one pipe, read in chunks as they are produced and stored line
 by line with the time they arrived.
 """
@@ -26,6 +26,7 @@ from ..ids import is_execution_id, new_execution_id
 from ..shell import CREDENTIAL_VARS, GitHosts, build_script
 from ..validation import ExecRequest, ListRequest, LogsRequest, Ref
 from .local_process import ProcessRun, credentials_from, detect_container_runtime, kill_container, pid_start_time
+from .local_spawn import Spawner
 from .local_store import Store
 
 log = logging.getLogger("mycli.local")
@@ -57,6 +58,7 @@ class LocalEngine:
         self.runtime = self.container or "host"
         self.default_image = self.environ.get("DEFAULT_IMAGE") or "ubuntu:22.04"
         self._runs: dict[str, ProcessRun] = {}
+        self.spawner = Spawner()
         self._runs_lock = threading.Lock()
         self._recover()
 
@@ -90,6 +92,7 @@ class LocalEngine:
             script=script,
             timeout_seconds=request.timeout_seconds,
             store=self.store,
+            spawner=self.spawner,
             on_started=self._started,
             on_finished=self._finished,
         )
@@ -178,6 +181,7 @@ class LocalEngine:
             run.request_stop(reason="Stopped because the local engine shut down", code="EngineShutdown")
         for run in runs:
             run.done.wait(10)
+        self.spawner.close()
 
     # internals -----------------------------------------------------------------------------
 

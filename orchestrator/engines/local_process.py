@@ -1,9 +1,11 @@
 """One local execution's process: start it, capture its output as it comes, enforce its end.
 
-A ProcessRun owns a thread that spawns the script in a new session, reads the merged
-stdout/stderr pipe in chunks (one timestamp per chunk, lines split across chunks joined), and
-ends the whole process group on stop (SIGTERM, SIGKILL after a grace period), on timeout, and
-when the script exits while a background descendant still holds the pipe, as a container would.
+A ProcessRun owns a thread that has the script started under its own supervisor (see
+local_supervisor.py), reads the merged stdout/stderr pipe in chunks (one timestamp per chunk,
+lines split across chunks joined), and on stop or timeout has every descendant signalled
+(SIGTERM, SIGKILL after a grace period) — including those that left the process group with
+`setsid`. The supervisor kills whatever the script leaves behind when it ends, as a container's
+end would, so the pipe always reaches its end.
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ from typing import Callable, Mapping
 
 from ..engine import MAX_EVENT_CHARS, STOPPED_BY_USER_EXIT_CODE
 from ..shell import GITHUB_TOKEN_VAR, GITLAB_TOKEN_VAR, NOT_STARTED_EXIT_CODE, SSH_KEY_VAR, TIMEOUT_EXIT_CODE
+from .local_spawn import Child
 
 log = logging.getLogger("mycli.local")
 
 GRACE_SECONDS = 5.0
+DRAIN_SECONDS = 2.0  # after the script's whole tree is gone, how long the pipe may take to drain
 READ_CHUNK = 1 << 16
 MAX_BATCH_BYTES = 1 << 20
 MAX_PENDING_LINES = 50_000  # held in memory while the disk is full; older ones are dropped
@@ -84,8 +88,10 @@ class ProcessRun:
         script: str,
         timeout_seconds: int,
         store,
+        spawner,
         on_started: Callable[[str, int], None],
         on_finished: Callable[[str, int | None, str, str], None],
+        umask: int | None = None,
     ):
         self.execution_id = execution_id
         self.argv, self.cwd, self.env, self.script = argv, cwd, env, script
@@ -93,10 +99,12 @@ class ProcessRun:
         self.kill_argv = kill_argv  # e.g. `docker kill NAME`: SIGKILL of the client does not reach a container
         self.timeout_seconds = timeout_seconds
         self.store = store
+        self.spawner = spawner
+        self.umask = umask  # the script's own (the engine's is stricter, for its state files)
         self.on_started, self.on_finished = on_started, on_finished
         self.done = threading.Event()
         self._lock = threading.Lock()
-        self._proc: subprocess.Popen | None = None
+        self._child: Child | None = None
         self._stop: tuple[str, str] | None = None
         self._kill_at: float | None = None
         self._timed_out = False
@@ -112,7 +120,7 @@ class ProcessRun:
         with self._lock:
             if self._stop is None:
                 self._stop = (reason, code)
-            if self._proc is not None:
+            if self._child is not None:
                 self._signal(signal.SIGTERM)
                 self._kill_at = time.monotonic() + GRACE_SECONDS
 
@@ -143,59 +151,82 @@ class ProcessRun:
                 self._flush(final=True)
                 self.on_finished(self.execution_id, STOPPED_BY_USER_EXIT_CODE, reason, code)
                 return
-            stdin = subprocess.DEVNULL
             if self.stdin_data is not None:  # fits a pipe's buffer: written before the child reads
-                read_end, write_end = os.pipe()
+                stdin, write_end = os.pipe()
                 os.write(write_end, self.stdin_data)
                 os.close(write_end)
-                stdin = read_end
+            else:
+                stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            out_r, out_w = os.pipe()
             try:
-                self._proc = proc = subprocess.Popen(
-                    self.argv, cwd=self.cwd, env=self.env, stdin=stdin,
-                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-                )
+                self._child = child = self.spawner.spawn(self.argv, self.cwd, self.env, stdin, out_w, self.umask)
+            except BaseException:
+                os.close(out_r)
+                raise
             finally:
-                if stdin is not subprocess.DEVNULL:
-                    os.close(stdin)
-        self.on_started(self.execution_id, proc.pid)
-        self._pump(proc)
-        rc = proc.wait()
+                os.close(stdin)
+                os.close(out_w)  # from here the script and its descendants hold the only write ends
+        try:
+            self.on_started(self.execution_id, child.pid)
+            self._pump(child, out_r)
+        finally:
+            os.close(out_r)
+            child.close()
         with self._lock:
-            self._signal(signal.SIGKILL)  # leftovers of the group, as a container's end would
             stop = self._stop
+        if child.status is None:  # the supervisor itself died: end what it was watching
+            with self._lock:
+                self._kill_group()
+            exit_code, reason, code = None, "Killed: the process supervising this execution ended unexpectedly", "Killed"
+            rc = None
+        else:
+            rc = os.waitstatus_to_exitcode(child.status)
         if stop is not None:
             exit_code, (reason, code) = STOPPED_BY_USER_EXIT_CODE, stop
         elif self._timed_out:
             exit_code, reason, code = TIMEOUT_EXIT_CODE, f"Timed out after {self.timeout_seconds} seconds (timeout_seconds)", "Timeout"
+        elif rc is None:
+            pass
         elif rc < 0:
             exit_code, reason, code = 128 - rc, f"Killed by signal {_signal_name(-rc)}", "Killed"
         elif rc == NOT_STARTED_EXIT_CODE:  # the script says why in the log
             exit_code, reason, code = rc, f"Could not start the command (exit code {rc}; the log says why)", "TaskFailedToStart"
         else:
             exit_code, reason, code = rc, f"Command exited with code {rc}", "EssentialContainerExited"
-        if stop is not None or self._timed_out or rc < 0:
+        if stop is not None or self._timed_out or rc is None or rc < 0:
             self._emit([f"✗ {reason}"])
         self._flush(final=True)
         self.on_finished(self.execution_id, exit_code, reason, code)
 
-    def _pump(self, proc: subprocess.Popen) -> None:
-        fd = proc.stdout.fileno()
+    def _pump(self, child: Child, fd: int) -> None:
+        """Read the output until its end and the script's end are both known, enforcing the
+        timeout and the stop's grace period meanwhile (also after the output closed early)."""
         os.set_blocking(fd, False)
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         partial = ""
         deadline = time.monotonic() + self.timeout_seconds
-        last_poll = last_data = time.monotonic()
+        last_data = time.monotonic()
+        drain_until = None
         with selectors.DefaultSelector() as sel:
-            sel.register(fd, selectors.EVENT_READ)
+            sel.register(fd, selectors.EVENT_READ, "out")
+            sel.register(child, selectors.EVENT_READ, "control")
             eof = False
-            while not eof:
+            while not (eof and child.finished):
                 now = time.monotonic()
-                wake = min(deadline, self._kill_at or deadline, now + 0.25)
+                if child.finished and drain_until is None:
+                    drain_until = now + DRAIN_SECONDS  # every descendant is gone: the end is near
+                if drain_until is not None and now >= drain_until:
+                    break  # something outside the tree holds the pipe; do not wait for it
+                wake = min(deadline, self._kill_at or deadline, drain_until or deadline, now + 0.25)
                 if partial:  # `printf 'working…'` shows now, not when its newline comes
                     wake = min(wake, last_data + PARTIAL_LINE_IDLE)
-                ready = sel.select(max(0.0, wake - now))
                 chunks = []
-                if ready:
+                for key, _ in sel.select(max(0.0, wake - now)):
+                    if key.data == "control":
+                        child.read()
+                        if child.finished:
+                            sel.unregister(child)
+                        continue
                     size = 0
                     while size < MAX_BATCH_BYTES:
                         try:
@@ -204,6 +235,7 @@ class ProcessRun:
                             break
                         if not data:
                             eof = True
+                            sel.unregister(fd)
                             break
                         chunks.append(data)
                         size += len(data)
@@ -234,24 +266,29 @@ class ProcessRun:
                     if self._kill_at is not None and now >= self._kill_at:
                         self._signal(signal.SIGKILL)
                         self._kill_at = None
-                if not eof and now - last_poll >= 0.25:
-                    last_poll = now
-                    if proc.poll() is not None:  # the script ended but a descendant holds the pipe
-                        with self._lock:
-                            self._signal(signal.SIGKILL)
         tail = partial + decoder.decode(b"", final=True)
         if tail or self._line_open:  # the output's end ends its last line (the engine's own notes follow)
             self._emit([tail])
-        proc.stdout.close()
 
     def _signal(self, sig: int) -> None:
-        if self._proc is None:
+        """Every descendant of the script, through its supervisor (callers hold self._lock)."""
+        if self._child is None or self._child.finished:
             return
-        try:
-            os.killpg(self._proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-        if sig == signal.SIGKILL and self.kill_argv:
+        if sig == signal.SIGKILL:
+            self._child.kill()
+            if self.kill_argv:
+                kill_container(self.kill_argv)
+        else:
+            self._child.term()
+
+    def _kill_group(self) -> None:
+        """Without a supervisor, the script's own process group is what can still be reached."""
+        if self._child is not None and self._child.pid:
+            try:
+                os.killpg(self._child.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if self.kill_argv:
             kill_container(self.kill_argv)
 
     def _emit(self, lines: list[str], partial: bool = False) -> None:
