@@ -33,6 +33,7 @@ log = logging.getLogger("mycli.local")
 
 CONTAINER_WORKDIR = "/workspace"
 ID_ATTEMPTS = 20
+STOP_RECORD_ATTEMPTS = 3  # a stop's answer does not wait long for a full disk: the run's end records it
 RUNTIMES = ("auto", "host", "docker", "podman")
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PROXY_VARS = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
@@ -165,8 +166,9 @@ class LocalEngine:
         if run is None:
             self._finish_orphan(execution.execution_id, "Stopped by user", "UserInitiated", 130)
         else:
-            self.store.update(execution.execution_id, desired_status=STOPPED)
-            run.request_stop()
+            run.request_stop()  # first: signalling needs no disk, and the disk may be full
+            self.store.critical(lambda: self.store.update(execution.execution_id, desired_status=STOPPED),
+                                attempts=STOP_RECORD_ATTEMPTS)  # the run's end records it anyway
             run.done.wait(3.0)
         return self.get(ref)
 
