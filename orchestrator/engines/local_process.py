@@ -16,7 +16,6 @@ import os
 import selectors
 import shutil
 import signal
-import sqlite3
 import subprocess
 import threading
 import time
@@ -25,6 +24,7 @@ from typing import Callable, Mapping
 
 from ..engine import MAX_EVENT_CHARS, STOPPED_BY_USER_EXIT_CODE
 from ..shell import GITHUB_TOKEN_VAR, GITLAB_TOKEN_VAR, NOT_STARTED_EXIT_CODE, SSH_KEY_VAR, TIMEOUT_EXIT_CODE
+from .local_lines import LineSink
 from .local_spawn import Child
 
 log = logging.getLogger("mycli.local")
@@ -33,7 +33,6 @@ GRACE_SECONDS = 5.0
 DRAIN_SECONDS = 2.0  # after the script's whole tree is gone, how long the pipe may take to drain
 READ_CHUNK = 1 << 16
 MAX_BATCH_BYTES = 1 << 20
-MAX_PENDING_LINES = 50_000  # held in memory while the disk is full; older ones are dropped
 PARTIAL_LINE_IDLE = 0.2  # seconds without output after which a line still waiting for its newline is sent
 
 
@@ -108,10 +107,7 @@ class ProcessRun:
         self._stop: tuple[str, str] | None = None
         self._kill_at: float | None = None
         self._timed_out = False
-        self._seq = 0
-        self._pending: list[tuple[int, int, str, int]] = []  # (seq, ts, message, partial)
-        self._dropped = 0
-        self._line_open = False  # the last event emitted was partial: the next one continues its line
+        self.lines = LineSink(store, execution_id)
 
     def start(self) -> None:
         threading.Thread(target=self._main, name=f"run-{self.execution_id}", daemon=True).start()
@@ -136,8 +132,8 @@ class ProcessRun:
             self._run()
         except Exception as exc:  # the engine must record a final state whatever happened
             log.exception("execution %s failed in the engine", self.execution_id)
-            self._emit([f"✗ The local engine could not run this execution: {exc}"])
-            self._flush(final=True)
+            self.lines.emit([f"✗ The local engine could not run this execution: {exc}"])
+            self.lines.flush_final()
             self.on_finished(self.execution_id, None, f"Failed to run: {exc}", "TaskFailedToStart")
         finally:
             script_path.unlink(missing_ok=True)
@@ -147,8 +143,8 @@ class ProcessRun:
         with self._lock:
             if self._stop is not None:
                 reason, code = self._stop
-                self._emit([f"✗ {reason}"])
-                self._flush(final=True)
+                self.lines.emit([f"✗ {reason}"])
+                self.lines.flush_final()
                 self.on_finished(self.execution_id, STOPPED_BY_USER_EXIT_CODE, reason, code)
                 return
             if self.stdin_data is not None:  # fits a pipe's buffer: written before the child reads
@@ -194,8 +190,8 @@ class ProcessRun:
         else:
             exit_code, reason, code = rc, f"Command exited with code {rc}", "EssentialContainerExited"
         if stop is not None or self._timed_out or rc is None or rc < 0:
-            self._emit([f"✗ {reason}"])
-        self._flush(final=True)
+            self.lines.emit([f"✗ {reason}"])
+        self.lines.flush_final()
         self.on_finished(self.execution_id, exit_code, reason, code)
 
     def _pump(self, child: Child, fd: int) -> None:
@@ -244,18 +240,18 @@ class ProcessRun:
                     text = partial + decoder.decode(b"".join(chunks))
                     *complete, partial = text.split("\n")
                     if max(map(len, complete), default=0) <= MAX_EVENT_CHARS:
-                        self._emit(complete)
+                        self.lines.emit(complete)
                     else:  # the rare over-long line: pieces, all but its last one partial
                         for line in complete:
-                            self._emit(_pieces(line)[:-1], partial=True)
-                            self._emit(_pieces(line)[-1:])
+                            self.lines.emit(_pieces(line)[:-1], partial=True)
+                            self.lines.emit(_pieces(line)[-1:])
                     while len(partial) > MAX_EVENT_CHARS:
-                        self._emit([partial[:MAX_EVENT_CHARS]], partial=True)
+                        self.lines.emit([partial[:MAX_EVENT_CHARS]], partial=True)
                         partial = partial[MAX_EVENT_CHARS:]
-                    self._flush()
+                    self.lines.flush()
                 elif partial and time.monotonic() - last_data >= PARTIAL_LINE_IDLE:
-                    self._emit([partial], partial=True)  # the rest of its line, when it comes, continues it
-                    self._flush()
+                    self.lines.emit([partial], partial=True)  # the rest of its line, when it comes, continues it
+                    self.lines.flush()
                     partial = ""
                 now = time.monotonic()
                 with self._lock:
@@ -267,8 +263,8 @@ class ProcessRun:
                         self._signal(signal.SIGKILL)
                         self._kill_at = None
         tail = partial + decoder.decode(b"", final=True)
-        if tail or self._line_open:  # the output's end ends its last line (the engine's own notes follow)
-            self._emit([tail])
+        if tail or self.lines.line_open:  # the output's end ends its last line (the engine's own notes follow)
+            self.lines.emit([tail])
 
     def _signal(self, sig: int) -> None:
         """Every descendant of the script, through its supervisor (callers hold self._lock)."""
@@ -290,50 +286,6 @@ class ProcessRun:
                 pass
         if self.kill_argv:
             kill_container(self.kill_argv)
-
-    def _emit(self, lines: list[str], partial: bool = False) -> None:
-        """Queue events; `partial`: they are not followed by a newline (LogPage.partial)."""
-        if not lines:
-            return
-        ts, flag = int(time.time() * 1000), int(partial)
-        for line in lines:
-            self._seq += 1
-            self._pending.append((self._seq, ts, line, flag))
-        self._line_open = partial
-
-    def _flush(self, final: bool = False) -> None:
-        """Store pending lines. On a full disk keep them (up to a bound) and try again later;
-        the last flush of a run goes through the store's reserve so its end is recorded."""
-        if not self._pending:
-            return
-        if self._dropped:
-            note = f"[mycli: {self._dropped} log lines were dropped because the engine's disk was full]"
-            self._pending.insert(0, (self._pending[0][0], self._pending[0][1], note, 0))
-            self._pending = [(seq, *rest) for seq, (_, *rest) in enumerate(self._pending, start=self._pending[0][0])]
-            self._seq = self._pending[-1][0]
-            self._dropped = 0
-        if final:
-            if not self.store.critical(lambda: self.store.append_lines(self.execution_id, self._pending), attempts=3):
-                dropped = len(self._pending)
-                self._pending = [(self._pending[0][0], self._pending[-1][1],
-                                  f"[mycli: {dropped} log lines were dropped because the engine's disk was full]", 0)]
-                self.store.critical(lambda: self.store.append_lines(self.execution_id, self._pending))
-            self._pending = []
-            return
-        try:
-            if not self.store.reserve_in_place():
-                raise sqlite3.OperationalError("the disk is full (the engine's reserve is spent)")
-            self.store.append_lines(self.execution_id, self._pending)
-            self._pending = []
-        except sqlite3.OperationalError as exc:
-            if len(self._pending) > MAX_PENDING_LINES:
-                excess = len(self._pending) - MAX_PENDING_LINES
-                log.error("execution %s: disk full (%s); dropping %d log lines", self.execution_id, exc, excess)
-                first_seq = self._pending[0][0]
-                kept = self._pending[excess:]
-                self._pending = [(seq, *rest) for seq, (_, *rest) in enumerate(kept, start=first_seq)]
-                self._seq = self._pending[-1][0]
-                self._dropped += excess
 
 
 def _pieces(line: str) -> list[str]:
