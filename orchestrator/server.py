@@ -17,6 +17,7 @@ from . import __version__
 from .api import MAX_BODY_BYTES, App, response
 from .auth import Authenticator, generate_api_key, hash_api_key, parse_hashes
 from .errors import ApiError, BadRequest, MethodNotAllowed, PayloadTooLarge
+from .statedir import make_umask_private, open_private, prepare_state_dir, write_private
 
 log = logging.getLogger("mycli.server")
 
@@ -34,15 +35,15 @@ def ensure_key_hashes(state_dir: Path, environ=os.environ) -> tuple[tuple[bytes,
     if hashes:
         return hashes, None
     path = Path(state_dir) / KEY_HASH_FILE
-    if path.exists():
-        hashes = parse_hashes(path.read_text())
+    try:
+        with os.fdopen(open_private(path, os.O_RDONLY)) as fh:
+            hashes = parse_hashes(fh.read())
         if hashes:
             return hashes, None
+    except FileNotFoundError:
+        pass
     key = generate_api_key()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(hash_api_key(key) + "\n")
+    write_private(path, hash_api_key(key) + "\n")
     return parse_hashes(path.read_text()), key
 
 
@@ -127,8 +128,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def build_local_app(state_dir: Path, environ=os.environ, engine: str = "local") -> tuple[App, str | None, object]:
-    """(app, new_key_or_None, engine object) for `mycli server`."""
-    state_dir = Path(state_dir)
+    """(app, new_key_or_None, engine object) for `mycli server`. Makes the state dir private (or
+    refuses it: StateDirRefused) and this process's umask 077 first."""
+    state_dir = prepare_state_dir(Path(state_dir))
+    make_umask_private()
     hashes, new_key = ensure_key_hashes(state_dir, environ)
     if engine == "local":
         from .engines.local import LocalEngine
@@ -143,6 +146,4 @@ def build_local_app(state_dir: Path, environ=os.environ, engine: str = "local") 
 
 def write_ready_file(path: Path, server: LocalServer) -> None:
     """Tell a parent process (the CLI's embedded mode) where we listen, atomically."""
-    tmp = Path(f"{path}.tmp")
-    tmp.write_text(json.dumps({"url": server.url, "pid": os.getpid()}))
-    os.replace(tmp, path)
+    write_private(path, json.dumps({"url": server.url, "pid": os.getpid()}))

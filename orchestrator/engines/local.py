@@ -24,6 +24,7 @@ from ..engine import MAX_PAGE_BYTES, PENDING, RUNNING, STOPPED, Execution, LogPa
 from ..errors import BadRequest, EngineUnavailable, NotFound, ServerMisconfigured
 from ..ids import is_execution_id, new_execution_id
 from ..shell import CREDENTIAL_VARS, GitHosts, build_script
+from ..statedir import prepare_state_dir, user_umask
 from ..validation import ExecRequest, ListRequest, LogsRequest, Ref
 from .local_process import ProcessRun, credentials_from, detect_container_runtime, kill_container, pid_start_time
 from .local_spawn import Spawner
@@ -44,8 +45,7 @@ class LocalEngine:
 
     def __init__(self, state_dir: Path, environ: Mapping[str, str] | None = None, runtime: str | None = None):
         self.environ = dict(os.environ if environ is None else environ)
-        self.state_dir = Path(state_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.state_dir = prepare_state_dir(Path(state_dir))
         (self.state_dir / "work").mkdir(exist_ok=True, mode=0o700)
         self.store = Store(self.state_dir / "mycli.db")
         self.hosts = GitHosts(
@@ -96,6 +96,7 @@ class LocalEngine:
             spawner=self.spawner,
             on_started=self._started,
             on_finished=self._finished,
+            umask=user_umask(),
         )
         with self._runs_lock:
             self._runs[execution_id] = run

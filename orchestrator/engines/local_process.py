@@ -24,6 +24,7 @@ from typing import Callable, Mapping
 
 from ..engine import MAX_EVENT_CHARS, STOPPED_BY_USER_EXIT_CODE
 from ..shell import GITHUB_TOKEN_VAR, GITLAB_TOKEN_VAR, NOT_STARTED_EXIT_CODE, SSH_KEY_VAR, TIMEOUT_EXIT_CODE
+from ..statedir import open_private
 from .local_lines import LineSink
 from .local_spawn import Child
 
@@ -126,7 +127,7 @@ class ProcessRun:
         script_path = self.cwd.parent / f"{self.execution_id}.sh"
         try:
             self.cwd.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(script_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            fd = open_private(script_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(self.script)
             self._run()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..engine import Execution
+from ..statedir import StateDirRefused, open_private
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS executions (
@@ -75,6 +76,7 @@ class Store:
         self._write_lock = threading.Lock()
         self._versions: dict[str, list] = {}  # execution_id → [change count, Condition]
         self._versions_lock = threading.Lock()
+        os.close(open_private(path, os.O_RDWR | os.O_CREAT))  # 0600: SQLite gives the WAL and SHM its mode
         self._writer = self._connect()
         self._writer.executescript(SCHEMA)
         if "partial" not in {row[1] for row in self._writer.execute("PRAGMA table_info(log_lines)")}:
@@ -105,12 +107,12 @@ class Store:
         try:
             if self.reserve_path.exists() and self.reserve_path.stat().st_size >= RESERVE_BYTES:
                 return True
-            with open(self.reserve_path, "wb") as fh:
+            with os.fdopen(open_private(self.reserve_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as fh:
                 fh.write(b"\0" * RESERVE_BYTES)
                 fh.flush()
                 os.fsync(fh.fileno())
             return True
-        except OSError:
+        except (OSError, StateDirRefused):
             self.reserve_path.unlink(missing_ok=True)
             return False
 
