@@ -21,13 +21,13 @@ class RateLimitedLog:
         self._last: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
 
-    def warning(self, kind: str, message: str, *args) -> None:
-        self._log(logging.WARNING, kind, message, args)
+    def warning(self, kind: str, message: str, *args, **kwargs) -> None:
+        self._log(logging.WARNING, kind, message, args, kwargs)
 
-    def error(self, kind: str, message: str, *args) -> None:
-        self._log(logging.ERROR, kind, message, args)
+    def error(self, kind: str, message: str, *args, **kwargs) -> None:
+        self._log(logging.ERROR, kind, message, args, kwargs)
 
-    def _log(self, level: int, kind: str, message: str, args: tuple) -> None:
+    def _log(self, level: int, kind: str, message: str, args: tuple, kwargs: dict) -> None:
         now = time.monotonic()
         with self._lock:
             last = self._last.get(kind)
@@ -38,4 +38,4 @@ class RateLimitedLog:
             suppressed = self._suppressed.pop(kind, 0)
         if suppressed:
             message += f" (and {suppressed} more like it in the last {self.period:.0f} s)"
-        self.logger.log(level, message, *args)
+        self.logger.log(level, message, *args, **kwargs)
