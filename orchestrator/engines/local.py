@@ -146,10 +146,11 @@ class LocalEngine:
         execution_id = self._resolve(request.ref)
         after = _parse_token(request.next_token)
         deadline = time.monotonic() + request.wait_seconds
+        page_bytes = MAX_PAGE_BYTES // 2 if request.text else MAX_PAGE_BYTES  # the text repeats every message
         while True:
             seen = self.store.version(execution_id)
             execution = self.get(request.ref)
-            rows = self.store.read_lines(execution_id, after, request.limit, max_bytes=MAX_PAGE_BYTES)
+            rows = self.store.read_lines(execution_id, after, request.limit, max_bytes=page_bytes)
             remaining = deadline - time.monotonic()
             if rows or execution.status == STOPPED or remaining <= 0:
                 break

@@ -59,6 +59,8 @@ CREATE TABLE IF NOT EXISTS log_lines (
 log = logging.getLogger("mycli.local")
 
 RESERVE_BYTES = 1 << 20
+READ_BATCH = 8  # rows fetched at a time while filling a page
+ROW_BYTES = 40  # what a row costs a page beyond its message (timestamp, JSON keys)
 CRITICAL_ATTEMPTS = 120
 
 _FIELDS = (
@@ -229,21 +231,27 @@ class Store:
         )
 
     def read_lines(self, execution_id: str, after_seq: int, limit: int, max_bytes: int) -> list[tuple[int, int, str, int]]:
-        """rows: (seq, ts_ms, message, partial), at most `limit` and about `max_bytes`."""
+        """rows: (seq, ts_ms, message, partial), at most `limit` and about `max_bytes` (always
+        at least one row). Rows are fetched READ_BATCH at a time and fetching stops once the
+        page is full, so a page of long lines never holds more than it returns plus one batch
+        (the longest lines are 256 KiB: a few MiB at most, whatever `limit` says)."""
         cursor = self._reader().execute(
             "SELECT seq, ts_ms, message, partial FROM log_lines WHERE execution_id = ? AND seq > ? ORDER BY seq LIMIT ?",
             (execution_id, after_seq, limit),
         )
-        rows = cursor.fetchall()
-        if sum(map(len, map(itemgetter(2), rows))) + 40 * len(rows) <= max_bytes:
-            return rows  # the usual case: a page of ordinary lines
-        out, size = [], 0
-        for row in rows:
-            size += len(row[2]) + 40
-            if out and size > max_bytes:
-                break
-            out.append(row)
-        return out
+        rows, size = [], 0
+        try:
+            while size <= max_bytes:
+                batch = cursor.fetchmany(READ_BATCH)
+                if not batch:
+                    return rows  # the usual case: a page of ordinary lines
+                rows += batch
+                size += sum(map(len, map(itemgetter(2), batch))) + ROW_BYTES * len(batch)
+        finally:
+            cursor.close()
+        while len(rows) > 1 and size > max_bytes:  # over by at most the last batch
+            size -= len(rows.pop()[2]) + ROW_BYTES
+        return rows
 
     def last_seq(self, execution_id: str) -> int:
         row = self._reader().execute(
