@@ -21,6 +21,7 @@ MAX_LOG_PAGE = 10000
 MAX_WAIT_SECONDS = 20
 MAX_LIST = 1000
 MAX_ENV_VARS = 200
+MAX_PRUNE_DAYS = 36500
 
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 _TRANSPORT_RE = re.compile(r"^[A-Za-z0-9+.-]+::")
@@ -46,7 +47,7 @@ def _image_re() -> re.Pattern:
     return re.compile(_IMAGE_PATTERN)
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
-ACTIONS = ("exec", "status", "logs", "stop", "list")
+ACTIONS = ("exec", "status", "logs", "stop", "list", "prune")
 
 
 @dataclass(frozen=True)
@@ -83,12 +84,20 @@ class ListRequest:
     limit: int = 20
 
 
+@dataclass(frozen=True)
+class PruneRequest:
+    """Delete finished executions created more than `older_than_days` ago (0: every finished one)."""
+
+    older_than_days: float
+
+
 _ALLOWED = {
     "exec": {"command", "repo", "branch", "image", "env", "timeout_seconds", "skip_git", "dry_run"},
     "status": {"execution_id", "task_arn"},
     "stop": {"execution_id", "task_arn"},
     "logs": {"execution_id", "task_arn", "next_token", "limit", "wait_seconds", "text"},
     "list": {"limit"},
+    "prune": {"older_than_days"},
 }
 
 
@@ -109,6 +118,11 @@ def parse_request(body: object) -> tuple[str, object]:
         return action, _exec(body)
     if action == "list":
         return action, ListRequest(limit=_int(body, "limit", 20, 1, MAX_LIST))
+    if action == "prune":
+        days = body.get("older_than_days")
+        if isinstance(days, bool) or not isinstance(days, (int, float)) or not 0 <= days <= MAX_PRUNE_DAYS:
+            raise BadRequest(f"older_than_days is required: a number of days from 0 to {MAX_PRUNE_DAYS} (0 prunes every finished execution)")
+        return action, PruneRequest(float(days))
     ref = _ref(body)
     if action == "logs":
         token = body.get("next_token")

@@ -25,8 +25,9 @@ from ..errors import BadRequest, EngineUnavailable, NotFound, ServerMisconfigure
 from ..ids import is_execution_id, new_execution_id
 from ..shell import CREDENTIAL_VARS, GitHosts, build_script
 from ..statedir import prepare_state_dir, user_umask
-from ..validation import ExecRequest, ListRequest, LogsRequest, Ref
+from ..validation import ExecRequest, ListRequest, LogsRequest, PruneRequest, Ref
 from .local_process import ProcessRun, credentials_from, detect_container_runtime, kill_container, pid_start_time
+from .local_retention import KeepSettings, Pruner
 from .local_spawn import Spawner
 from .local_store import Store
 
@@ -45,6 +46,7 @@ class LocalEngine:
 
     def __init__(self, state_dir: Path, environ: Mapping[str, str] | None = None, runtime: str | None = None):
         self.environ = dict(os.environ if environ is None else environ)
+        self.keep = KeepSettings.from_env(self.environ)
         self.state_dir = prepare_state_dir(Path(state_dir))
         (self.state_dir / "work").mkdir(exist_ok=True, mode=0o700)
         self.store = Store(self.state_dir / "mycli.db")
@@ -62,6 +64,8 @@ class LocalEngine:
         self.spawner = Spawner()
         self._runs_lock = threading.Lock()
         self._recover()
+        self.pruner = Pruner(self.store, self.state_dir / "work", self._running_ids)
+        self.pruner.start_retention(self.keep.retention_days)
 
     # the Engine contract --------------------------------------------------------------------
 
@@ -97,6 +101,7 @@ class LocalEngine:
             on_started=self._started,
             on_finished=self._finished,
             umask=user_umask(),
+            max_log_bytes=self.keep.max_log_bytes,
         )
         with self._runs_lock:
             self._runs[execution_id] = run
@@ -177,6 +182,9 @@ class LocalEngine:
     def list(self, request: ListRequest) -> list[Execution]:
         return self.store.recent(request.limit)
 
+    def prune(self, request: PruneRequest) -> int:
+        return self.pruner.prune(request.older_than_days)
+
     def shutdown(self) -> None:
         """Stop every running execution (the server is going away) and wait briefly."""
         with self._runs_lock:
@@ -186,8 +194,13 @@ class LocalEngine:
         for run in runs:
             run.done.wait(10)
         self.spawner.close()
+        self.pruner.stop()
 
     # internals -----------------------------------------------------------------------------
+
+    def _running_ids(self) -> set[str]:
+        with self._runs_lock:
+            return set(self._runs)
 
     def _resolve(self, ref: Ref) -> str:
         if ref.execution_id:

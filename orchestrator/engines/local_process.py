@@ -92,6 +92,7 @@ class ProcessRun:
         on_started: Callable[[str, int], None],
         on_finished: Callable[[str, int | None, str, str], None],
         umask: int | None = None,
+        max_log_bytes: int | None = None,
     ):
         self.execution_id = execution_id
         self.argv, self.cwd, self.env, self.script = argv, cwd, env, script
@@ -108,7 +109,7 @@ class ProcessRun:
         self._stop: tuple[str, str] | None = None
         self._kill_at: float | None = None
         self._timed_out = False
-        self.lines = LineSink(store, execution_id)
+        self.lines = LineSink(store, execution_id, max_log_bytes)
 
     def start(self) -> None:
         threading.Thread(target=self._main, name=f"run-{self.execution_id}", daemon=True).start()
@@ -133,7 +134,7 @@ class ProcessRun:
             self._run()
         except Exception as exc:  # the engine must record a final state whatever happened
             log.exception("execution %s failed in the engine", self.execution_id)
-            self.lines.emit([f"✗ The local engine could not run this execution: {exc}"])
+            self.lines.emit([f"✗ The local engine could not run this execution: {exc}"], note=True)
             self.lines.flush_final()
             self.on_finished(self.execution_id, None, f"Failed to run: {exc}", "TaskFailedToStart")
         finally:
@@ -144,7 +145,7 @@ class ProcessRun:
         with self._lock:
             if self._stop is not None:
                 reason, code = self._stop
-                self.lines.emit([f"✗ {reason}"])
+                self.lines.emit([f"✗ {reason}"], note=True)
                 self.lines.flush_final()
                 self.on_finished(self.execution_id, STOPPED_BY_USER_EXIT_CODE, reason, code)
                 return
@@ -191,7 +192,7 @@ class ProcessRun:
         else:
             exit_code, reason, code = rc, f"Command exited with code {rc}", "EssentialContainerExited"
         if stop is not None or self._timed_out or rc is None or rc < 0:
-            self.lines.emit([f"✗ {reason}"])
+            self.lines.emit([f"✗ {reason}"], note=True)
         self.lines.flush_final()
         self.on_finished(self.execution_id, exit_code, reason, code)
 
@@ -266,6 +267,7 @@ class ProcessRun:
         tail = partial + decoder.decode(b"", final=True)
         if tail or self.lines.line_open:  # the output's end ends its last line (the engine's own notes follow)
             self.lines.emit([tail])
+        self.lines.end_of_output()
 
     def _signal(self, sig: int) -> None:
         """Every descendant of the script, through its supervisor (callers hold self._lock)."""

@@ -15,7 +15,7 @@ import threading
 import time
 from operator import itemgetter
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 from ..engine import Execution
 from ..statedir import StateDirRefused, open_private
@@ -54,14 +54,17 @@ CREATE TABLE IF NOT EXISTS log_lines (
     partial      INTEGER NOT NULL DEFAULT 0,  -- 1: no newline after this message (LogPage.partial)
     PRIMARY KEY (execution_id, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pruned (execution_id TEXT PRIMARY KEY) WITHOUT ROWID;  -- lines still to delete
 """
 
 log = logging.getLogger("mycli.local")
+T = TypeVar("T")
 
 RESERVE_BYTES = 1 << 20
 READ_BATCH = 8  # rows fetched at a time while filling a page
 ROW_BYTES = 40  # what a row costs a page beyond its message (timestamp, JSON keys)
 CRITICAL_ATTEMPTS = 120
+PRUNE_BATCH = 20_000  # log lines deleted per transaction
 
 _FIELDS = (
     "execution_id", "task_arn", "status", "desired_status", "created_at", "started_at", "stopped_at",
@@ -79,6 +82,7 @@ class Store:
         self._versions: dict[str, list] = {}  # execution_id → [change count, Condition]
         self._versions_lock = threading.Lock()
         os.close(open_private(path, os.O_RDWR | os.O_CREAT))  # 0600: SQLite gives the WAL and SHM its mode
+        _create_incremental(path)
         self._writer = self._connect()
         self._writer.executescript(SCHEMA)
         if "partial" not in {row[1] for row in self._writer.execute("PRAGMA table_info(log_lines)")}:
@@ -164,21 +168,27 @@ class Store:
             entry[0] += 1
             entry[1].notify_all()
 
-    def _write(self, sql: str, params=(), many: bool = False, execution_id: str | None = None) -> None:
+    def _write(self, sql: str, params=(), many: bool = False, execution_id: str | None = None) -> int:
+        """One statement in its own transaction; returns the rows it changed."""
+        count = self._transaction(lambda conn: (conn.executemany if many else conn.execute)(sql, params).rowcount)
+        if execution_id is not None:
+            self._changed(execution_id)
+        return count
+
+    def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
         with self._write_lock:
             conn = self._writer
             conn.execute("BEGIN IMMEDIATE")
             try:
-                (conn.executemany if many else conn.execute)(sql, params)
+                result = work(conn)
                 conn.execute("COMMIT")
+                return result
             except BaseException:
                 try:
                     conn.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass  # nothing to roll back when BEGIN or COMMIT itself failed
                 raise
-        if execution_id is not None:
-            self._changed(execution_id)
 
     # executions ---------------------------------------------------------------------------
 
@@ -253,12 +263,60 @@ class Store:
             size -= len(rows.pop()[2]) + ROW_BYTES
         return rows
 
+    # pruning ---------------------------------------------------------------------------------
+
+    def mark_pruned(self, created_before: float) -> list[str]:
+        """Take the finished executions created before `created_before` out of view, in one
+        transaction, and note them in `pruned`; their lines go later (delete_lines), in batches
+        that never hold the write lock for long."""
+        def work(conn: sqlite3.Connection) -> list[str]:
+            where = "status = 'STOPPED' AND created_at < ?"
+            ids = [eid for (eid,) in conn.execute(f"SELECT execution_id FROM executions WHERE {where}", (created_before,))]
+            conn.executemany("INSERT OR IGNORE INTO pruned (execution_id) VALUES (?)", [(eid,) for eid in ids])
+            conn.execute(f"DELETE FROM executions WHERE {where}", (created_before,))
+            return ids
+        return self._transaction(work)
+
+    def pruned(self) -> list[str]:
+        return [eid for (eid,) in self._reader().execute("SELECT execution_id FROM pruned")]
+
+    def delete_lines(self, execution_id: str, batch: int = PRUNE_BATCH) -> None:
+        """Every line of a pruned execution, `batch` rows per transaction; then its note."""
+        while self._write(
+            "DELETE FROM log_lines WHERE execution_id = ? AND seq <= COALESCE("
+            "(SELECT seq FROM log_lines WHERE execution_id = ? ORDER BY seq LIMIT 1 OFFSET ?), 1e18)",
+            (execution_id, execution_id, batch - 1),
+        ):
+            pass
+        self._write("DELETE FROM pruned WHERE execution_id = ?", (execution_id,))
+
+    def reclaim_space(self) -> None:
+        """Give freed pages back to the disk: the WAL is truncated, and a database made with
+        auto_vacuum=INCREMENTAL (every new one) shrinks; an older one reuses its free pages."""
+        with self._write_lock:
+            self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            if self._writer.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
+                self._writer.execute("PRAGMA incremental_vacuum").fetchall()
+
     def last_seq(self, execution_id: str) -> int:
         row = self._reader().execute(
             "SELECT MAX(seq) FROM log_lines WHERE execution_id = ?", (execution_id,)
         ).fetchone()
         return row[0] or 0
 
+
+
+def _create_incremental(path: Path) -> None:
+    """A new database gets auto_vacuum=INCREMENTAL, so pruning gives space back to the disk.
+    It can only be set before the first table (and before WAL mode); an existing database is
+    left as it is (and only read here: its readers must never need to write, on a full disk)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
+            conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            conn.executescript(SCHEMA)
+    finally:
+        conn.close()
 
 
 def _to_row(execution: Execution) -> dict:
