@@ -71,6 +71,10 @@ class ApiClient:
     def list(self, limit: int = 20) -> dict:
         return self.call({"action": "list", "limit": limit})
 
+    def prune(self, older_than_days: float) -> dict:
+        """Delete finished executions created more than `older_than_days` ago (embedded engine)."""
+        return self.call({"action": "prune", "older_than_days": older_than_days})
+
     # transport -------------------------------------------------------------------------------
 
     def call(self, payload: dict, idempotent: bool = True, timeout: float | None = None) -> dict:
