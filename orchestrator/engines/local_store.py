@@ -19,43 +19,7 @@ from typing import Callable, TypeVar
 
 from ..engine import Execution
 from ..statedir import StateDirRefused, open_private
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS executions (
-    execution_id   TEXT PRIMARY KEY,
-    task_arn       TEXT NOT NULL,
-    status         TEXT NOT NULL,
-    desired_status TEXT NOT NULL,
-    created_at     REAL NOT NULL,
-    started_at     REAL,
-    stopped_at     REAL,
-    exit_code      INTEGER,
-    stopped_reason TEXT,
-    stop_code      TEXT,
-    command        TEXT NOT NULL,
-    repo           TEXT,
-    branch         TEXT,
-    image          TEXT,
-    skip_git       INTEGER NOT NULL,
-    timeout_seconds INTEGER NOT NULL,
-    env_keys       TEXT NOT NULL,
-    engine         TEXT NOT NULL,
-    runtime        TEXT NOT NULL,
-    log_stream     TEXT NOT NULL,
-    pid            INTEGER,
-    pid_start      TEXT
-);
-CREATE INDEX IF NOT EXISTS executions_created ON executions (created_at DESC);
-CREATE TABLE IF NOT EXISTS log_lines (
-    execution_id TEXT NOT NULL,
-    seq          INTEGER NOT NULL,
-    ts_ms        INTEGER NOT NULL,
-    message      TEXT NOT NULL,
-    partial      INTEGER NOT NULL DEFAULT 0,  -- 1: no newline after this message (LogPage.partial)
-    PRIMARY KEY (execution_id, seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS pruned (execution_id TEXT PRIMARY KEY) WITHOUT ROWID;  -- lines still to delete
-"""
+from .local_schema import FIELDS, SCHEMA, create_incremental, from_row, to_row
 
 log = logging.getLogger("mycli.local")
 T = TypeVar("T")
@@ -66,13 +30,6 @@ ROW_BYTES = 40  # what a row costs a page beyond its message (timestamp, JSON ke
 CRITICAL_ATTEMPTS = 120
 PRUNE_BATCH = 20_000  # log lines deleted per transaction
 
-_FIELDS = (
-    "execution_id", "task_arn", "status", "desired_status", "created_at", "started_at", "stopped_at",
-    "exit_code", "stopped_reason", "stop_code", "command", "repo", "branch", "image", "skip_git",
-    "timeout_seconds", "env_keys", "engine", "runtime", "log_stream",
-)
-
-
 class Store:
     def __init__(self, path: Path):
         self.path = path
@@ -82,7 +39,7 @@ class Store:
         self._versions: dict[str, list] = {}  # execution_id → [change count, Condition]
         self._versions_lock = threading.Lock()
         os.close(open_private(path, os.O_RDWR | os.O_CREAT))  # 0600: SQLite gives the WAL and SHM its mode
-        _create_incremental(path)
+        create_incremental(path)
         self._writer = self._connect()
         self._writer.executescript(SCHEMA)
         if "partial" not in {row[1] for row in self._writer.execute("PRAGMA table_info(log_lines)")}:
@@ -193,10 +150,10 @@ class Store:
     # executions ---------------------------------------------------------------------------
 
     def insert(self, execution: Execution) -> None:
-        row = _to_row(execution)
+        row = to_row(execution)
         self._write(
-            f"INSERT INTO executions ({', '.join(_FIELDS)}) VALUES ({', '.join('?' * len(_FIELDS))})",
-            [row[f] for f in _FIELDS],
+            f"INSERT INTO executions ({', '.join(FIELDS)}) VALUES ({', '.join('?' * len(FIELDS))})",
+            [row[f] for f in FIELDS],
             execution_id=execution.execution_id,
         )
 
@@ -212,16 +169,16 @@ class Store:
 
     def get(self, execution_id: str) -> Execution | None:
         row = self._reader().execute(
-            f"SELECT {', '.join(_FIELDS)} FROM executions WHERE execution_id = ?", (execution_id,)
+            f"SELECT {', '.join(FIELDS)} FROM executions WHERE execution_id = ?", (execution_id,)
         ).fetchone()
-        return None if row is None else _from_row(row)
+        return None if row is None else from_row(row)
 
     def recent(self, limit: int) -> list[Execution]:
         rows = self._reader().execute(
-            f"SELECT {', '.join(_FIELDS)} FROM executions ORDER BY created_at DESC, execution_id DESC LIMIT ?",
+            f"SELECT {', '.join(FIELDS)} FROM executions ORDER BY created_at DESC, execution_id DESC LIMIT ?",
             (limit,),
         ).fetchall()
-        return [_from_row(r) for r in rows]
+        return [from_row(r) for r in rows]
 
     def unfinished(self) -> list[tuple[str, int | None, str | None]]:
         """(execution_id, pid, pid_start) of executions not STOPPED: what a crash left behind."""
@@ -303,31 +260,3 @@ class Store:
             "SELECT MAX(seq) FROM log_lines WHERE execution_id = ?", (execution_id,)
         ).fetchone()
         return row[0] or 0
-
-
-
-def _create_incremental(path: Path) -> None:
-    """A new database gets auto_vacuum=INCREMENTAL, so pruning gives space back to the disk.
-    It can only be set before the first table (and before WAL mode); an existing database is
-    left as it is (and only read here: its readers must never need to write, on a full disk)."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
-            conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
-            conn.executescript(SCHEMA)
-    finally:
-        conn.close()
-
-
-def _to_row(execution: Execution) -> dict:
-    row = {f: getattr(execution, f) for f in _FIELDS}
-    row["env_keys"] = json.dumps(execution.env_keys)
-    row["skip_git"] = int(execution.skip_git)
-    return row
-
-
-def _from_row(row: tuple) -> Execution:
-    data = dict(zip(_FIELDS, row))
-    data["env_keys"] = json.loads(data["env_keys"])
-    data["skip_git"] = bool(data["skip_git"])
-    return Execution(**data)
