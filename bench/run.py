@@ -3,7 +3,7 @@
 Each figure is printed beside a baseline measured in the same run, because this machine is
 shared and noisy: ratios hold, absolute times don't. Nothing here passes or fails; the table
 says where a target is met. Names: cli, ipython, handler, import, latency, concurrent, lines,
-follow.
+follow, and the hardening figures: flood, paging, fulldisk (root: mounts a tmpfs), escape.
 """
 
 from __future__ import annotations
@@ -89,6 +89,30 @@ def bench_follow(quick: bool) -> list[Row]:
     return follow_latency(quick)
 
 
+def bench_flood(quick: bool) -> list[Row]:
+    from hardening_bench import health_under_flood
+
+    return health_under_flood(quick)
+
+
+def bench_paging(quick: bool) -> list[Row]:
+    from hardening_bench import paging_rss
+
+    return paging_rss(quick)
+
+
+def bench_fulldisk(quick: bool) -> list[Row]:
+    from hardening_bench import full_disk_rss
+
+    return full_disk_rss(quick)
+
+
+def bench_escape(quick: bool) -> list[Row]:
+    from hardening_bench import stop_with_escapee
+
+    return stop_with_escapee(quick)
+
+
 BENCHES = {
     "cli": bench_cli,
     "ipython": bench_ipython,
@@ -98,6 +122,10 @@ BENCHES = {
     "concurrent": bench_concurrent,
     "lines": bench_lines,
     "follow": bench_follow,
+    "flood": bench_flood,
+    "paging": bench_paging,
+    "fulldisk": bench_fulldisk,
+    "escape": bench_escape,
 }
 
 

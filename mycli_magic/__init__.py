@@ -4,8 +4,10 @@
     notebook/   `%%mycli` / `%mycli`, the execution handle, the widget panel (a front)
     aws/        deploying the stack and connecting to it (used by both fronts)
     client.py  config.py  project.py  gitdetect.py  follow.py  summary.py  embedded.py  errors.py
+    safe_text.py
                 the shared client: the API client, global and project settings, git detection,
-                following a log, run summaries, starting the embedded engine, typed errors
+                following a log, run summaries, starting the embedded engine, typed errors,
+                what the server says made safe to print on a terminal
 
 Arrows point inward: fronts → aws → shared modules → `orchestrator`; the shared modules never
 import a front or `aws`, and the fronts never import each other (tests/test_layout.py checks it

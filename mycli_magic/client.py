@@ -21,6 +21,7 @@ from typing import Callable, Mapping
 
 from . import __version__, config
 from .errors import ApiRequestError, ConnectionFailed, UsageError
+from .safe_text import escape_controls
 
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0)
 _EXECUTION_ID_RE = re.compile(r"^[0-9a-f]{12}$")
@@ -70,6 +71,10 @@ class ApiClient:
     def list(self, limit: int = 20) -> dict:
         return self.call({"action": "list", "limit": limit})
 
+    def prune(self, older_than_days: float) -> dict:
+        """Delete finished executions created more than `older_than_days` ago (embedded engine)."""
+        return self.call({"action": "prune", "older_than_days": older_than_days})
+
     # transport -------------------------------------------------------------------------------
 
     def call(self, payload: dict, idempotent: bool = True, timeout: float | None = None) -> dict:
@@ -98,7 +103,7 @@ class ApiClient:
                 return _decode(resp.read(), resp.status, self.endpoint.url)
         except urllib.error.HTTPError as exc:
             body = exc.read()
-            message = _error_message(body) or f"HTTP {exc.code} {exc.reason}"
+            message = escape_controls(_error_message(body) or f"HTTP {exc.code} {exc.reason}")  # the server's words
             if exc.code == 401:
                 where = ("MYCLI_API_KEY" if os.environ.get("MYCLI_API_KEY")
                          else f"api_key in {config.config_path()} or run: mycli configure")

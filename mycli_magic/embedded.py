@@ -49,17 +49,14 @@ def run_server(
 
     from orchestrator.server import LocalServer, build_local_app, write_ready_file
 
-    state_dir = Path(state_dir)
+    state_dir = _private_state_dir(state_dir)
     home_dir = config.engine_state_dir(environ)  # where the home's clients look for their engine
-    try:
-        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        home_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError as exc:
-        raise ConfigError(f"cannot use {state_dir} as the state dir ({exc.strerror}); pass a writable --state-dir") from None
     # A local engine is the engine of its MYCLI_HOME, whatever --state-dir says: it holds the
     # home's lock too and leaves its address there, so later commands use it (not a second one).
     is_home_engine = engine == "local"
     moved = is_home_engine and state_dir.resolve() != home_dir.resolve()
+    if moved:
+        _private_state_dir(home_dir)
     home_lock = _acquire_lock(home_dir) if moved else None
     try:
         lock = _acquire_lock(state_dir)
@@ -135,9 +132,9 @@ def _release(*locks) -> None:
 
 def _write_pointer(path: Path, url: str, state_dir: Path) -> None:
     """The home's ready file for an engine whose state is elsewhere (--state-dir)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), "state_dir": str(state_dir.resolve())}))
-    os.replace(tmp, path)
+    from orchestrator.statedir import write_private
+
+    write_private(path, json.dumps({"url": url, "pid": os.getpid(), "state_dir": str(state_dir.resolve())}))
 
 
 def _key_matches(key: str | None, state_dir: Path) -> bool:
@@ -158,8 +155,30 @@ def _saved_local_key(environ: Mapping[str, str]) -> str | None:
         return None
 
 
+def _private_state_dir(state_dir: Path) -> Path:
+    """The state dir, created or checked private to this user (see orchestrator/statedir.py)."""
+    from orchestrator.errors import ApiError
+    from orchestrator.statedir import prepare_state_dir
+
+    try:
+        return prepare_state_dir(Path(state_dir))
+    except ApiError as exc:
+        raise ConfigError(exc.message) from None
+
+
+def _open_state_file(path: Path, mode: str):
+    """A file in the state dir, opened for appending: never through a link, created 0600."""
+    from orchestrator.errors import ApiError
+    from orchestrator.statedir import open_private
+
+    try:
+        return os.fdopen(open_private(path, os.O_RDWR | os.O_CREAT | os.O_APPEND), mode)
+    except ApiError as exc:
+        raise ConfigError(exc.message) from None
+
+
 def _acquire_lock(state_dir: Path):
-    fh = open(state_dir / LOCK_FILE, "a+")
+    fh = _open_state_file(state_dir / LOCK_FILE, "a+")
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -208,8 +227,8 @@ def ensure_embedded(environ: Mapping[str, str] = os.environ, announce=None) -> c
     state_dir = config.engine_state_dir(environ)
     info = running_server(environ)
     if info is None:
-        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with open(state_dir / START_LOCK_FILE, "a") as start_lock:
+        _private_state_dir(state_dir)
+        with _open_state_file(state_dir / START_LOCK_FILE, "a") as start_lock:
             fcntl.flock(start_lock, fcntl.LOCK_EX)
             info = running_server(environ)  # someone else may have started it while we waited
             if info is None:
@@ -226,7 +245,7 @@ def ensure_embedded(environ: Mapping[str, str] = os.environ, announce=None) -> c
 
 
 def _start_background(state_dir: Path, environ: Mapping[str, str]) -> dict:
-    log = open(state_dir / LOG_FILE, "ab")
+    log = _open_state_file(state_dir / LOG_FILE, "ab")
     argv = [sys.executable, "-m", "mycli_magic.cli", "server", "--port", "0", "--state-dir", str(state_dir), "--quiet"]
     env = dict(environ)
     env.pop("API_KEY_HASH", None)  # the embedded engine keeps its own key
@@ -250,8 +269,8 @@ def _start_background(state_dir: Path, environ: Mapping[str, str]) -> dict:
 def _server_holds_lock(state_dir: Path) -> bool:
     """Whether a live server holds the state dir's lock: the truth, unlike a leftover server.json."""
     try:
-        fh = open(state_dir / LOCK_FILE, "a")
-    except OSError:
+        fh = _open_state_file(state_dir / LOCK_FILE, "a")
+    except (OSError, ConfigError):
         return False
     with fh:
         try:

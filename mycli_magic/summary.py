@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 import time
 
+from .safe_text import escape_controls, escaped
+
 FARGATE_SPOT_VCPU_HOUR = 0.01242124  # USD per vCPU-hour
 FARGATE_SPOT_GB_HOUR = 0.00136308  # USD per GB-hour
 PUBLIC_IPV4_HOUR = 0.005  # USD per public IPv4 address-hour (Amazon VPC pricing)
@@ -94,7 +96,9 @@ def outcome(execution: dict) -> tuple[str, str]:
 
 
 def summary_line(execution: dict, vcpu: float = DEFAULT_VCPU, memory_gb: float = DEFAULT_MEMORY_GB) -> str:
-    """`✓ 3f2a9c1b0d4e · exit 0 · 2.3 s` (+ `· ≈ $… (Fargate Spot, …)` on AWS, + the reason)."""
+    """`✓ 3f2a9c1b0d4e · exit 0 · 2.3 s` (+ `· ≈ $… (Fargate Spot, …)` on AWS, + the reason);
+    the server's strings with their control characters escaped."""
+    execution = escaped(execution)
     kind, words = outcome(execution)
     icon = {"ok": "✓", "failed": "✗", "stopped": "■", "lost": "✗"}[kind]
     parts = [f"{icon} {execution.get('execution_id') or execution.get('task_arn', '?')}", words]
@@ -114,16 +118,17 @@ LIST_COLUMNS = ("EXECUTION ID", "STATUS", "EXIT", "CREATED", "DURATION", "IMAGE"
 
 
 def list_rows(executions: list[dict]) -> list[tuple[str, ...]]:
-    """`mycli list` and `%mycli list` alike: one row of LIST_COLUMNS per execution."""
+    """`mycli list` and `%mycli list` alike: one row of LIST_COLUMNS per execution (the server's
+    strings with their control characters escaped)."""
     from .project import shown_command
 
     rows = []
     for e in executions:
         code = e.get("exit_code")
         where = "no git" if e.get("skip_git") or not e.get("repo") else f"{e['repo']}@{e.get('branch') or 'main'}"
-        rows.append((str(e.get("execution_id") or ""), str(e.get("status") or ""), "" if code is None else str(code),
-                     str(e.get("created_at") or ""), format_duration(e.get("duration_seconds")),
-                     str(e.get("image") or ""), where, shown_command(e.get("command") or "")))
+        cells = (e.get("execution_id"), e.get("status"), "" if code is None else code, e.get("created_at"),
+                 format_duration(e.get("duration_seconds")), e.get("image"), where, shown_command(e.get("command") or ""))
+        rows.append(tuple(escape_controls(cell) for cell in cells))
     return rows
 
 

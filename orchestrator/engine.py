@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .validation import ExecRequest, ListRequest, LogsRequest, Ref
+from .validation import ExecRequest, ListRequest, LogsRequest, PruneRequest, Ref
 
 PENDING, RUNNING, STOPPED = "PENDING", "RUNNING", "STOPPED"
 STOPPED_BY_USER_EXIT_CODE = 130
@@ -154,3 +154,8 @@ class Engine(Protocol):
     def stop(self, ref: Ref) -> Execution: ...
 
     def list(self, request: ListRequest) -> list[Execution]: ...
+
+    def prune(self, request: PruneRequest) -> int:
+        """Delete finished executions older than the request says (records, logs, workspaces);
+        how many. An engine whose storage expires by itself refuses with a BadRequest."""
+        ...

@@ -1,8 +1,10 @@
 """The local HTTP front: `POST /execute` and `GET /health`, each request turned into the same
 API Gateway proxy event the Lambda receives, and answered by the same `App.handle`.
 
-Threaded, so a long-polling logs call never holds up an exec. The API key is checked from the
-headers before the body is read; a body over the limit is refused from its Content-Length.
+Connections are held by http_front.py (one thread waits on all of them; bounded, with
+deadlines), requests are answered by worker threads, so a long-polling logs call never holds up
+an exec. The API key is checked from the headers before the body is read; a body over the limit
+is refused from its Content-Length.
 """
 
 from __future__ import annotations
@@ -10,13 +12,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import socket
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from . import __version__
 from .api import MAX_BODY_BYTES, App, response
 from .auth import Authenticator, generate_api_key, hash_api_key, parse_hashes
 from .errors import ApiError, BadRequest, MethodNotAllowed, PayloadTooLarge
+from .http_front import Connection, ConnectionServer
+from .statedir import make_umask_private, open_private, prepare_state_dir, write_private
 
 log = logging.getLogger("mycli.server")
 
@@ -34,38 +39,58 @@ def ensure_key_hashes(state_dir: Path, environ=os.environ) -> tuple[tuple[bytes,
     if hashes:
         return hashes, None
     path = Path(state_dir) / KEY_HASH_FILE
-    if path.exists():
-        hashes = parse_hashes(path.read_text())
+    try:
+        with os.fdopen(open_private(path, os.O_RDONLY)) as fh:
+            hashes = parse_hashes(fh.read())
         if hashes:
             return hashes, None
+    except FileNotFoundError:
+        pass
     key = generate_api_key()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(hash_api_key(key) + "\n")
+    write_private(path, hash_api_key(key) + "\n")
     return parse_hashes(path.read_text()), key
 
 
-class LocalServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 1024
+class LocalServer(ConnectionServer):
+    """The HTTP front over http_front's connections: each complete request is answered by a
+    _Handler in a worker thread, so a long-polling logs call never holds up an exec."""
 
-    def __init__(self, address: tuple[str, int], app: App, engine_name: str):
+    def __init__(self, address: tuple[str, int], app: App, engine_name: str, **limits):
         self.app = app
         self.engine_name = engine_name
-        super().__init__(address, _Handler)
+        super().__init__(address, lambda conn: _Handler(conn, self).answer(), **limits)
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 class _Handler(BaseHTTPRequestHandler):
+    """http.server's request parsing over a connection whose header has already arrived."""
+
     protocol_version = "HTTP/1.1"
-    timeout = 60  # seconds a connection may sit idle or half-sent (a logs long poll waits ≤ 20 s)
     server: LocalServer
     server_version = f"mycli/{__version__}"
+
+    def __init__(self, conn: Connection, server: LocalServer):  # noqa: super().__init__ would serve
+        self.request = self.connection = conn.sock
+        self.client_address = conn.addr
+        self.server = server
+        self.rfile = _Input(conn)
+        self.wfile = _Output(conn.sock)
+        self.close_connection = True
+
+    def answer(self) -> bool:
+        """Answer one request; True to keep the connection (what came after it stays buffered)."""
+        self.handle_one_request()
+        self.wfile.flush()  # http.server leaves its own error answers (400, 414...) unflushed
+        return not self.close_connection
+
+    def handle_expect_100(self) -> bool:
+        ok = super().handle_expect_100()
+        self.wfile.flush()  # the client waits for the 100 before it sends the body
+        return ok
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         if self.path.split("?", 1)[0] == "/health":
@@ -121,14 +146,66 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
+        self.wfile.flush()
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002
         log.debug("%s %s", self.address_string(), format % args)
 
 
+class _Input:
+    """The request as a file: the bytes the selector already read, then the socket (blocking,
+    with the worker's timeout). What is left after the request stays in `conn.buf`."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def readline(self, limit: int = -1) -> bytes:
+        buf = self.conn.buf
+        while True:
+            end = buf.find(b"\n", 0, limit if limit >= 0 else None)
+            if end >= 0:
+                return self._take(end + 1)
+            if 0 <= limit <= len(buf) or not self._more():
+                return self._take(len(buf) if limit < 0 else min(limit, len(buf)))
+
+    def read(self, size: int) -> bytes:
+        while len(self.conn.buf) < size and self._more():
+            pass
+        return self._take(min(size, len(self.conn.buf)))
+
+    def _more(self) -> bool:
+        data = self.conn.sock.recv(65536)
+        self.conn.buf += data
+        return bool(data)
+
+    def _take(self, size: int) -> bytes:
+        out = bytes(self.conn.buf[:size])
+        del self.conn.buf[:size]
+        return out
+
+
+class _Output:
+    """The answer, sent in one piece when http.server flushes (headers and body together: no
+    small write waiting on a delayed ACK)."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock, self.parts = sock, []
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        if self.parts:
+            data, self.parts = b"".join(self.parts), []
+            self.sock.sendall(data)
+
+
 def build_local_app(state_dir: Path, environ=os.environ, engine: str = "local") -> tuple[App, str | None, object]:
-    """(app, new_key_or_None, engine object) for `mycli server`."""
-    state_dir = Path(state_dir)
+    """(app, new_key_or_None, engine object) for `mycli server`. Makes the state dir private (or
+    refuses it: StateDirRefused) and this process's umask 077 first."""
+    state_dir = prepare_state_dir(Path(state_dir))
+    make_umask_private()
     hashes, new_key = ensure_key_hashes(state_dir, environ)
     if engine == "local":
         from .engines.local import LocalEngine
@@ -143,6 +220,4 @@ def build_local_app(state_dir: Path, environ=os.environ, engine: str = "local") 
 
 def write_ready_file(path: Path, server: LocalServer) -> None:
     """Tell a parent process (the CLI's embedded mode) where we listen, atomically."""
-    tmp = Path(f"{path}.tmp")
-    tmp.write_text(json.dumps({"url": server.url, "pid": os.getpid()}))
-    os.replace(tmp, path)
+    write_private(path, json.dumps({"url": server.url, "pid": os.getpid()}))

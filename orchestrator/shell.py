@@ -97,18 +97,19 @@ def build_script(
     `notes` are extra header lines (e.g. which runtime ran the script). The execution ID comes
     from $MYCLI_EXECUTION_ID at run time, so a dry run shows exactly the script a run executes.
     """
-    lines = _prologue(request, notes)
+    # A temporary directory (and the trap that removes it) only where something goes in it: the
+    # clone's credentials and host keys, the watchdog's mark. A skip-git run on the host starts
+    # no process before the command but the command's own shell.
+    lines = _prologue(request, notes, needs_tmp=not request.skip_git or watchdog)
     if request.skip_git:
-        lines += [
-            "echo '→ Mode: direct command execution (git cloning skipped)'",
-            f"{{ mkdir -p {sh_quote(workdir)} && cd {sh_quote(workdir)}; }} || mycli_not_started 'no working directory'",
-        ]
+        lines.append("echo '→ Mode: direct command execution (git cloning skipped)'")
+        if workdir != ".":
+            lines.append(f"{{ mkdir -p {sh_quote(workdir)} && cd {sh_quote(workdir)}; }} || mycli_not_started 'no working directory'")
     else:
         lines += _git_section(request, workdir, credential_kind(request.repo or "", hosts))
-    lines += [
-        f"unset {' '.join(CREDENTIAL_VARS)} MYCLI_GIT_USER MYCLI_GIT_PASSWORD GIT_SSH_COMMAND",
-        "rm -f \"$mycli_tmp/id_key\"",
-    ]
+    lines.append(f"unset {' '.join(CREDENTIAL_VARS)} MYCLI_GIT_USER MYCLI_GIT_PASSWORD GIT_SSH_COMMAND")
+    if not request.skip_git:
+        lines.append("rm -f \"$mycli_tmp/id_key\"")
     # The request's environment is set only now, so none of it (GIT_PROXY_COMMAND, LD_PRELOAD,
     # PATH...) can steer the clone while credentials are at hand.
     lines += [f"export {key}={sh_quote(value)}" for key, value in sorted(request.env.items())]
@@ -130,7 +131,7 @@ def build_script(
     return "\n".join(lines) + "\n"
 
 
-def _prologue(request: ExecRequest, notes: tuple[str, ...]) -> list[str]:
+def _prologue(request: ExecRequest, notes: tuple[str, ...], needs_tmp: bool = True) -> list[str]:
     title = "mycli Remote Execution" + (" (No Git)" if request.skip_git else "")
     header = []
     if request.image:
@@ -149,12 +150,14 @@ def _prologue(request: ExecRequest, notes: tuple[str, ...]) -> list[str]:
         f"{NOT_STARTED_EXIT_CODE})\" \"$mycli_rule\" >&2",
         f"  exit {NOT_STARTED_EXIT_CODE}",
         "}",
+    ] + ([
         "mycli_tmp=$(mktemp -d 2>/dev/null || true)",
         "if [ -z \"$mycli_tmp\" ]; then",
         "  mycli_tmp=\"${TMPDIR:-/tmp}/mycli.$$\"",
         "  mkdir -m 700 \"$mycli_tmp\" || mycli_not_started 'no temporary directory'",
         "fi",
         "trap 'rm -rf \"$mycli_tmp\"' EXIT",
+    ] if needs_tmp else []) + [
         "trap 'exit 129' HUP",
         "trap 'exit 130' INT",
         "trap 'exit 143' TERM",

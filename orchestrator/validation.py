@@ -21,6 +21,7 @@ MAX_LOG_PAGE = 10000
 MAX_WAIT_SECONDS = 20
 MAX_LIST = 1000
 MAX_ENV_VARS = 200
+MAX_PRUNE_DAYS = 36500
 
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 _TRANSPORT_RE = re.compile(r"^[A-Za-z0-9+.-]+::")
@@ -46,7 +47,7 @@ def _image_re() -> re.Pattern:
     return re.compile(_IMAGE_PATTERN)
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
-ACTIONS = ("exec", "status", "logs", "stop", "list")
+ACTIONS = ("exec", "status", "logs", "stop", "list", "prune")
 
 
 @dataclass(frozen=True)
@@ -83,12 +84,20 @@ class ListRequest:
     limit: int = 20
 
 
+@dataclass(frozen=True)
+class PruneRequest:
+    """Delete finished executions created more than `older_than_days` ago (0: every finished one)."""
+
+    older_than_days: float
+
+
 _ALLOWED = {
     "exec": {"command", "repo", "branch", "image", "env", "timeout_seconds", "skip_git", "dry_run"},
     "status": {"execution_id", "task_arn"},
     "stop": {"execution_id", "task_arn"},
     "logs": {"execution_id", "task_arn", "next_token", "limit", "wait_seconds", "text"},
     "list": {"limit"},
+    "prune": {"older_than_days"},
 }
 
 
@@ -109,6 +118,11 @@ def parse_request(body: object) -> tuple[str, object]:
         return action, _exec(body)
     if action == "list":
         return action, ListRequest(limit=_int(body, "limit", 20, 1, MAX_LIST))
+    if action == "prune":
+        days = body.get("older_than_days")
+        if isinstance(days, bool) or not isinstance(days, (int, float)) or not 0 <= days <= MAX_PRUNE_DAYS:
+            raise BadRequest(f"older_than_days is required: a number of days from 0 to {MAX_PRUNE_DAYS} (0 prunes every finished execution)")
+        return action, PruneRequest(float(days))
     ref = _ref(body)
     if action == "logs":
         token = body.get("next_token")
@@ -244,18 +258,29 @@ def _bool(body: dict, name: str) -> bool:
     return value
 
 
-def _reject_nul(value: object, where: str) -> None:
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise BadRequest(f"{where} contains a NUL byte")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise BadRequest(f"{where} contains invalid unicode (a lone surrogate)") from None
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _reject_nul(key, where)
-            _reject_nul(item, str(key)[:60] if where == "body" else f"{where}.{str(key)[:60]}")
-    elif isinstance(value, list):
-        for item in value:
-            _reject_nul(item, where)
+def _reject_nul(body: object, where: str) -> None:
+    """Every string in the body, keys included, must be NUL-free valid unicode. Walked with an
+    explicit stack, not recursion: a body nested a thousand levels deep must still get its 400
+    (recursion would run out of stack while building it and answer 500)."""
+    stack: list[tuple[object, str]] = [(body, where)]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise BadRequest(f"{where} contains a NUL byte")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise BadRequest(f"{where} contains invalid unicode (a lone surrogate)") from None
+        elif isinstance(value, dict):
+            for key, item in reversed(value.items()):  # reversed onto the stack: checked in order
+                inner = str(key)[:60] if where == "body" else _field_path(where, key)
+                stack.append((item, inner))
+                stack.append((key, where))
+        elif isinstance(value, list):
+            stack.extend((item, where) for item in reversed(value))
+
+
+def _field_path(where: str, key: object) -> str:
+    """`env.KEY`; deeper paths stop growing (a message that names the field, not the whole path)."""
+    return f"{where}.{str(key)[:60]}" if where.count(".") < 2 else where

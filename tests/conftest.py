@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.disk import small_tmpfs
 from tests.support.server import ISOLATED_VARS, Server, start_server, stop_server
 
 
@@ -28,3 +29,10 @@ def server(tmp_path_factory) -> Server:
     srv = start_server(home)
     yield srv
     stop_server(srv)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MiB disk."""
+    with small_tmpfs(tmp_path / "small", "3m") as mount_point:
+        yield mount_point

@@ -11,6 +11,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Callable, TextIO
 
+from ..safe_text import clean_log, escape_controls, escaped
+
 if TYPE_CHECKING:
     from ..client import ApiClient
 
@@ -56,6 +58,11 @@ def add_profile_argument(parser: argparse.ArgumentParser) -> None:
                         help="use this profile from $MYCLI_HOME/config.yaml (default: $MYCLI_PROFILE, else the top-level settings)")
 
 
+def add_raw_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--raw", action="store_true",
+                        help="print the log exactly as sent (by default escape sequences other than colours are dropped)")
+
+
 def add_ref_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("ref", metavar="ID", help="an execution ID (12 hex characters, from mycli exec) or a task ARN")
 
@@ -81,10 +88,11 @@ def remote_exit_code(code: object) -> int:
 class LogPrinter:
     """Writes log events as the output was: an event marked `partial` (output the engine sent
     before its line ended, e.g. `printf 'working…'` after a pause) gets no newline, and the
-    event after it continues that line, without a time prefix of its own."""
+    event after it continues that line, without a time prefix of its own. Escape sequences
+    other than colours are dropped unless `raw` (safe_text.clean_log)."""
 
-    def __init__(self, out: TextIO, timestamps: bool):
-        self.out, self.timestamps = out, timestamps
+    def __init__(self, out: TextIO, timestamps: bool, raw: bool = False):
+        self.out, self.timestamps, self.raw = out, timestamps, raw
         self.line_open = False
 
     def write(self, page: dict) -> None:
@@ -97,7 +105,7 @@ class LogPrinter:
                 message = format_log_line(int(event.get("timestamp") or 0), message)
             self.line_open = bool(event.get("partial"))
             parts.append(message if self.line_open else message + "\n")
-        self.out.write("".join(parts))
+        self.out.write(clean_log("".join(parts), self.raw))
         self.out.flush()
 
     def end_line(self) -> None:
@@ -109,7 +117,8 @@ class LogPrinter:
 
 
 def follow_to_end(
-    client: "ApiClient", ref: str, execution_id: str, *, timestamps: bool, out: TextIO | None = None
+    client: "ApiClient", ref: str, execution_id: str, *, timestamps: bool, out: TextIO | None = None,
+    raw: bool = False,
 ) -> tuple[int, dict | None]:
     """Print the log as it arrives until the execution stops.
 
@@ -121,7 +130,8 @@ def follow_to_end(
 
     out = out or sys.stdout
     state = FollowState(ref)
-    printer = LogPrinter(out, timestamps)
+    printer = LogPrinter(out, timestamps, raw)
+    execution_id = escape_controls(execution_id)  # for the lines below
     try:
         for page in follow(client, ref, state):
             printer.write(page)
@@ -142,6 +152,7 @@ def finished_line(execution: dict) -> str:
     """`✓ Execution ID finished with exit code 0 after 2.3 s` (+ the estimated cost on AWS)."""
     from ..summary import NOT_STARTED_EXIT_CODE, cost_note, format_duration
 
+    execution = escaped(execution)
     code = execution.get("exit_code")
     ident = execution.get("execution_id", "")
     took = format_duration(execution.get("duration_seconds"))

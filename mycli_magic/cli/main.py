@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logs": ("mycli_magic.cli.commands.logs", "show an execution's log (-f to follow it)"),
     "stop": ("mycli_magic.cli.commands.stop", "stop a running execution"),
     "list": ("mycli_magic.cli.commands.list", "list recent executions"),
+    "prune": ("mycli_magic.cli.commands.prune", "delete old finished executions from the embedded engine"),
     "configure": ("mycli_magic.cli.commands.configure", "set the API endpoint and key (or discover them from a stack)"),
     "init": ("mycli_magic.cli.commands.init", "deploy the AWS stack and save its endpoint and a new API key"),
     "destroy": ("mycli_magic.cli.commands.destroy", "delete the AWS stack, its task definitions and its config"),

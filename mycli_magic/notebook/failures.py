@@ -30,8 +30,11 @@ class ExecutionFailed(subprocess.CalledProcessError):
                    stopped_reason=execution.get("stopped_reason"))
 
     def __str__(self) -> str:
+        from ..safe_text import escape_controls
+
         what = f"exit code {self.returncode}" if self.returncode != -1 else f"no exit code ({self.stopped_reason})"
-        return f"remote command failed with {what} (execution {self.execution_id}; full log: %mycli logs {self.execution_id})"
+        return escape_controls(f"remote command failed with {what} (execution {self.execution_id}; "
+                               f"full log: %mycli logs {self.execution_id})")
 
     def _render_traceback_(self) -> list[str]:
         """What IPython shows for a failing cell: this one line, not a traceback into the magic."""

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from ..safe_text import escape_controls
 from ..summary import clock, format_duration, outcome, summary_line
 from .failures import ExecutionFailed, Interrupted  # noqa: F401 (documented as handle.ExecutionFailed, handle.Interrupted)
 
@@ -272,8 +273,8 @@ class Execution:
         if state == STOPPED:
             state = f"{state} {outcome(self.info)[1]}"
         took = format_duration(self.duration_seconds)
-        return (f"<mycli execution {self.execution_id} {state}{', ' + took if took else ''}; "
-                f"image={self.info.get('image')}, {self.where()}, {len(self.events)} lines read>")
+        return escape_controls(f"<mycli execution {self.execution_id} {state}{', ' + took if took else ''}; "
+                               f"image={self.info.get('image')}, {self.where()}, {len(self.events)} lines read>")
 
     def _repr_html_(self) -> str:
         rows = [("Execution", self.execution_id), ("Status", self.status), ("Image", self.info.get("image")),

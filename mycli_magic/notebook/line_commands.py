@@ -13,6 +13,7 @@ import shlex
 
 from IPython.core.error import UsageError
 
+from ..safe_text import clean_log, escape_controls
 from ..summary import LIST_COLUMNS, list_rows, list_table, summary_line
 
 
@@ -113,11 +114,12 @@ def cmd_logs(magics, args):
     handle.logs  # noqa: B018 — reads every line there is now
     lines = handle.log_lines(timestamps=args.timestamps or magics.timestamps)
     if lines:
-        print("\n".join(lines), flush=True)
+        print(clean_log("\n".join(lines)), flush=True)
     if handle.status == "STOPPED":
         print(summary_line(handle.info, magics.task_vcpu, magics.task_memory_gb))
     else:
-        print(f"… {handle.execution_id} is still {handle.status}; follow it live: %mycli logs {handle.execution_id} -f")
+        ref = escape_controls(handle.execution_id)
+        print(f"… {ref} is still {escape_controls(handle.status)}; follow it live: %mycli logs {ref} -f")
 
 
 def cmd_attach(magics, args):

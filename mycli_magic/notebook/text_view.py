@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
+from ..safe_text import clean_log, escape_controls
 from ..summary import clock, summary_line
 from .view_settings import ViewSettings, header_line
 
@@ -32,7 +33,7 @@ class TextView:
         self.handle = handle
         self.say(header_line(handle))
         if background:
-            ref, name = handle.execution_id, self.settings.handle_name
+            ref, name = escape_controls(handle.execution_id), self.settings.handle_name
             follow = f"{name}.wait()" if name else f"%mycli logs {ref} -f"
             self.say(f"→ Running in the background. Follow: {follow} · stop: %mycli stop {ref} · "
                      f"re-attach after a restart: %mycli attach {ref}")
@@ -59,7 +60,7 @@ class TextView:
                 message = f"{clock(ts)} | {message}"
             parts.append(message if partial else message + "\n")
             self.line_open = partial
-        sys.stdout.write("".join(parts))
+        sys.stdout.write(clean_log("".join(parts)))  # colours kept, other escape sequences dropped
         sys.stdout.flush()
 
     def _end_line(self) -> None:
@@ -80,7 +81,7 @@ class TextView:
         """The one line saying what the interrupt did; the Interrupted exception shows it."""
         self.close()
         self._end_line()
-        ref = handle.execution_id
+        ref = escape_controls(handle.execution_id)
         if stopped:
             return f"■ Interrupted: stopped execution {ref} on the remote (exit {handle.exit_code})."
         return f"■ Interrupted: execution {ref} may still be running{detail}; stop it with: %mycli stop {ref}"
@@ -88,5 +89,5 @@ class TextView:
     def detached(self, handle: "Execution") -> str:
         self.close()
         self._end_line()
-        ref = handle.execution_id
+        ref = escape_controls(handle.execution_id)
         return f"■ Detached from execution {ref}; it keeps running. Re-attach: %mycli attach {ref} · stop: %mycli stop {ref}"

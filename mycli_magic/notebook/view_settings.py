@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..safe_text import escape_controls
 from ..summary import DEFAULT_MEMORY_GB, DEFAULT_VCPU
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ class ViewSettings:
 
 
 def header_line(handle: "Execution") -> str:
+    """The run's one-line header; the server's strings with their control characters escaped."""
     info = handle.info
-    return (f"▶ mycli execution {handle.execution_id} · image {info.get('image') or 'default'} · "
-            f"{handle.where()} · {info.get('engine') or '?'} engine")
+    return escape_controls(f"▶ mycli execution {handle.execution_id} · image {info.get('image') or 'default'} · "
+                           f"{handle.where()} · {info.get('engine') or '?'} engine")

@@ -16,14 +16,14 @@ from datetime import datetime
 from typing import Mapping
 
 from ..engine import PENDING, RUNNING, STOPPED, STOPPED_BY_USER_EXIT_CODE, Execution, LogPage
-from ..errors import EngineUnavailable, NotFound, UpstreamError
+from ..errors import BadRequest, EngineUnavailable, NotFound, UpstreamError
 from ..ids import new_execution_id
 from ..shell import TIMEOUT_EXIT_CODE, GitHosts, build_script
-from ..validation import ExecRequest, ListRequest, LogsRequest, Ref
+from ..validation import ExecRequest, ListRequest, LogsRequest, PruneRequest, Ref
 from .ecs_aws import Clients, aws_errors, error_code
 from .ecs_command import build_launch
 from .ecs_settings import EcsSettings
-from .ecs_store import ExecutionStore
+from .ecs_store import TTL_SECONDS, ExecutionStore
 from .ecs_taskdefs import TaskDefinitions
 
 ID_ATTEMPTS = 20
@@ -206,6 +206,11 @@ class EcsEngine:
             execution if execution.status == STOPPED else self._refresh(execution, extra, live.get(execution.task_arn))
             for execution, extra in records
         ]
+
+    def prune(self, request: PruneRequest) -> int:
+        raise BadRequest(
+            "prune is for the embedded local engine; on AWS nothing piles up: task logs expire after 7 days "
+            f"(the log group's retention) and execution records after {TTL_SECONDS // 86400} days (DynamoDB TTL)")
 
     # internals -----------------------------------------------------------------------------
 

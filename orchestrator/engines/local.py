@@ -1,8 +1,8 @@
 """The embedded local engine: the orchestrator's script run as a local process, state in SQLite.
 
-Each execution runs the generated script with /bin/sh in its own session (so a stop or a
-timeout reaches every descendant through the process group), in its own workspace under the
-state dir. When a docker or podman daemon answers, the script runs in the requested image
+Each execution runs the generated script with /bin/sh in its own session, under a supervisor
+that adopts everything the script starts (see local_supervisor.py), in its own workspace under
+the state dir. When a docker or podman daemon answers, the script runs in the requested image
 instead. stdout and stderr share one pipe, read in chunks as they are produced and stored line
 by line with the time they arrived.
 """
@@ -24,14 +24,18 @@ from ..engine import MAX_PAGE_BYTES, PENDING, RUNNING, STOPPED, Execution, LogPa
 from ..errors import BadRequest, EngineUnavailable, NotFound, ServerMisconfigured
 from ..ids import is_execution_id, new_execution_id
 from ..shell import CREDENTIAL_VARS, GitHosts, build_script
-from ..validation import ExecRequest, ListRequest, LogsRequest, Ref
+from ..statedir import prepare_state_dir, user_umask
+from ..validation import ExecRequest, ListRequest, LogsRequest, PruneRequest, Ref
 from .local_process import ProcessRun, credentials_from, detect_container_runtime, kill_container, pid_start_time
+from .local_retention import KeepSettings, Pruner
+from .local_spawn import Spawner
 from .local_store import Store
 
 log = logging.getLogger("mycli.local")
 
 CONTAINER_WORKDIR = "/workspace"
 ID_ATTEMPTS = 20
+STOP_RECORD_ATTEMPTS = 3  # a stop's answer does not wait long for a full disk: the run's end records it
 RUNTIMES = ("auto", "host", "docker", "podman")
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PROXY_VARS = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
@@ -42,8 +46,8 @@ class LocalEngine:
 
     def __init__(self, state_dir: Path, environ: Mapping[str, str] | None = None, runtime: str | None = None):
         self.environ = dict(os.environ if environ is None else environ)
-        self.state_dir = Path(state_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.keep = KeepSettings.from_env(self.environ)
+        self.state_dir = prepare_state_dir(Path(state_dir))
         (self.state_dir / "work").mkdir(exist_ok=True, mode=0o700)
         self.store = Store(self.state_dir / "mycli.db")
         self.hosts = GitHosts(
@@ -57,8 +61,11 @@ class LocalEngine:
         self.runtime = self.container or "host"
         self.default_image = self.environ.get("DEFAULT_IMAGE") or "ubuntu:22.04"
         self._runs: dict[str, ProcessRun] = {}
+        self.spawner = Spawner()
         self._runs_lock = threading.Lock()
         self._recover()
+        self.pruner = Pruner(self.store, self.state_dir / "work", self._running_ids)
+        self.pruner.start_retention(self.keep.retention_days)
 
     # the Engine contract --------------------------------------------------------------------
 
@@ -90,8 +97,11 @@ class LocalEngine:
             script=script,
             timeout_seconds=request.timeout_seconds,
             store=self.store,
+            spawner=self.spawner,
             on_started=self._started,
             on_finished=self._finished,
+            umask=user_umask(),
+            max_log_bytes=self.keep.max_log_bytes,
         )
         with self._runs_lock:
             self._runs[execution_id] = run
@@ -141,10 +151,11 @@ class LocalEngine:
         execution_id = self._resolve(request.ref)
         after = _parse_token(request.next_token)
         deadline = time.monotonic() + request.wait_seconds
+        page_bytes = MAX_PAGE_BYTES // 2 if request.text else MAX_PAGE_BYTES  # the text repeats every message
         while True:
             seen = self.store.version(execution_id)
             execution = self.get(request.ref)
-            rows = self.store.read_lines(execution_id, after, request.limit, max_bytes=MAX_PAGE_BYTES)
+            rows = self.store.read_lines(execution_id, after, request.limit, max_bytes=page_bytes)
             remaining = deadline - time.monotonic()
             if rows or execution.status == STOPPED or remaining <= 0:
                 break
@@ -162,13 +173,17 @@ class LocalEngine:
         if run is None:
             self._finish_orphan(execution.execution_id, "Stopped by user", "UserInitiated", 130)
         else:
-            self.store.update(execution.execution_id, desired_status=STOPPED)
-            run.request_stop()
+            run.request_stop()  # first: signalling needs no disk, and the disk may be full
+            self.store.critical(lambda: self.store.update(execution.execution_id, desired_status=STOPPED),
+                                attempts=STOP_RECORD_ATTEMPTS)  # the run's end records it anyway
             run.done.wait(3.0)
         return self.get(ref)
 
     def list(self, request: ListRequest) -> list[Execution]:
         return self.store.recent(request.limit)
+
+    def prune(self, request: PruneRequest) -> int:
+        return self.pruner.prune(request.older_than_days)
 
     def shutdown(self) -> None:
         """Stop every running execution (the server is going away) and wait briefly."""
@@ -178,8 +193,14 @@ class LocalEngine:
             run.request_stop(reason="Stopped because the local engine shut down", code="EngineShutdown")
         for run in runs:
             run.done.wait(10)
+        self.spawner.close()
+        self.pruner.stop()
 
     # internals -----------------------------------------------------------------------------
+
+    def _running_ids(self) -> set[str]:
+        with self._runs_lock:
+            return set(self._runs)
 
     def _resolve(self, ref: Ref) -> str:
         if ref.execution_id:

@@ -1,9 +1,11 @@
 """One local execution's process: start it, capture its output as it comes, enforce its end.
 
-A ProcessRun owns a thread that spawns the script in a new session, reads the merged
-stdout/stderr pipe in chunks (one timestamp per chunk, lines split across chunks joined), and
-ends the whole process group on stop (SIGTERM, SIGKILL after a grace period), on timeout, and
-when the script exits while a background descendant still holds the pipe, as a container would.
+A ProcessRun owns a thread that has the script started under its own supervisor (see
+local_supervisor.py), reads the merged stdout/stderr pipe in chunks (one timestamp per chunk,
+lines split across chunks joined), and on stop or timeout has every descendant signalled
+(SIGTERM, SIGKILL after a grace period) — including those that left the process group with
+`setsid`. The supervisor kills whatever the script leaves behind when it ends, as a container's
+end would, so the pipe always reaches its end.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import os
 import selectors
 import shutil
 import signal
-import sqlite3
 import subprocess
 import threading
 import time
@@ -23,13 +24,16 @@ from typing import Callable, Mapping
 
 from ..engine import MAX_EVENT_CHARS, STOPPED_BY_USER_EXIT_CODE
 from ..shell import GITHUB_TOKEN_VAR, GITLAB_TOKEN_VAR, NOT_STARTED_EXIT_CODE, SSH_KEY_VAR, TIMEOUT_EXIT_CODE
+from ..statedir import open_private
+from .local_lines import LineSink
+from .local_spawn import Child
 
 log = logging.getLogger("mycli.local")
 
 GRACE_SECONDS = 5.0
+DRAIN_SECONDS = 2.0  # after the script's whole tree is gone, how long the pipe may take to drain
 READ_CHUNK = 1 << 16
 MAX_BATCH_BYTES = 1 << 20
-MAX_PENDING_LINES = 50_000  # held in memory while the disk is full; older ones are dropped
 PARTIAL_LINE_IDLE = 0.2  # seconds without output after which a line still waiting for its newline is sent
 
 
@@ -84,8 +88,11 @@ class ProcessRun:
         script: str,
         timeout_seconds: int,
         store,
+        spawner,
         on_started: Callable[[str, int], None],
         on_finished: Callable[[str, int | None, str, str], None],
+        umask: int | None = None,
+        max_log_bytes: int | None = None,
     ):
         self.execution_id = execution_id
         self.argv, self.cwd, self.env, self.script = argv, cwd, env, script
@@ -93,17 +100,16 @@ class ProcessRun:
         self.kill_argv = kill_argv  # e.g. `docker kill NAME`: SIGKILL of the client does not reach a container
         self.timeout_seconds = timeout_seconds
         self.store = store
+        self.spawner = spawner
+        self.umask = umask  # the script's own (the engine's is stricter, for its state files)
         self.on_started, self.on_finished = on_started, on_finished
         self.done = threading.Event()
         self._lock = threading.Lock()
-        self._proc: subprocess.Popen | None = None
+        self._child: Child | None = None
         self._stop: tuple[str, str] | None = None
         self._kill_at: float | None = None
         self._timed_out = False
-        self._seq = 0
-        self._pending: list[tuple[int, int, str, int]] = []  # (seq, ts, message, partial)
-        self._dropped = 0
-        self._line_open = False  # the last event emitted was partial: the next one continues its line
+        self.lines = LineSink(store, execution_id, max_log_bytes)
 
     def start(self) -> None:
         threading.Thread(target=self._main, name=f"run-{self.execution_id}", daemon=True).start()
@@ -112,7 +118,7 @@ class ProcessRun:
         with self._lock:
             if self._stop is None:
                 self._stop = (reason, code)
-            if self._proc is not None:
+            if self._child is not None:
                 self._signal(signal.SIGTERM)
                 self._kill_at = time.monotonic() + GRACE_SECONDS
 
@@ -122,14 +128,14 @@ class ProcessRun:
         script_path = self.cwd.parent / f"{self.execution_id}.sh"
         try:
             self.cwd.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(script_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            fd = open_private(script_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(self.script)
             self._run()
         except Exception as exc:  # the engine must record a final state whatever happened
             log.exception("execution %s failed in the engine", self.execution_id)
-            self._emit([f"✗ The local engine could not run this execution: {exc}"])
-            self._flush(final=True)
+            self.lines.emit([f"✗ The local engine could not run this execution: {exc}"], note=True)
+            self.lines.flush_final()
             self.on_finished(self.execution_id, None, f"Failed to run: {exc}", "TaskFailedToStart")
         finally:
             script_path.unlink(missing_ok=True)
@@ -139,63 +145,86 @@ class ProcessRun:
         with self._lock:
             if self._stop is not None:
                 reason, code = self._stop
-                self._emit([f"✗ {reason}"])
-                self._flush(final=True)
+                self.lines.emit([f"✗ {reason}"], note=True)
+                self.lines.flush_final()
                 self.on_finished(self.execution_id, STOPPED_BY_USER_EXIT_CODE, reason, code)
                 return
-            stdin = subprocess.DEVNULL
             if self.stdin_data is not None:  # fits a pipe's buffer: written before the child reads
-                read_end, write_end = os.pipe()
+                stdin, write_end = os.pipe()
                 os.write(write_end, self.stdin_data)
                 os.close(write_end)
-                stdin = read_end
+            else:
+                stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            out_r, out_w = os.pipe()
             try:
-                self._proc = proc = subprocess.Popen(
-                    self.argv, cwd=self.cwd, env=self.env, stdin=stdin,
-                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-                )
+                self._child = child = self.spawner.spawn(self.argv, self.cwd, self.env, stdin, out_w, self.umask)
+            except BaseException:
+                os.close(out_r)
+                raise
             finally:
-                if stdin is not subprocess.DEVNULL:
-                    os.close(stdin)
-        self.on_started(self.execution_id, proc.pid)
-        self._pump(proc)
-        rc = proc.wait()
+                os.close(stdin)
+                os.close(out_w)  # from here the script and its descendants hold the only write ends
+        try:
+            self.on_started(self.execution_id, child.pid)
+            self._pump(child, out_r)
+        finally:
+            os.close(out_r)
+            child.close()
         with self._lock:
-            self._signal(signal.SIGKILL)  # leftovers of the group, as a container's end would
             stop = self._stop
+        if child.status is None:  # the supervisor itself died: end what it was watching
+            with self._lock:
+                self._kill_group()
+            exit_code, reason, code = None, "Killed: the process supervising this execution ended unexpectedly", "Killed"
+            rc = None
+        else:
+            rc = os.waitstatus_to_exitcode(child.status)
         if stop is not None:
             exit_code, (reason, code) = STOPPED_BY_USER_EXIT_CODE, stop
         elif self._timed_out:
             exit_code, reason, code = TIMEOUT_EXIT_CODE, f"Timed out after {self.timeout_seconds} seconds (timeout_seconds)", "Timeout"
+        elif rc is None:
+            pass
         elif rc < 0:
             exit_code, reason, code = 128 - rc, f"Killed by signal {_signal_name(-rc)}", "Killed"
         elif rc == NOT_STARTED_EXIT_CODE:  # the script says why in the log
             exit_code, reason, code = rc, f"Could not start the command (exit code {rc}; the log says why)", "TaskFailedToStart"
         else:
             exit_code, reason, code = rc, f"Command exited with code {rc}", "EssentialContainerExited"
-        if stop is not None or self._timed_out or rc < 0:
-            self._emit([f"✗ {reason}"])
-        self._flush(final=True)
+        if stop is not None or self._timed_out or rc is None or rc < 0:
+            self.lines.emit([f"✗ {reason}"], note=True)
+        self.lines.flush_final()
         self.on_finished(self.execution_id, exit_code, reason, code)
 
-    def _pump(self, proc: subprocess.Popen) -> None:
-        fd = proc.stdout.fileno()
+    def _pump(self, child: Child, fd: int) -> None:
+        """Read the output until its end and the script's end are both known, enforcing the
+        timeout and the stop's grace period meanwhile (also after the output closed early)."""
         os.set_blocking(fd, False)
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         partial = ""
         deadline = time.monotonic() + self.timeout_seconds
-        last_poll = last_data = time.monotonic()
+        last_data = time.monotonic()
+        drain_until = None
         with selectors.DefaultSelector() as sel:
-            sel.register(fd, selectors.EVENT_READ)
+            sel.register(fd, selectors.EVENT_READ, "out")
+            sel.register(child, selectors.EVENT_READ, "control")
             eof = False
-            while not eof:
+            while not (eof and child.finished):
                 now = time.monotonic()
-                wake = min(deadline, self._kill_at or deadline, now + 0.25)
+                if child.finished and drain_until is None:
+                    drain_until = now + DRAIN_SECONDS  # every descendant is gone: the end is near
+                if drain_until is not None and now >= drain_until:
+                    break  # something outside the tree holds the pipe; do not wait for it
+                wake = min(deadline, self._kill_at or deadline, drain_until or deadline, now + 0.25)
                 if partial:  # `printf 'working…'` shows now, not when its newline comes
                     wake = min(wake, last_data + PARTIAL_LINE_IDLE)
-                ready = sel.select(max(0.0, wake - now))
                 chunks = []
-                if ready:
+                for key, _ in sel.select(max(0.0, wake - now)):
+                    if key.data == "control":
+                        child.read()
+                        if child.finished:
+                            sel.unregister(child)
+                        continue
                     size = 0
                     while size < MAX_BATCH_BYTES:
                         try:
@@ -204,6 +233,7 @@ class ProcessRun:
                             break
                         if not data:
                             eof = True
+                            sel.unregister(fd)
                             break
                         chunks.append(data)
                         size += len(data)
@@ -212,18 +242,18 @@ class ProcessRun:
                     text = partial + decoder.decode(b"".join(chunks))
                     *complete, partial = text.split("\n")
                     if max(map(len, complete), default=0) <= MAX_EVENT_CHARS:
-                        self._emit(complete)
+                        self.lines.emit(complete)
                     else:  # the rare over-long line: pieces, all but its last one partial
                         for line in complete:
-                            self._emit(_pieces(line)[:-1], partial=True)
-                            self._emit(_pieces(line)[-1:])
+                            self.lines.emit(_pieces(line)[:-1], partial=True)
+                            self.lines.emit(_pieces(line)[-1:])
                     while len(partial) > MAX_EVENT_CHARS:
-                        self._emit([partial[:MAX_EVENT_CHARS]], partial=True)
+                        self.lines.emit([partial[:MAX_EVENT_CHARS]], partial=True)
                         partial = partial[MAX_EVENT_CHARS:]
-                    self._flush()
+                    self.lines.flush()
                 elif partial and time.monotonic() - last_data >= PARTIAL_LINE_IDLE:
-                    self._emit([partial], partial=True)  # the rest of its line, when it comes, continues it
-                    self._flush()
+                    self.lines.emit([partial], partial=True)  # the rest of its line, when it comes, continues it
+                    self.lines.flush()
                     partial = ""
                 now = time.monotonic()
                 with self._lock:
@@ -234,69 +264,31 @@ class ProcessRun:
                     if self._kill_at is not None and now >= self._kill_at:
                         self._signal(signal.SIGKILL)
                         self._kill_at = None
-                if not eof and now - last_poll >= 0.25:
-                    last_poll = now
-                    if proc.poll() is not None:  # the script ended but a descendant holds the pipe
-                        with self._lock:
-                            self._signal(signal.SIGKILL)
         tail = partial + decoder.decode(b"", final=True)
-        if tail or self._line_open:  # the output's end ends its last line (the engine's own notes follow)
-            self._emit([tail])
-        proc.stdout.close()
+        if tail or self.lines.line_open:  # the output's end ends its last line (the engine's own notes follow)
+            self.lines.emit([tail])
+        self.lines.end_of_output()
 
     def _signal(self, sig: int) -> None:
-        if self._proc is None:
+        """Every descendant of the script, through its supervisor (callers hold self._lock)."""
+        if self._child is None or self._child.finished:
             return
-        try:
-            os.killpg(self._proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-        if sig == signal.SIGKILL and self.kill_argv:
+        if sig == signal.SIGKILL:
+            self._child.kill()
+            if self.kill_argv:
+                kill_container(self.kill_argv)
+        else:
+            self._child.term()
+
+    def _kill_group(self) -> None:
+        """Without a supervisor, the script's own process group is what can still be reached."""
+        if self._child is not None and self._child.pid:
+            try:
+                os.killpg(self._child.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if self.kill_argv:
             kill_container(self.kill_argv)
-
-    def _emit(self, lines: list[str], partial: bool = False) -> None:
-        """Queue events; `partial`: they are not followed by a newline (LogPage.partial)."""
-        if not lines:
-            return
-        ts, flag = int(time.time() * 1000), int(partial)
-        for line in lines:
-            self._seq += 1
-            self._pending.append((self._seq, ts, line, flag))
-        self._line_open = partial
-
-    def _flush(self, final: bool = False) -> None:
-        """Store pending lines. On a full disk keep them (up to a bound) and try again later;
-        the last flush of a run goes through the store's reserve so its end is recorded."""
-        if not self._pending:
-            return
-        if self._dropped:
-            note = f"[mycli: {self._dropped} log lines were dropped because the engine's disk was full]"
-            self._pending.insert(0, (self._pending[0][0], self._pending[0][1], note, 0))
-            self._pending = [(seq, *rest) for seq, (_, *rest) in enumerate(self._pending, start=self._pending[0][0])]
-            self._seq = self._pending[-1][0]
-            self._dropped = 0
-        if final:
-            if not self.store.critical(lambda: self.store.append_lines(self.execution_id, self._pending), attempts=3):
-                dropped = len(self._pending)
-                self._pending = [(self._pending[0][0], self._pending[-1][1],
-                                  f"[mycli: {dropped} log lines were dropped because the engine's disk was full]", 0)]
-                self.store.critical(lambda: self.store.append_lines(self.execution_id, self._pending))
-            self._pending = []
-            return
-        try:
-            if not self.store.reserve_in_place():
-                raise sqlite3.OperationalError("the disk is full (the engine's reserve is spent)")
-            self.store.append_lines(self.execution_id, self._pending)
-            self._pending = []
-        except sqlite3.OperationalError as exc:
-            if len(self._pending) > MAX_PENDING_LINES:
-                excess = len(self._pending) - MAX_PENDING_LINES
-                log.error("execution %s: disk full (%s); dropping %d log lines", self.execution_id, exc, excess)
-                first_seq = self._pending[0][0]
-                kept = self._pending[excess:]
-                self._pending = [(seq, *rest) for seq, (_, *rest) in enumerate(kept, start=first_seq)]
-                self._seq = self._pending[-1][0]
-                self._dropped += excess
 
 
 def _pieces(line: str) -> list[str]:

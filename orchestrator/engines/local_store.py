@@ -15,57 +15,20 @@ import threading
 import time
 from operator import itemgetter
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 from ..engine import Execution
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS executions (
-    execution_id   TEXT PRIMARY KEY,
-    task_arn       TEXT NOT NULL,
-    status         TEXT NOT NULL,
-    desired_status TEXT NOT NULL,
-    created_at     REAL NOT NULL,
-    started_at     REAL,
-    stopped_at     REAL,
-    exit_code      INTEGER,
-    stopped_reason TEXT,
-    stop_code      TEXT,
-    command        TEXT NOT NULL,
-    repo           TEXT,
-    branch         TEXT,
-    image          TEXT,
-    skip_git       INTEGER NOT NULL,
-    timeout_seconds INTEGER NOT NULL,
-    env_keys       TEXT NOT NULL,
-    engine         TEXT NOT NULL,
-    runtime        TEXT NOT NULL,
-    log_stream     TEXT NOT NULL,
-    pid            INTEGER,
-    pid_start      TEXT
-);
-CREATE INDEX IF NOT EXISTS executions_created ON executions (created_at DESC);
-CREATE TABLE IF NOT EXISTS log_lines (
-    execution_id TEXT NOT NULL,
-    seq          INTEGER NOT NULL,
-    ts_ms        INTEGER NOT NULL,
-    message      TEXT NOT NULL,
-    partial      INTEGER NOT NULL DEFAULT 0,  -- 1: no newline after this message (LogPage.partial)
-    PRIMARY KEY (execution_id, seq)
-) WITHOUT ROWID;
-"""
+from ..statedir import StateDirRefused, open_private
+from .local_schema import FIELDS, SCHEMA, create_incremental, from_row, to_row
 
 log = logging.getLogger("mycli.local")
+T = TypeVar("T")
 
 RESERVE_BYTES = 1 << 20
+READ_BATCH = 8  # rows fetched at a time while filling a page
+ROW_BYTES = 40  # what a row costs a page beyond its message (timestamp, JSON keys)
 CRITICAL_ATTEMPTS = 120
-
-_FIELDS = (
-    "execution_id", "task_arn", "status", "desired_status", "created_at", "started_at", "stopped_at",
-    "exit_code", "stopped_reason", "stop_code", "command", "repo", "branch", "image", "skip_git",
-    "timeout_seconds", "env_keys", "engine", "runtime", "log_stream",
-)
-
+PRUNE_BATCH = 20_000  # log lines deleted per transaction
 
 class Store:
     def __init__(self, path: Path):
@@ -75,6 +38,8 @@ class Store:
         self._write_lock = threading.Lock()
         self._versions: dict[str, list] = {}  # execution_id → [change count, Condition]
         self._versions_lock = threading.Lock()
+        os.close(open_private(path, os.O_RDWR | os.O_CREAT))  # 0600: SQLite gives the WAL and SHM its mode
+        create_incremental(path)
         self._writer = self._connect()
         self._writer.executescript(SCHEMA)
         if "partial" not in {row[1] for row in self._writer.execute("PRAGMA table_info(log_lines)")}:
@@ -105,12 +70,12 @@ class Store:
         try:
             if self.reserve_path.exists() and self.reserve_path.stat().st_size >= RESERVE_BYTES:
                 return True
-            with open(self.reserve_path, "wb") as fh:
+            with os.fdopen(open_private(self.reserve_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as fh:
                 fh.write(b"\0" * RESERVE_BYTES)
                 fh.flush()
                 os.fsync(fh.fileno())
             return True
-        except OSError:
+        except (OSError, StateDirRefused):
             self.reserve_path.unlink(missing_ok=True)
             return False
 
@@ -160,29 +125,35 @@ class Store:
             entry[0] += 1
             entry[1].notify_all()
 
-    def _write(self, sql: str, params=(), many: bool = False, execution_id: str | None = None) -> None:
+    def _write(self, sql: str, params=(), many: bool = False, execution_id: str | None = None) -> int:
+        """One statement in its own transaction; returns the rows it changed."""
+        count = self._transaction(lambda conn: (conn.executemany if many else conn.execute)(sql, params).rowcount)
+        if execution_id is not None:
+            self._changed(execution_id)
+        return count
+
+    def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
         with self._write_lock:
             conn = self._writer
             conn.execute("BEGIN IMMEDIATE")
             try:
-                (conn.executemany if many else conn.execute)(sql, params)
+                result = work(conn)
                 conn.execute("COMMIT")
+                return result
             except BaseException:
                 try:
                     conn.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass  # nothing to roll back when BEGIN or COMMIT itself failed
                 raise
-        if execution_id is not None:
-            self._changed(execution_id)
 
     # executions ---------------------------------------------------------------------------
 
     def insert(self, execution: Execution) -> None:
-        row = _to_row(execution)
+        row = to_row(execution)
         self._write(
-            f"INSERT INTO executions ({', '.join(_FIELDS)}) VALUES ({', '.join('?' * len(_FIELDS))})",
-            [row[f] for f in _FIELDS],
+            f"INSERT INTO executions ({', '.join(FIELDS)}) VALUES ({', '.join('?' * len(FIELDS))})",
+            [row[f] for f in FIELDS],
             execution_id=execution.execution_id,
         )
 
@@ -198,16 +169,16 @@ class Store:
 
     def get(self, execution_id: str) -> Execution | None:
         row = self._reader().execute(
-            f"SELECT {', '.join(_FIELDS)} FROM executions WHERE execution_id = ?", (execution_id,)
+            f"SELECT {', '.join(FIELDS)} FROM executions WHERE execution_id = ?", (execution_id,)
         ).fetchone()
-        return None if row is None else _from_row(row)
+        return None if row is None else from_row(row)
 
     def recent(self, limit: int) -> list[Execution]:
         rows = self._reader().execute(
-            f"SELECT {', '.join(_FIELDS)} FROM executions ORDER BY created_at DESC, execution_id DESC LIMIT ?",
+            f"SELECT {', '.join(FIELDS)} FROM executions ORDER BY created_at DESC, execution_id DESC LIMIT ?",
             (limit,),
         ).fetchall()
-        return [_from_row(r) for r in rows]
+        return [from_row(r) for r in rows]
 
     def unfinished(self) -> list[tuple[str, int | None, str | None]]:
         """(execution_id, pid, pid_start) of executions not STOPPED: what a crash left behind."""
@@ -227,39 +198,65 @@ class Store:
         )
 
     def read_lines(self, execution_id: str, after_seq: int, limit: int, max_bytes: int) -> list[tuple[int, int, str, int]]:
-        """rows: (seq, ts_ms, message, partial), at most `limit` and about `max_bytes`."""
+        """rows: (seq, ts_ms, message, partial), at most `limit` and about `max_bytes` (always
+        at least one row). Rows are fetched READ_BATCH at a time and fetching stops once the
+        page is full, so a page of long lines never holds more than it returns plus one batch
+        (the longest lines are 256 KiB: a few MiB at most, whatever `limit` says)."""
         cursor = self._reader().execute(
             "SELECT seq, ts_ms, message, partial FROM log_lines WHERE execution_id = ? AND seq > ? ORDER BY seq LIMIT ?",
             (execution_id, after_seq, limit),
         )
-        rows = cursor.fetchall()
-        if sum(map(len, map(itemgetter(2), rows))) + 40 * len(rows) <= max_bytes:
-            return rows  # the usual case: a page of ordinary lines
-        out, size = [], 0
-        for row in rows:
-            size += len(row[2]) + 40
-            if out and size > max_bytes:
-                break
-            out.append(row)
-        return out
+        rows, size = [], 0
+        try:
+            while size <= max_bytes:
+                batch = cursor.fetchmany(READ_BATCH)
+                if not batch:
+                    return rows  # the usual case: a page of ordinary lines
+                rows += batch
+                size += sum(map(len, map(itemgetter(2), batch))) + ROW_BYTES * len(batch)
+        finally:
+            cursor.close()
+        while len(rows) > 1 and size > max_bytes:  # over by at most the last batch
+            size -= len(rows.pop()[2]) + ROW_BYTES
+        return rows
+
+    # pruning ---------------------------------------------------------------------------------
+
+    def mark_pruned(self, created_before: float) -> list[str]:
+        """Take the finished executions created before `created_before` out of view, in one
+        transaction, and note them in `pruned`; their lines go later (delete_lines), in batches
+        that never hold the write lock for long."""
+        def work(conn: sqlite3.Connection) -> list[str]:
+            where = "status = 'STOPPED' AND created_at < ?"
+            ids = [eid for (eid,) in conn.execute(f"SELECT execution_id FROM executions WHERE {where}", (created_before,))]
+            conn.executemany("INSERT OR IGNORE INTO pruned (execution_id) VALUES (?)", [(eid,) for eid in ids])
+            conn.execute(f"DELETE FROM executions WHERE {where}", (created_before,))
+            return ids
+        return self._transaction(work)
+
+    def pruned(self) -> list[str]:
+        return [eid for (eid,) in self._reader().execute("SELECT execution_id FROM pruned")]
+
+    def delete_lines(self, execution_id: str, batch: int = PRUNE_BATCH) -> None:
+        """Every line of a pruned execution, `batch` rows per transaction; then its note."""
+        while self._write(
+            "DELETE FROM log_lines WHERE execution_id = ? AND seq <= COALESCE("
+            "(SELECT seq FROM log_lines WHERE execution_id = ? ORDER BY seq LIMIT 1 OFFSET ?), 1e18)",
+            (execution_id, execution_id, batch - 1),
+        ):
+            pass
+        self._write("DELETE FROM pruned WHERE execution_id = ?", (execution_id,))
+
+    def reclaim_space(self) -> None:
+        """Give freed pages back to the disk: the WAL is truncated, and a database made with
+        auto_vacuum=INCREMENTAL (every new one) shrinks; an older one reuses its free pages."""
+        with self._write_lock:
+            self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            if self._writer.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
+                self._writer.execute("PRAGMA incremental_vacuum").fetchall()
 
     def last_seq(self, execution_id: str) -> int:
         row = self._reader().execute(
             "SELECT MAX(seq) FROM log_lines WHERE execution_id = ?", (execution_id,)
         ).fetchone()
         return row[0] or 0
-
-
-
-def _to_row(execution: Execution) -> dict:
-    row = {f: getattr(execution, f) for f in _FIELDS}
-    row["env_keys"] = json.dumps(execution.env_keys)
-    row["skip_git"] = int(execution.skip_git)
-    return row
-
-
-def _from_row(row: tuple) -> Execution:
-    data = dict(zip(_FIELDS, row))
-    data["env_keys"] = json.loads(data["env_keys"])
-    data["skip_git"] = bool(data["skip_git"])
-    return Execution(**data)

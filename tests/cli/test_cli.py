@@ -190,3 +190,18 @@ def _read_until(proc, needle: str) -> bool:
         if needle in line:
             return True
     return False
+
+
+def test_prune_deletes_old_finished_executions_and_says_how_many(fresh_cli, tmp_path):
+    for k in range(2):
+        assert fresh_cli.run("exec", "--skip-git", "--wait", f"echo run {k}", cwd=tmp_path).returncode == 0
+    kept = fresh_cli.run("prune", "--older-than", "1")
+    assert kept.returncode == 0, kept.stderr
+    assert kept.stdout.startswith("✓ Pruned 0 finished executions created more than 1 days ago")
+    pruned = fresh_cli.run("prune", "--older-than", "0", "--json")
+    assert pruned.returncode == 0, pruned.stderr
+    assert json.loads(pruned.stdout)["pruned"] == 2
+    assert json.loads(fresh_cli.run("list", "--json").stdout)["executions"] == []
+    for bad in ([], ["--older-than", "-1"], ["--older-than", "soon"]):
+        refused = fresh_cli.run("prune", *bad)
+        assert refused.returncode == 2 and "--older-than" in refused.stderr and "Traceback" not in refused.stderr

@@ -195,3 +195,9 @@ def test_aws_out_of_reach_is_a_503(monkeypatch):
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     status, body = _call(_app(**COMPLETE), {"action": "list"})
     assert status == 503 and "cannot reach AWS" in body["error"]
+
+
+def test_prune_is_refused_on_aws_with_what_expires_by_itself(aws):
+    status, body = _call(_app(**COMPLETE), {"action": "prune", "older_than_days": 7})
+    assert status == 400, body
+    assert "local engine" in body["error"] and "7 days" in body["error"] and "90 days" in body["error"]

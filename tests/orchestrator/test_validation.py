@@ -26,6 +26,10 @@ def rejected(body: object) -> str:
 BAD = {
     "not an object": ([1, 2], "JSON object"),
     "no action": ({"command": "x"}, "action"),
+    "prune without days": ({"action": "prune"}, "older_than_days"),
+    "prune negative days": ({"action": "prune", "older_than_days": -1}, "older_than_days"),
+    "prune days as text": ({"action": "prune", "older_than_days": "7"}, "older_than_days"),
+    "prune unknown field": ({"action": "prune", "older_than_days": 1, "all": True}, "all"),
     "unknown action": ({"action": "run"}, "action"),
     "action case": ({"action": "EXEC"}, "action"),
     "action not a string": ({"action": ["exec"]}, "action"),

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -111,17 +110,6 @@ def test_engine_sigkill_leaves_every_execution_with_a_final_state(tmp_path):
         assert restarted.run("echo after")["exit_code"] == 0
     finally:
         stop_server(restarted)
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    mount_point = tmp_path / "small"
-    mount_point.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount_point)], capture_output=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def test_full_disk_gives_clear_errors_and_keeps_serving_reads(small_disk):

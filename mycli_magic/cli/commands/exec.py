@@ -18,10 +18,10 @@ USAGE_NOTE = ("COMMAND is one shell command line (quote it), several words (join
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..common import add_json_argument, add_profile_argument, int_in_range
+    from ..common import add_json_argument, add_profile_argument, add_raw_argument, int_in_range
 
     parser.usage = ("mycli exec [--repo URL] [--branch B] [--image I] [--env K=V]... [--timeout S] [--skip-git]\n"
-                    "                  [--wait|-w] [--json] [--dry-run] [--profile P] COMMAND")
+                    "                  [--wait|-w] [--json] [--dry-run] [--raw] [--profile P] COMMAND")
     parser.epilog = USAGE_NOTE
     parser.add_argument("--repo", metavar="URL", help="git repository to clone (overrides .mycli.yaml and git remote)")
     parser.add_argument("--branch", metavar="B", help="branch or tag to check out (overrides .mycli.yaml; default: main)")
@@ -35,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_json_argument(parser)
     parser.add_argument("--dry-run", action="store_true",
                         help="print the script the orchestrator would run (stdout) and a summary (stderr); start nothing")
+    add_raw_argument(parser)
     add_profile_argument(parser)
     parser.add_argument("words", nargs=argparse.REMAINDER, metavar="COMMAND", help="the command to run, or '-' for stdin")
     # what counts as a mycli option when it shows up after COMMAND (see command_text)
@@ -99,6 +100,7 @@ def _mycli_options(words: list[str], options: tuple[str, ...]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from ...project import parse_env_pairs, resolve_exec_settings
+    from ...safe_text import clean_log, escaped
     from ..common import err, open_client, print_json
 
     command = command_text(args.words, options=getattr(args, "_options", ()), warn=err)
@@ -114,9 +116,10 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print_json(answer)
         else:
-            sys.stdout.write(answer.get("script", ""))
+            sys.stdout.write(clean_log(str(answer.get("script", "")), args.raw))
             sys.stdout.flush()
-        err(f"→ Dry run: the {answer.get('engine', '?')} engine (runtime: {answer.get('runtime', '?')}) "
+        shown = escaped(answer)
+        err(f"→ Dry run: the {shown.get('engine', '?')} engine (runtime: {shown.get('runtime', '?')}) "
             f"at {client.endpoint.url} would run the script above; nothing was started")
         return 0
 
@@ -139,11 +142,14 @@ def run(args: argparse.Namespace) -> int:
             say(line)
     if not args.wait:
         return 0
-    return _wait(client, execution, args.json)
+    return _wait(client, execution, args.json, args.raw)
 
 
 def details_lines(execution: dict, monitor: bool = True) -> list[str]:
     """The seed's Execution Details block; `monitor` adds the commands to follow it up."""
+    from ...safe_text import escaped
+
+    execution = escaped(execution)
     ident = execution.get("execution_id", "")
     details = [
         "",
@@ -165,7 +171,7 @@ def details_lines(execution: dict, monitor: bool = True) -> list[str]:
     ]
 
 
-def _wait(client, execution: dict, as_json: bool) -> int:
+def _wait(client, execution: dict, as_json: bool, raw: bool = False) -> int:
     from ..common import err, execution_ref, follow_to_end, print_json
 
     ident = execution.get("execution_id", "")
@@ -173,7 +179,7 @@ def _wait(client, execution: dict, as_json: bool) -> int:
     if not as_json:
         err("")
         err("→ Following the output (Ctrl-C detaches; the command keeps running)")
-    code, final = follow_to_end(client, ref, ident, timestamps=False, out=sys.stderr if as_json else sys.stdout)
+    code, final = follow_to_end(client, ref, ident, timestamps=False, out=sys.stderr if as_json else sys.stdout, raw=raw)
     if as_json and final is not None:
         print_json(final)
     return code

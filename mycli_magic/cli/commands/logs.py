@@ -8,27 +8,29 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..common import add_profile_argument, add_ref_argument
+    from ..common import add_profile_argument, add_raw_argument, add_ref_argument
 
     add_ref_argument(parser)
     parser.add_argument("-f", "--follow", action="store_true",
                         help="keep printing new lines until the execution stops, then exit with its exit code")
+    add_raw_argument(parser)
     add_profile_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     import sys
 
+    from ...safe_text import escape_controls
     from ..common import RULE, LogPrinter, err, follow_to_end, open_client
 
     client = open_client(args)
     execution = client.status(args.ref)  # an unknown ID fails here, before any header is printed
-    ident = execution.get("execution_id") or args.ref
+    ident = escape_controls(execution.get("execution_id") or args.ref)
     print(f"Logs for execution: {ident}")
     print(RULE, flush=True)
     if args.follow:
-        return follow_to_end(client, args.ref, ident, timestamps=True)[0]
-    printer = LogPrinter(sys.stdout, timestamps=True)
+        return follow_to_end(client, args.ref, ident, timestamps=True, raw=args.raw)[0]
+    printer = LogPrinter(sys.stdout, timestamps=True, raw=args.raw)
     token, page = None, {}
     while True:  # page through everything there is now
         page = client.logs(args.ref, next_token=token, text=False)
@@ -41,5 +43,5 @@ def run(args: argparse.Namespace) -> int:
     printer.end_line()
     status = page.get("status") or execution.get("status")
     if status != "STOPPED":  # more will come: say so, and how to see it
-        err(f"… execution {ident} is still {status or 'running'}; follow it: mycli logs -f {ident}")
+        err(f"… execution {ident} is still {escape_controls(status or 'running')}; follow it: mycli logs -f {ident}")
     return 0

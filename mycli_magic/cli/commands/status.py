@@ -22,11 +22,12 @@ def run(args: argparse.Namespace) -> int:
 def status_lines(execution: dict) -> list[str]:
     """The seed's Status / Desired Status / Created At, then whatever else is known."""
     from ...project import shown_command
+    from ...safe_text import escape_controls
     from ...summary import format_duration
 
     def field(label: str, value: object) -> None:
         if value not in (None, ""):
-            rows.append(f"{label + ':':15} {value}")
+            rows.append(f"{label + ':':15} {escape_controls(value)}")  # the server's words, made inert
 
     rows: list[str] = []
     field("Status", execution.get("status"))
@@ -46,6 +47,6 @@ def status_lines(execution: dict) -> list[str]:
         field("Repository", execution.get("repo"))
         field("Branch", execution.get("branch"))
     field("Image", execution.get("image"))
-    field("Environment", ", ".join(execution.get("env_keys") or []))
+    field("Environment", ", ".join(map(str, execution.get("env_keys") or [])))
     field("Engine", f"{execution.get('engine', '?')} (runtime: {execution.get('runtime', '?')})")
     return rows

@@ -14,11 +14,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ...safe_text import escape_controls
     from ..common import open_client, print_json
 
     client = open_client(args)
     before = client.status(args.ref)
-    ident = before.get("execution_id") or args.ref
+    ident = escape_controls(before.get("execution_id") or args.ref)
     if before.get("status") == "STOPPED":
         if args.json:
             print_json(before)
@@ -36,5 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _code(execution: dict) -> str:
+    from ...safe_text import escape_controls
+
     code = execution.get("exit_code")
-    return "unknown" if code is None else str(code)
+    return "unknown" if code is None else escape_controls(code)

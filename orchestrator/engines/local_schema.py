@@ -1,0 +1,79 @@
+"""The local engine's SQLite schema, and how an Execution maps to a row and back."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from ..engine import Execution
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS executions (
+    execution_id   TEXT PRIMARY KEY,
+    task_arn       TEXT NOT NULL,
+    status         TEXT NOT NULL,
+    desired_status TEXT NOT NULL,
+    created_at     REAL NOT NULL,
+    started_at     REAL,
+    stopped_at     REAL,
+    exit_code      INTEGER,
+    stopped_reason TEXT,
+    stop_code      TEXT,
+    command        TEXT NOT NULL,
+    repo           TEXT,
+    branch         TEXT,
+    image          TEXT,
+    skip_git       INTEGER NOT NULL,
+    timeout_seconds INTEGER NOT NULL,
+    env_keys       TEXT NOT NULL,
+    engine         TEXT NOT NULL,
+    runtime        TEXT NOT NULL,
+    log_stream     TEXT NOT NULL,
+    pid            INTEGER,
+    pid_start      TEXT
+);
+CREATE INDEX IF NOT EXISTS executions_created ON executions (created_at DESC);
+CREATE TABLE IF NOT EXISTS log_lines (
+    execution_id TEXT NOT NULL,
+    seq          INTEGER NOT NULL,
+    ts_ms        INTEGER NOT NULL,
+    message      TEXT NOT NULL,
+    partial      INTEGER NOT NULL DEFAULT 0,  -- 1: no newline after this message (LogPage.partial)
+    PRIMARY KEY (execution_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pruned (execution_id TEXT PRIMARY KEY) WITHOUT ROWID;  -- lines still to delete
+"""
+
+FIELDS = (
+    "execution_id", "task_arn", "status", "desired_status", "created_at", "started_at", "stopped_at",
+    "exit_code", "stopped_reason", "stop_code", "command", "repo", "branch", "image", "skip_git",
+    "timeout_seconds", "env_keys", "engine", "runtime", "log_stream",
+)
+
+
+def create_incremental(path: Path) -> None:
+    """A new database gets auto_vacuum=INCREMENTAL, so pruning gives space back to the disk.
+    It can only be set before the first table (and before WAL mode); an existing database is
+    left as it is (and only read here: its readers must never need to write, on a full disk)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
+            conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            conn.executescript(SCHEMA)
+    finally:
+        conn.close()
+
+
+def to_row(execution: Execution) -> dict:
+    row = {f: getattr(execution, f) for f in FIELDS}
+    row["env_keys"] = json.dumps(execution.env_keys)
+    row["skip_git"] = int(execution.skip_git)
+    return row
+
+
+def from_row(row: tuple) -> Execution:
+    data = dict(zip(FIELDS, row))
+    data["env_keys"] = json.loads(data["env_keys"])
+    data["skip_git"] = bool(data["skip_git"])
+    return Execution(**data)

@@ -1,0 +1,152 @@
+"""Logs that cost memory or disk: paging long lines with several followers at once, the
+per-execution log cap, and pruning old executions (on demand and by the retention setting)."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+from tests.support.server import start_server, stop_server
+
+LINE_CHARS = 256 * 1024
+
+
+def peak_rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as fh:
+        return int(re.search(r"VmHWM:\s+(\d+) kB", fh.read()).group(1)) / 1024
+
+
+def test_paging_long_lines_with_four_followers_keeps_engine_memory_bounded(tmp_path):
+    count = 400  # 100 MiB of log: one unbounded page would hold all of it
+    home = tmp_path / "home"
+    home.mkdir()
+    server = start_server(home, extra_env={"MYCLI_MAX_LOG_MB": "0"})  # no cap: the whole log is kept
+    try:
+        script = f"import sys\nfor i in range({count}):\n    sys.stdout.write('%06d ' % i + 'y' * {LINE_CHARS - 8} + '\\n')\n"
+        (tmp_path / "long.py").write_text(script)
+        final = server.run(f"{sys.executable} {tmp_path / 'long.py'}")
+        assert final["exit_code"] == 0
+        before = peak_rss_mib(server.proc.pid)
+
+        def follow(_) -> list[int]:
+            seen, token = [], None
+            while True:
+                payload = {"action": "logs", "execution_id": final["execution_id"]}
+                if token:
+                    payload["next_token"] = token
+                status, page = server.call(payload)
+                assert status == 200, page
+                if not page["events"]:
+                    return seen
+                seen += [int(e["message"][:6]) for e in page["events"] if re.match(r"^\d{6} y", e["message"])]
+                token = page["next_token"]
+
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(follow, range(4)))
+        peak = peak_rss_mib(server.proc.pid)
+    finally:
+        stop_server(server)
+    assert results == [list(range(count))] * 4, "a follower missed or repeated lines"
+    assert peak - before < 100, f"paging took the engine from {before:.0f} to {peak:.0f} MiB"
+
+
+CAP_NOTE = re.compile(r"^\[mycli: the log reached its cap of 1 MiB here")
+CUT_NOTE = re.compile(r"^\[mycli: (\d+) lines? \(([\d.]+ [KMG]?i?B)\) after the cap")
+
+
+def test_the_log_cap_cuts_the_log_and_says_where_and_how_much_was_dropped(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    server = start_server(home, extra_env={"MYCLI_MAX_LOG_MB": "1"})
+    try:
+        status, body = server.call({"action": "exec", "command": "seq 1 300000; exit 7", "skip_git": True})
+        assert status == 200, body
+        final = server.wait(body["execution_id"], timeout=120)
+        assert (final["status"], final["exit_code"]) == ("STOPPED", 7), final
+        lines = server.all_lines(final["execution_id"])
+    finally:
+        stop_server(server)
+    numbers = [int(line) for line in lines if line.isdigit()]
+    assert numbers == list(range(1, len(numbers) + 1)) and 0 < len(numbers) < 300000
+    cap = [i for i, line in enumerate(lines) if CAP_NOTE.match(line)]
+    assert len(cap) == 1 and lines[cap[0] - 1] == str(len(numbers)), "the cap note is not where the log was cut"
+    cut = [CUT_NOTE.match(line) for line in lines if CUT_NOTE.match(line)]
+    assert len(cut) == 1, lines[-10:]
+    dropped = int(cut[0].group(1))
+    assert dropped >= 300000 - len(numbers)  # every number after the cap (and the script's own report)
+    assert dropped - (300000 - len(numbers)) <= 8, "the count of dropped lines is off"
+    assert len(lines) < 60000  # the database holds the capped log, not 300,000 rows
+
+
+def _db_ids(state_dir) -> set[str]:
+    db = sqlite3.connect(state_dir / "mycli.db")
+    try:
+        ids = {eid for (eid,) in db.execute("SELECT DISTINCT execution_id FROM log_lines")}
+        return ids | {eid for (eid,) in db.execute("SELECT execution_id FROM executions")}
+    finally:
+        db.close()
+
+
+def test_prune_removes_finished_executions_their_lines_and_workspaces_not_running_ones(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    server = start_server(home)
+    try:
+        done = [server.run(f"echo run {k}")["execution_id"] for k in range(3)]
+        status, body = server.call({"action": "exec", "command": "sleep 300", "skip_git": True})
+        running = body["execution_id"]
+        stray = server.state_dir / "work" / "0123456789ab"  # a workspace nothing runs in any more
+        stray.mkdir()
+        (stray / "left-behind").write_text("x")
+        for bad in (-1, "7", True, 10 ** 9):
+            assert server.call({"action": "prune", "older_than_days": bad})[0] == 400, bad
+        status, body = server.call({"action": "prune", "older_than_days": 0})
+        assert status == 200, body
+        assert body["pruned"] == 3, body
+        for execution_id in done:
+            assert server.call({"action": "status", "execution_id": execution_id})[0] == 404
+        assert server.call({"action": "status", "execution_id": running})[1]["status"] == "RUNNING"
+        assert not stray.exists()
+        assert (server.state_dir / "work" / running).is_dir()
+        assert _db_ids(server.state_dir) == {running}
+        server.call({"action": "stop", "execution_id": running})
+    finally:
+        stop_server(server)
+
+
+def test_retention_prunes_old_executions_when_the_engine_starts(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    server = start_server(home)
+    try:
+        old, recent = (server.run(f"echo {name}")["execution_id"] for name in ("old", "recent"))
+    finally:
+        stop_server(server)
+    db = sqlite3.connect(home / "engine" / "mycli.db")
+    db.execute("UPDATE executions SET created_at = created_at - 40 * 86400 WHERE execution_id = ?", (old,))
+    db.execute("UPDATE executions SET created_at = created_at - 20 * 86400 WHERE execution_id = ?", (recent,))
+    db.commit()
+    db.close()
+    server = start_server(home, extra_env={"MYCLI_RETENTION_DAYS": "30"})
+    try:
+        assert server.call({"action": "status", "execution_id": old})[0] == 404
+        assert server.call({"action": "status", "execution_id": recent})[0] == 200
+        assert "recent" in server.all_lines(recent)
+    finally:
+        stop_server(server)
+    assert old not in _db_ids(home / "engine")
+
+
+def test_bad_log_settings_are_refused_at_start_in_one_line(tmp_path):
+    for name, value in (("MYCLI_MAX_LOG_MB", "lots"), ("MYCLI_RETENTION_DAYS", "-3")):
+        home = tmp_path / name
+        home.mkdir()
+        try:
+            start_server(home, extra_env={name: value})
+        except RuntimeError as exc:
+            message = str(exc)
+        else:
+            raise AssertionError(f"{name}={value} was accepted")
+        assert name in message and "Traceback" not in message, message
