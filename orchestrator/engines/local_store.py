@@ -42,7 +42,14 @@ CREATE TABLE IF NOT EXISTS executions (
     runtime        TEXT NOT NULL,
     log_stream     TEXT NOT NULL,
     pid            INTEGER,
-    pid_start      TEXT
+    pid_start      TEXT,
+    cpu            REAL,
+    memory         INTEGER,
+    cpu_applied    REAL,
+    memory_applied INTEGER,
+    resources_enforced INTEGER,
+    runtime_reason TEXT,
+    notice         TEXT
 );
 CREATE INDEX IF NOT EXISTS executions_created ON executions (created_at DESC);
 CREATE TABLE IF NOT EXISTS log_lines (
@@ -63,8 +70,13 @@ CRITICAL_ATTEMPTS = 120
 _FIELDS = (
     "execution_id", "task_arn", "status", "desired_status", "created_at", "started_at", "stopped_at",
     "exit_code", "stopped_reason", "stop_code", "command", "repo", "branch", "image", "skip_git",
-    "timeout_seconds", "env_keys", "engine", "runtime", "log_stream",
+    "timeout_seconds", "env_keys", "engine", "runtime", "log_stream", "cpu", "memory", "cpu_applied",
+    "memory_applied", "resources_enforced", "runtime_reason", "notice",
 )
+# Columns later versions added: a state dir an older engine made gets them on open.
+_ADDED_COLUMNS = {"executions": ("cpu REAL", "memory INTEGER", "cpu_applied REAL", "memory_applied INTEGER",
+                                 "resources_enforced INTEGER", "runtime_reason TEXT", "notice TEXT"),
+                  "log_lines": ("partial INTEGER NOT NULL DEFAULT 0",)}
 
 
 class Store:
@@ -77,8 +89,11 @@ class Store:
         self._versions_lock = threading.Lock()
         self._writer = self._connect()
         self._writer.executescript(SCHEMA)
-        if "partial" not in {row[1] for row in self._writer.execute("PRAGMA table_info(log_lines)")}:
-            self._writer.execute("ALTER TABLE log_lines ADD COLUMN partial INTEGER NOT NULL DEFAULT 0")  # an older state dir
+        for table, columns in _ADDED_COLUMNS.items():
+            have = {row[1] for row in self._writer.execute(f"PRAGMA table_info({table})")}
+            for column in columns:
+                if column.split()[0] not in have:
+                    self._writer.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
@@ -255,6 +270,8 @@ def _to_row(execution: Execution) -> dict:
     row = {f: getattr(execution, f) for f in _FIELDS}
     row["env_keys"] = json.dumps(execution.env_keys)
     row["skip_git"] = int(execution.skip_git)
+    if execution.resources_enforced is not None:
+        row["resources_enforced"] = int(execution.resources_enforced)
     return row
 
 
@@ -262,4 +279,9 @@ def _from_row(row: tuple) -> Execution:
     data = dict(zip(_FIELDS, row))
     data["env_keys"] = json.loads(data["env_keys"])
     data["skip_git"] = bool(data["skip_git"])
+    if data["resources_enforced"] is not None:
+        data["resources_enforced"] = bool(data["resources_enforced"])
+    for name in ("cpu", "cpu_applied"):  # REAL columns: 2.0 is shown as 2, as the request had it
+        if data[name] is not None and data[name] == int(data[name]):
+            data[name] = int(data[name])
     return Execution(**data)
