@@ -12,7 +12,6 @@ import codecs
 import logging
 import os
 import selectors
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -37,21 +36,6 @@ def credentials_from(environ: Mapping[str, str]) -> dict[str, str]:
     """The git credentials the orchestrator was given, under the names the script reads."""
     names = {"GITHUB_TOKEN": GITHUB_TOKEN_VAR, "GITLAB_TOKEN": GITLAB_TOKEN_VAR, "SSH_PRIVATE_KEY": SSH_KEY_VAR}
     return {ours: environ[theirs] for theirs, ours in names.items() if environ.get(theirs)}
-
-
-def detect_container_runtime() -> str | None:
-    """'docker' or 'podman' when its daemon answers, else None (run on the host)."""
-    for name in ("docker", "podman"):
-        path = shutil.which(name)
-        if not path:
-            continue
-        try:
-            ok = subprocess.run([path, "info"], capture_output=True, timeout=5).returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            ok = False
-        if ok:
-            return name
-    return None
 
 
 def kill_container(argv: list[str]) -> None:
@@ -86,6 +70,7 @@ class ProcessRun:
         store,
         on_started: Callable[[str, int], None],
         on_finished: Callable[[str, int | None, str, str], None],
+        container=None,
     ):
         self.execution_id = execution_id
         self.argv, self.cwd, self.env, self.script = argv, cwd, env, script
@@ -94,6 +79,7 @@ class ProcessRun:
         self.timeout_seconds = timeout_seconds
         self.store = store
         self.on_started, self.on_finished = on_started, on_finished
+        self.container = container  # local_container.ContainerRun: the script runs in docker/podman
         self.done = threading.Event()
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
@@ -121,10 +107,13 @@ class ProcessRun:
     def _main(self) -> None:
         script_path = self.cwd.parent / f"{self.execution_id}.sh"
         try:
-            self.cwd.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(script_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(self.script)
+            if self.container is not None:
+                self.container.write_files(self.script)
+            else:
+                self.cwd.mkdir(parents=True, exist_ok=True, mode=0o700)
+                fd = os.open(script_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(self.script)
             self._run()
         except Exception as exc:  # the engine must record a final state whatever happened
             log.exception("execution %s failed in the engine", self.execution_id)
@@ -136,6 +125,13 @@ class ProcessRun:
             self.done.set()
 
     def _run(self) -> None:
+        if self.container is not None:  # the image first: a pull's progress goes to the log
+            failed = self.container.prepare(self._say, lambda: self._stop is not None,
+                                            time.monotonic() + self.timeout_seconds)
+            if failed is not None:
+                self._flush(final=True)
+                self.on_finished(self.execution_id, *failed)
+                return
         with self._lock:
             if self._stop is not None:
                 reason, code = self._stop
@@ -161,7 +157,8 @@ class ProcessRun:
         self._pump(proc)
         rc = proc.wait()
         with self._lock:
-            self._signal(signal.SIGKILL)  # leftovers of the group, as a container's end would
+            if self.container is None:
+                self._signal(signal.SIGKILL)  # leftovers of the group, as a container's end would
             stop = self._stop
         if stop is not None:
             exit_code, (reason, code) = STOPPED_BY_USER_EXIT_CODE, stop
@@ -173,6 +170,13 @@ class ProcessRun:
             exit_code, reason, code = rc, f"Could not start the command (exit code {rc}; the log says why)", "TaskFailedToStart"
         else:
             exit_code, reason, code = rc, f"Command exited with code {rc}", "EssentialContainerExited"
+        if self.container is not None:
+            told = self.container.outcome(rc) if stop is None and not self._timed_out and rc >= 0 else None
+            if told is not None:
+                exit_code, reason, code = told
+                if code != "EssentialContainerExited":
+                    self._emit([f"✗ {reason}"])
+            self.container.cleanup(ended_normally=stop is None and not self._timed_out and rc >= 0)
         if stop is not None or self._timed_out or rc < 0:
             self._emit([f"✗ {reason}"])
         self._flush(final=True)
@@ -244,7 +248,15 @@ class ProcessRun:
             self._emit([tail])
         proc.stdout.close()
 
+    def _say(self, lines: list[str]) -> None:
+        self._emit(lines)
+        self._flush()
+
     def _signal(self, sig: int) -> None:
+        if self.container is not None:  # signalling the client would not reach the container's processes
+            self.container.term() if sig == signal.SIGTERM else self.container.kill()
+            if sig == signal.SIGTERM or self._proc is None:
+                return
         if self._proc is None:
             return
         try:
