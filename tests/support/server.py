@@ -34,6 +34,7 @@ class Server:
     home: Path
     state_dir: Path
     proc: subprocess.Popen
+    runtime: str = "host"  # the engine's MYCLI_LOCAL_RUNTIME
 
     def call(self, payload: dict | str | bytes, key: str | None = "default", headers: dict | None = None) -> tuple[int, dict]:
         """POST to /execute; returns (status, JSON body)."""
@@ -103,7 +104,7 @@ def start_server(home: Path, extra_env: dict | None = None, args: tuple[str, ...
                 cfg = yaml.safe_load((home / "config.yaml").read_text())
                 url = info["url"] + "/execute"
                 key = next(p["api_key"] for p in cfg["profiles"].values() if p.get("api_endpoint") == url)
-                return Server(url=url, key=key, home=home, state_dir=state_dir, proc=proc)
+                return Server(url=url, key=key, home=home, state_dir=state_dir, proc=proc, runtime=env["MYCLI_LOCAL_RUNTIME"])
         if proc.poll() is not None:
             raise RuntimeError(f"mycli server exited: {(home / 'server-test.log').read_text()}")
         time.sleep(0.05)
