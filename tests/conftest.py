@@ -64,9 +64,8 @@ def container_runtime(request) -> str:
 def pytest_collection_modifyitems(items):
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        if params.get("engine") in runtimes.CONTAINER_RUNTIMES or params.get("container_runtime") or \
-                params.get("runtime") in runtimes.CONTAINER_RUNTIMES:
-            item.add_marker("containers")
+        if any(isinstance(value, str) and value in runtimes.CONTAINER_RUNTIMES for value in params.values()):
+            item.add_marker("containers")  # a runtime parameter (engine, container_runtime, secret_server...)
 
 
 @pytest.hookimpl(hookwrapper=True)

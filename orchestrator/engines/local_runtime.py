@@ -139,9 +139,14 @@ class ContainerRuntime:
         trap runs — and the command never heard of it."""
         return [*self.client, "exec", "-u", "0", name, "/bin/sh", "-c", "kill -TERM -1"]
 
-    def kill_argv(self, name: str) -> list[str]:
-        """SIGKILL and remove at once (podman's rm waits 10 s for a stop unless told -t 0)."""
-        return [*self.client, "rm", "-f", *(["-t", "0"] if self.name == "podman" else []), name]
+    def kill_argvs(self, *names: str) -> list[list[str]]:
+        """SIGKILL and remove at once. docker: `rm -f`. podman: `kill` first — a container some
+        client left "Stopping" (a `podman run` killed while it stopped it) is dropped by `rm -f`
+        with its processes still running (podman 4.3) — then `rm -f -t 0` (without -t 0 its rm
+        waits 10 s for a stop)."""
+        if self.name == "podman":
+            return [[*self.client, "kill", *names], [*self.client, "rm", "-f", "-t", "0", *names]]
+        return [[*self.client, "rm", "-f", *names]]
 
     def cleanup_argv(self, image: str, directory: Path) -> list[str]:
         """Empty `directory` as the container's root: what a killed run left, owned by root."""
@@ -181,8 +186,8 @@ class ContainerRuntime:
         """Remove every container this engine labelled (a previous engine process's orphans)."""
         listed = self.call("ps", "-aq", "--filter", f"label=mycli.engine={self.engine}")
         ids = listed.stdout.decode().split() if listed.returncode == 0 else []
-        if ids:
-            self.call("rm", "-f", *(["-t", "0"] if self.name == "podman" else []), *ids)
+        for argv in self.kill_argvs(*ids) if ids else ():
+            self.run_client(argv)
         return ids
 
 
