@@ -5,8 +5,8 @@ Before the start: the image is looked up, and pulled when missing, its progress 
 pull that fails ends the run as "could not start" (200) with `image not found: …`. To stop: TERM
 to every process inside (the script's traps run, the workspace is given back), then SIGKILL and
 removal after the grace. At the end: the script's own exit code is read from /mycli/rc, so a
-runtime that could not start the container (125, 126, 127 and no rc) is told apart from a
-command that exited with those codes; and the workspace is emptied as the container's root when
+runtime that could not start the container (125, 126, 127 — or catatonit's 1 — and no rc) is
+told apart from a command that exited with those codes; and the workspace is emptied as the container's root when
 a killed run left files the engine's user cannot delete.
 """
 
@@ -27,7 +27,6 @@ from .local_runtime import ContainerRuntime, applied_cpu, qualified_image
 
 log = logging.getLogger("mycli.local")
 
-RUNTIME_START_FAILURES = (125, 126, 127)  # docker/podman: the runtime, the container's command cannot run / is missing
 Say = Callable[[list[str]], None]
 Outcome = tuple[int | None, str, str]  # exit code, reason, stop code
 
@@ -109,13 +108,13 @@ class ContainerRun:
             script_rc = ""
         if script_rc.isdigit():
             return None if int(script_rc) == rc else (int(script_rc), f"Command exited with code {script_rc}", "EssentialContainerExited")
-        if rc in RUNTIME_START_FAILURES:
+        if rc == 137:  # the wrapper never wrote the script's code: the container itself was killed
+            memory = f" (memory limit {self.size.memory} MiB)" if self.size else ""
+            return rc, f"Killed: the container was killed (SIGKILL), e.g. out of memory{memory}", "Killed"
+        if 0 < rc < 128:  # the runtime (125-127) or the container's init (catatonit: 1) failed: no script ran
             self.runtime.forget_image(self.image)  # it may have been removed meanwhile: look again next time
             return (NOT_STARTED_EXIT_CODE, f"Could not start the container ({self.runtime.name} exited {rc}; the log says why)",
                     "TaskFailedToStart")
-        if rc == 137:
-            memory = f" (memory limit {self.size.memory} MiB)" if self.size else ""
-            return rc, f"Killed: the container was killed (SIGKILL), e.g. out of memory{memory}", "Killed"
         return None
 
     def cleanup(self, ended_normally: bool) -> None:

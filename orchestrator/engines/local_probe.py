@@ -142,6 +142,8 @@ class Prober:
             )
             result = self._call(argv, (token + "\n").encode())
             got = _read(workspace / "probe-token")
+            if result.returncode == 0 and got == token and _read(control / "rc") != "0":
+                raise ProbeFailed(f"a probe container could not leave its exit code in {control} (/mycli/rc)")
             if result.returncode != 0 or got != token:
                 said = _last_line(result.stdout) or "no output"
                 why = f"exit {result.returncode}" if result.returncode else "the workspace mount did not reach the container"

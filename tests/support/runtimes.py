@@ -42,10 +42,13 @@ def server_env(runtime: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def client(runtime: str, *args: str, check: bool = False, timeout: float = 60) -> subprocess.CompletedProcess:
-    """The runtime's own client, as a test asks it (inspect, ps, rmi...)."""
-    return subprocess.run([runtime, *args], capture_output=True, text=True, check=check, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+def client(runtime: str, *args: str, check: bool = False, timeout: float = 60,
+           input_bytes: bytes | None = None) -> subprocess.CompletedProcess:
+    """The runtime's own client, as a test asks it (inspect, ps, rmi, import from stdin...)."""
+    result = subprocess.run([runtime, *args], capture_output=True, check=check, timeout=timeout, input=input_bytes,
+                            stdin=subprocess.DEVNULL if input_bytes is None else None)
+    return subprocess.CompletedProcess(result.args, result.returncode, result.stdout.decode("utf-8", "replace"),
+                                       result.stderr.decode("utf-8", "replace"))
 
 
 def containers_of(runtime: str, execution_id: str) -> list[str]:
