@@ -132,6 +132,7 @@ class ContainerRun:
         """Remove `directory` though a container's root left files in it the engine's user cannot
         delete (a run killed before its final chown): emptied by a container, then removed."""
         if runtime.probe_image:
+            log.info("emptying %s as the container's root: it holds files the engine's user cannot delete", directory)
             result = runtime.run_client(runtime.cleanup_argv(runtime.probe_image, directory), timeout=60)
             if result.returncode != 0:
                 log.warning("could not empty %s as the container's root: %s", directory,

@@ -83,14 +83,16 @@ class Server:
             token = body["next_token"]
 
 
-def start_server(home: Path, extra_env: dict | None = None, args: tuple[str, ...] = ()) -> Server:
-    """Start `mycli server --port 0` as a real process and wait until it answers."""
+def start_server(home: Path, extra_env: dict | None = None, args: tuple[str, ...] = (), python: str = sys.executable,
+                 user: int | None = None, group: int | None = None) -> Server:
+    """Start `mycli server --port 0` as a real process (as `user`, if given) and wait until it answers."""
     state_dir = home / "engine"
     env = clean_env(home, **(extra_env or {}))
     log = open(home / "server-test.log", "ab")
+    as_user = {} if user is None else {"user": user, "group": group, "extra_groups": []}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mycli_magic.cli", "server", "--port", "0", "--quiet", *args],
-        env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [python, "-m", "mycli_magic.cli", "server", "--port", "0", "--quiet", *args],
+        env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **as_user,
     )
     log.close()
     ready = state_dir / "server.json"
