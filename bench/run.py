@@ -83,6 +83,12 @@ def bench_lines(quick: bool) -> list[Row]:
     return many_lines(100_000 if quick else 1_000_000)
 
 
+def bench_containers(quick: bool) -> list[Row]:
+    from container_bench import exec_to_stopped_in_a_container
+
+    return exec_to_stopped_in_a_container(quick)
+
+
 def bench_follow(quick: bool) -> list[Row]:
     from engine_bench import follow_latency
 
@@ -98,6 +104,7 @@ BENCHES = {
     "concurrent": bench_concurrent,
     "lines": bench_lines,
     "follow": bench_follow,
+    "containers": bench_containers,
 }
 
 
