@@ -16,6 +16,7 @@ from typing import Iterable, Mapping, NamedTuple
 
 from . import gitdetect
 from .errors import ConfigError, UsageError
+from .size import choose_size, size_keys
 
 PROJECT_FILE = ".mycli.yaml"
 PROJECT_KEYS = ("repo", "branch", "image", "env", "timeout", "cpu", "memory")
@@ -91,7 +92,7 @@ def load_project_file(path: Path) -> ProjectConfig:
     if timeout is not None and not 1 <= timeout <= MAX_TIMEOUT_SECONDS:
         bound = "at least 1" if timeout < 1 else f"at most {MAX_TIMEOUT_SECONDS}"
         raise ConfigError(f"{path}: key 'timeout' must be {bound} (seconds), not {timeout}")
-    cpu, memory = _size_keys(path, data)
+    cpu, memory = size_keys(path, data)
     return ProjectConfig(path=path, env=_env(path, data.get("env")), timeout=timeout, cpu=cpu, memory=memory, **values)
 
 
@@ -173,7 +174,8 @@ def resolve_exec_settings(
         payload["timeout_seconds"] = int(chosen_timeout)
         lines.append(f"→ Timeout: {int(chosen_timeout)} s")
 
-    size = _choose_size(cpu, memory, project, size_defaults, names)
+    size = choose_size((cpu, names.get("cpu", "--cpu")), (memory, names.get("memory", "--memory")),
+                       (project.cpu, project.memory, PROJECT_FILE), size_defaults)
     if size is not None:
         payload["cpu"], payload["memory"] = size.cpu, size.memory
         lines.append(f"→ Size: {size.describe()}")
@@ -235,41 +237,6 @@ def _choose_repo(
         if warning:
             lines.append(f"⚠ {warning}")
     return info.origin_url, chosen_branch
-
-
-def _choose_size(cpu: object, memory: object, project: ProjectConfig, defaults: tuple | None,
-                 names: Mapping[str, str]):
-    """Each half from the first that sets it (flag, .mycli.yaml, defaults), then the pair checked."""
-    from orchestrator.sizes import parse_cpu, parse_memory, resolve_size
-
-    default_cpu, default_memory, default_source = defaults or (None, None, "")
-    chosen = {}
-    for key, flag, in_file, default, parse in (("cpu", cpu, project.cpu, default_cpu, parse_cpu),
-                                                ("memory", memory, project.memory, default_memory, parse_memory)):
-        for value, source in ((flag, names.get(key, f"--{key}")), (in_file, PROJECT_FILE), (default, default_source)):
-            if value is not None:
-                try:
-                    chosen[key] = (parse(value), source)
-                except ValueError as exc:
-                    raise UsageError(f"{source}: {exc}") from None
-                break
-    try:
-        return resolve_size(*(chosen[k][0] if k in chosen else None for k in ("cpu", "memory")))
-    except ValueError as exc:
-        sources = ", ".join(f"{k} from {source}" for k, (_, source) in chosen.items())
-        raise UsageError(f"{exc} ({sources})") from None
-
-
-def _size_keys(path: Path, data: dict) -> tuple[float | None, int | None]:
-    from orchestrator.sizes import parse_cpu, parse_memory
-
-    values = []
-    for key, parse in (("cpu", parse_cpu), ("memory", parse_memory)):
-        try:
-            values.append(None if data.get(key) is None else parse(data[key]))
-        except ValueError as exc:
-            raise ConfigError(f"{path}: key {key!r}: {exc}") from None
-    return values[0], values[1]
 
 
 def _shown_path(path: Path, cwd: Path) -> str:
