@@ -7,7 +7,10 @@ from __future__ import annotations
 import io
 import os
 import re
+import socket
 import tarfile
+import threading
+import time
 
 import pytest
 
@@ -100,3 +103,46 @@ def test_a_container_sees_its_workspace_and_nothing_of_the_engine(fresh_engine):
     assert sorted(lines[lines.index("mounts:") + 1:lines.index("wrote")]) == ["/mycli", "/workspace"]
     assert not (state / "work" / final["execution_id"]).exists()  # what it wrote is gone with it
     assert not (state / "work" / f"{final['execution_id']}.mycli").exists()
+
+
+@pytest.fixture
+def stalling_registry():
+    """A registry that accepts connections and never answers: a pull waits on it."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    held, stop = [], threading.Event()
+
+    def hold():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    listener.close()
+
+
+def test_a_pull_that_hangs_ends_with_the_timeout_or_a_stop(fresh_engine, stalling_registry):
+    image = f"{stalling_registry}/mycli-test/stalled:1"
+    timed = fresh_engine.run("echo never", image=image, timeout_seconds=3)
+    assert (timed["exit_code"], timed["stop_code"]) == (124, "Timeout"), fresh_engine.all_lines(timed["execution_id"])
+    assert timed["stopped_reason"] == "Timed out while pulling the image (timeout_seconds)"
+    status, body = fresh_engine.call({"action": "exec", "command": "echo never", "skip_git": True, "image": image})
+    assert status == 200, body
+    deadline = time.monotonic() + 30
+    while not any("Pulling" in line for line in fresh_engine.all_lines(body["execution_id"])):
+        assert time.monotonic() < deadline, "the pull never started"
+        time.sleep(0.1)
+    fresh_engine.call({"action": "stop", "execution_id": body["execution_id"]})
+    stopped = fresh_engine.wait(body["execution_id"], timeout=30)
+    assert (stopped["exit_code"], stopped["stop_code"]) == (130, "UserInitiated")
+    assert runtimes.containers_of(fresh_engine.runtime, body["execution_id"]) == []
