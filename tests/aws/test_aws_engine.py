@@ -241,3 +241,11 @@ def test_not_started_yet_is_an_empty_page_and_the_engine_stops_overdue_tasks(aws
         aws.sim.held.clear()
     assert final["status"] == "STOPPED" and final["exit_code"] == 124
     assert "Timed out after 1 seconds" in final["stopped_reason"]
+
+
+def test_a_size_is_accepted_and_recorded_and_a_wrong_one_refused(aws):
+    """The AWS engine records the size asked (RunTask overrides come later); the rules are the core's."""
+    final = _run(aws, "true", cpu=2, memory=8192)
+    assert (final["cpu"], final["memory"], final["cpu_applied"]) == (2, 8192, None)
+    status, body = aws.server.call({"action": "exec", "command": "true", "skip_git": True, "cpu": 2, "memory": 1024})
+    assert status == 400 and "choose 4096–16384 MiB in steps of 1024" in body["error"]
