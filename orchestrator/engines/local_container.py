@@ -93,8 +93,7 @@ class ContainerRun:
 
     def kill(self) -> None:
         """SIGKILL and remove; killing the `run` client alone would leave the container running."""
-        for argv in self.runtime.kill_argvs(self.name):
-            self.runtime.run_client(argv, timeout=15)
+        self.runtime.run_client(self.runtime.kill_argv(self.name), timeout=15)
         if self._pull is not None and self._pull.poll() is None:
             self._pull.kill()
 

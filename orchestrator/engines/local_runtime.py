@@ -46,6 +46,24 @@ WRAPPER = ("exec 2>&1; trap : TERM; /bin/sh {control}/script.sh; rc=$?; echo \"$
            "{chown}exit \"$rc\"")
 
 
+PODMAN_KILL = """\
+rt=$1; shift
+round=0
+while [ $# -gt 0 ] && [ $round -lt 20 ]; do
+  for n in "$@"; do
+    shift
+    info=$("$rt" inspect --format '{{.Id}} {{.State.Pid}}' "$n" 2>/dev/null) || continue
+    id=${info% *}; pid=${info#* }
+    if [ "${pid:-0}" -gt 0 ] 2>/dev/null && grep -qs "$id" "/proc/$pid/cgroup"; then kill -9 "$pid" 2>/dev/null; fi
+    "$rt" rm -f -t 0 "$n" >/dev/null 2>&1 || set -- "$@" "$n"
+  done
+  round=$((round + 1))
+  [ $# -eq 0 ] || sleep 0.5
+done
+[ $# -eq 0 ]
+"""
+
+
 def client_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """The runtime client's environment: what it needs to find its daemon and storage."""
     env = {k: environ[k] for k in (*BASE_VARS, *PROXY_VARS, *RUNTIME_VARS) if k in environ}
@@ -139,14 +157,16 @@ class ContainerRuntime:
         trap runs — and the command never heard of it."""
         return [*self.client, "exec", "-u", "0", name, "/bin/sh", "-c", "kill -TERM -1"]
 
-    def kill_argvs(self, *names: str) -> list[list[str]]:
-        """SIGKILL and remove at once. docker: `rm -f`. podman: `kill` first — a container some
-        client left "Stopping" (a `podman run` killed while it stopped it) is dropped by `rm -f`
-        with its processes still running (podman 4.3) — then `rm -f -t 0` (without -t 0 its rm
-        waits 10 s for a stop)."""
-        if self.name == "podman":
-            return [[*self.client, "kill", *names], [*self.client, "rm", "-f", "-t", "0", *names]]
-        return [[*self.client, "rm", "-f", *names]]
+    def kill_argv(self, *names: str) -> list[str]:
+        """SIGKILL and remove, now. docker: `rm -f`. podman: a container some `podman run` left
+        "Stopping" when it was killed mid-stop is dropped by `rm -f` with its processes still
+        running, refuses `kill`, and for a moment refuses `rm` too (podman 4.3): so its init is
+        SIGKILLed by pid — once its /proc/PID/cgroup names the container, so a recycled pid is
+        never hit — then `rm -f -t 0` (without -t 0, rm waits 10 s for a stop), again every
+        0.5 s for up to 10 s while one is left."""
+        if self.name != "podman":
+            return [*self.client, "rm", "-f", *names]
+        return ["/bin/sh", "-c", PODMAN_KILL, "mycli-kill", self.path, *names]
 
     def cleanup_argv(self, image: str, directory: Path) -> list[str]:
         """Empty `directory` as the container's root: what a killed run left, owned by root."""
@@ -186,8 +206,8 @@ class ContainerRuntime:
         """Remove every container this engine labelled (a previous engine process's orphans)."""
         listed = self.call("ps", "-aq", "--filter", f"label=mycli.engine={self.engine}")
         ids = listed.stdout.decode().split() if listed.returncode == 0 else []
-        for argv in self.kill_argvs(*ids) if ids else ():
-            self.run_client(argv)
+        if ids:
+            self.run_client(self.kill_argv(*ids))
         return ids
 
 
