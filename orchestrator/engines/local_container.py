@@ -6,8 +6,8 @@ pull that fails ends the run as "could not start" (200) with `image not found: �
 to every process inside (the script's traps run, the workspace is given back), then SIGKILL and
 removal after the grace. At the end: the script's own exit code is read from /mycli/rc, so a
 runtime that could not start the container (125, 126, 127 — or catatonit's 1 — and no rc) is
-told apart from a command that exited with those codes; and the workspace is emptied as the container's root when
-a killed run left files the engine's user cannot delete.
+told apart from a command that exited with those codes; and the workspace is emptied as the
+container's root when a killed run left files the engine's user cannot delete.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from ..shell import NOT_STARTED_EXIT_CODE
+from ..shell import NOT_STARTED_EXIT_CODE, TIMEOUT_EXIT_CODE
 from ..sizes import Size, format_cpu
 from .local_runtime import ContainerRuntime, applied_cpu, qualified_image
 
@@ -70,9 +70,10 @@ class ContainerRun:
         if not ended:
             proc.kill()
             proc.wait()
+            proc.stdout.close()
             if stopping():
                 return None  # the caller reports the stop
-            return 124, "Timed out while pulling the image (timeout_seconds)", "Timeout"
+            return TIMEOUT_EXIT_CODE, "Timed out while pulling the image (timeout_seconds)", "Timeout"
         if proc.returncode != 0:
             reason = f"image not found: {self.image}" + (f" ({last})" if last else "")
             say([f"✗ {reason}"])
