@@ -60,7 +60,22 @@ def inspected(runtime: str, execution_id: str) -> str:
 
 
 def files_hold_token(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if p.is_file() and TOKEN.encode() in p.read_bytes()]
+    held = []
+    for path in root.rglob("*"):
+        try:
+            if path.is_file() and TOKEN.encode() in path.read_bytes():
+                held.append(path)
+        except FileNotFoundError:
+            continue  # removed while we looked (an SQLite journal)
+    return held
+
+
+def wait_gone(path: Path, timeout: float = 30) -> None:
+    """The host runtime records STOPPED, then removes the workspace: scan after that."""
+    deadline = time.monotonic() + timeout
+    while path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not path.exists(), f"{path} was not removed"
 
 
 def test_token_clones_and_never_shows(secret_server, git_server):
@@ -92,6 +107,7 @@ def test_token_clones_and_never_shows(secret_server, git_server):
     assert TOKEN not in json.dumps(responses, ensure_ascii=False)
     assert not [line for line in lines if TOKEN in line]
     assert not [line for line in lines if "MYCLI_GITHUB_TOKEN" in line or "MYCLI_GIT_PASSWORD" in line]
+    wait_gone(secret_server.state_dir / "work" / started["execution_id"])
     assert files_hold_token(secret_server.home) == []  # SQLite db, WAL, config, key hash, server log
 
 
