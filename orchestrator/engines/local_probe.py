@@ -33,6 +33,7 @@ PROBE_BINARIES = ("/bin/sh", "/bin/rm")
 PROBE_REPO = "localhost/mycli-probe"
 PROBE_MEMORY_MIB = 64
 STEP_TIMEOUT = 30.0
+PROBE_SECONDS = 20.0  # a runtime's whole probe: the engine's start waits for auto's (docker, then podman)
 _LDD_PATH_RE = re.compile(r"(/\S+) \(0x[0-9a-f]+\)")
 
 # Reads the token the engine wrote on stdin (the credentials' path), counts the processors it
@@ -112,11 +113,12 @@ class Prober:
     def __init__(self, runtime, work_dir: Path):
         self.runtime = runtime  # local_runtime.ContainerRuntime
         self.work_dir = Path(work_dir)
+        self.deadline = time.monotonic() + PROBE_SECONDS  # a daemon that hangs costs at most this
 
     def ensure_image(self) -> str:
         data = probe_image_tar()
         tag = f"{PROBE_REPO}:{hashlib.sha256(data).hexdigest()[:16]}"
-        if self.runtime.image_present(tag):
+        if self.runtime.image_present(tag, timeout=self._left()):
             return tag
         result = self._call([*self.runtime.client, "import", "-", tag], data)
         if result.returncode != 0:
@@ -163,7 +165,13 @@ class Prober:
         )
 
     def _call(self, argv: list[str], stdin: bytes) -> subprocess.CompletedProcess:
-        return self.runtime.run_client(argv, stdin=stdin, timeout=STEP_TIMEOUT)
+        return self.runtime.run_client(argv, stdin=stdin, timeout=self._left())
+
+    def _left(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise ProbeFailed(f"{self.runtime.name} did not answer within {PROBE_SECONDS:.0f} s")
+        return left
 
 
 def _read(path: Path) -> str:

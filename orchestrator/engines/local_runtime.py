@@ -190,11 +190,11 @@ class ContainerRuntime:
         except OSError as exc:
             return subprocess.CompletedProcess(argv, 127, f"cannot run {argv[0]}: {exc.strerror}".encode())
 
-    def image_present(self, image: str) -> bool:
+    def image_present(self, image: str, timeout: float = CLIENT_TIMEOUT) -> bool:
         image = qualified_image(self.name, image)
         if image in self._present:
             return True
-        if self.call("image", "inspect", "--format", "{{.Id}}", image).returncode == 0:
+        if self.call("image", "inspect", "--format", "{{.Id}}", image, timeout=timeout).returncode == 0:
             self._present.add(image)
             return True
         return False

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -127,3 +128,22 @@ def test_auto_takes_docker_after_its_probe_and_says_so(tmp_path):
         assert f"  runtime: docker ({answer['runtime_reason']})" in status.stdout
     finally:
         stop_server(server)
+
+
+@pytest.mark.containers
+def test_a_daemon_that_never_answers_does_not_hold_the_engine_start(tmp_path):
+    """A docker socket that accepts and never answers: the probe gives up (20 s for a runtime's
+    whole probe) and an explicit docker refuses to start, saying so — no hang."""
+    runtimes.require("docker")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(tmp_path / "silent.sock"))
+    listener.listen(16)
+    try:
+        env = clean_env(tmp_path, MYCLI_LOCAL_RUNTIME="docker", DOCKER_HOST=f"unix://{tmp_path / 'silent.sock'}")
+        proc = subprocess.run([sys.executable, "-m", "mycli_magic.cli", "server", "--port", "0"], env=env,
+                              capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    finally:
+        listener.close()
+    assert proc.returncode != 0
+    assert proc.stderr.strip() == ("mycli: error: MYCLI_LOCAL_RUNTIME=docker, but docker: docker did not answer within "
+                                   "20 s; see docs/troubleshooting.md (containers), or set MYCLI_LOCAL_RUNTIME=auto or host")
