@@ -20,13 +20,13 @@ PY = sys.executable
 
 
 @contextmanager
-def engine():
+def engine(runtime: str = "host", **extra_env: str):
     """A real `mycli server --port 0` in a fresh MYCLI_HOME; yields an ApiClient."""
     from mycli_magic import config
     from mycli_magic.client import ApiClient
 
     home = Path(tempfile.mkdtemp(prefix="mycli-bench-engine-"))
-    env = {**os.environ, "MYCLI_HOME": str(home), "MYCLI_LOCAL_RUNTIME": "host"}
+    env = {**os.environ, "MYCLI_HOME": str(home), "MYCLI_LOCAL_RUNTIME": runtime, **extra_env}
     env.pop("API_KEY_HASH", None)
     proc = subprocess.Popen([PY, "-m", "mycli_magic.cli", "server", "--port", "0", "--quiet"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -83,6 +81,12 @@ def bench_lines(quick: bool) -> list[Row]:
     return many_lines(100_000 if quick else 1_000_000)
 
 
+def bench_containers(quick: bool) -> list[Row]:
+    from container_bench import exec_to_stopped_in_a_container
+
+    return exec_to_stopped_in_a_container(quick)
+
+
 def bench_follow(quick: bool) -> list[Row]:
     from engine_bench import follow_latency
 
@@ -126,6 +130,7 @@ BENCHES = {
     "paging": bench_paging,
     "fulldisk": bench_fulldisk,
     "escape": bench_escape,
+    "containers": bench_containers,
 }
 
 

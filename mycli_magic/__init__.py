@@ -3,11 +3,11 @@
     cli/        the `mycli` command (a front)
     notebook/   `%%mycli` / `%mycli`, the execution handle, the widget panel (a front)
     aws/        deploying the stack and connecting to it (used by both fronts)
-    client.py  config.py  project.py  gitdetect.py  follow.py  summary.py  embedded.py  errors.py
+    client.py  config.py  project.py  size.py  gitdetect.py  follow.py  summary.py  embedded.py  errors.py
     safe_text.py
-                the shared client: the API client, global and project settings, git detection,
-                following a log, run summaries, starting the embedded engine, typed errors,
-                what the server says made safe to print on a terminal
+                the shared client: the API client, global and project settings (a run's size), git
+                detection, following a log, run summaries, starting the embedded engine, typed
+                errors, what the server says made safe to print on a terminal
 
 Arrows point inward: fronts → aws → shared modules → `orchestrator`; the shared modules never
 import a front or `aws`, and the fronts never import each other (tests/test_layout.py checks it

@@ -29,7 +29,7 @@ READY_FILE = "server.json"
 LOCK_FILE = "server.lock"
 LOG_FILE = "server.log"
 START_LOCK_FILE = "start.lock"
-START_TIMEOUT = 20.0
+START_TIMEOUT = 60.0  # a container runtime's probe may import its image and run a container first
 
 
 class ServerRunning(MycliError):
@@ -104,6 +104,8 @@ def run_server(
     if not quiet:
         runtime = getattr(engine_obj, "runtime", "aws")
         print(f"mycli server listening on {endpoint} (engine: {engine}, runtime: {runtime})", flush=True)
+        if getattr(engine_obj, "runtime_reason", None):
+            print(f"  runtime: {runtime}: {engine_obj.runtime_reason}", flush=True)
         print(f"  state: {state_dir}", flush=True)
         if new_key:
             print(f"  a new API key was saved to {config.config_path(environ)} (profile '{profile}')", flush=True)
@@ -202,11 +204,17 @@ def _read_ready(state_dir: Path) -> dict | None:
 
 
 def _healthy(url: str, timeout: float = 1.0) -> bool:
+    return health(url, timeout) is not None
+
+
+def health(url: str, timeout: float = 1.0) -> dict | None:
+    """The engine's `GET /health` answer (engine, version, runtime and why), None if it does not answer."""
     try:
         with urllib.request.urlopen(f"{url}/health", timeout=timeout) as resp:
-            return resp.status == 200
+            body = json.loads(resp.read() or b"{}") if resp.status == 200 else None
+            return body if isinstance(body, dict) else None
     except (OSError, ValueError):
-        return False
+        return None
 
 
 def running_server(environ: Mapping[str, str] = os.environ) -> dict | None:

@@ -16,9 +16,10 @@ from typing import Iterable, Mapping, NamedTuple
 
 from . import gitdetect
 from .errors import ConfigError, UsageError
+from .size import choose_size, size_keys
 
 PROJECT_FILE = ".mycli.yaml"
-PROJECT_KEYS = ("repo", "branch", "image", "env", "timeout")
+PROJECT_KEYS = ("repo", "branch", "image", "env", "timeout", "cpu", "memory")
 DEFAULT_BRANCH = "main"  # the API's default; shown so the user sees what will be cloned
 _ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_COMMAND_SHOWN = 70
@@ -32,6 +33,8 @@ class ProjectConfig:
     image: str | None = None
     env: Mapping[str, str] | None = None
     timeout: int | None = None
+    cpu: float | None = None
+    memory: int | None = None
 
 
 class ResolvedExec(NamedTuple):
@@ -89,7 +92,8 @@ def load_project_file(path: Path) -> ProjectConfig:
     if timeout is not None and not 1 <= timeout <= MAX_TIMEOUT_SECONDS:
         bound = "at least 1" if timeout < 1 else f"at most {MAX_TIMEOUT_SECONDS}"
         raise ConfigError(f"{path}: key 'timeout' must be {bound} (seconds), not {timeout}")
-    return ProjectConfig(path=path, env=_env(path, data.get("env")), timeout=timeout, **values)
+    cpu, memory = size_keys(path, data)
+    return ProjectConfig(path=path, env=_env(path, data.get("env")), timeout=timeout, cpu=cpu, memory=memory, **values)
 
 
 def parse_env_pairs(pairs: Iterable[str]) -> dict[str, str]:
@@ -114,13 +118,18 @@ def resolve_exec_settings(
     skip_git: bool = False,
     cwd: Path | str | None = None,
     flag_names: Mapping[str, str] | None = None,
+    cpu: object = None,
+    memory: object = None,
+    size_defaults: tuple[object, object, str] | None = None,
 ) -> ResolvedExec:
     """Decide what `exec` sends, from explicit values, `.mycli.yaml`, then git; explain it.
 
     Arguments are the user's explicit choices (None = not given): they win over `.mycli.yaml`
     (searched from `cwd`, default the process's cwd, up to the git root), which wins over git
     auto-detection (`origin` URL and the checked-out branch, used only when the repo itself was
-    detected). `env` is merged over the file's `env`. Local repository paths are made absolute
+    detected). `env` is merged over the file's `env`. `cpu` / `memory` (`0.5`; `4096`, `4GiB`)
+    each win over the file's, then `size_defaults` (cpu, memory, where they come from); the pair
+    must be one AWS Fargate runs (orchestrator.sizes). Local repository paths are made absolute
     (a relative path in `.mycli.yaml` is relative to that file). Nothing is sent anywhere.
 
     Returns `ResolvedExec(payload, lines)`: `payload` is the API's exec body minus `action`
@@ -164,6 +173,12 @@ def resolve_exec_settings(
     if chosen_timeout is not None:
         payload["timeout_seconds"] = int(chosen_timeout)
         lines.append(f"→ Timeout: {int(chosen_timeout)} s")
+
+    size = choose_size((cpu, names.get("cpu", "--cpu")), (memory, names.get("memory", "--memory")),
+                       (project.cpu, project.memory, PROJECT_FILE), size_defaults)
+    if size is not None:
+        payload["cpu"], payload["memory"] = size.cpu, size.memory
+        lines.append(f"→ Size: {size.describe()}")
 
     lines.append(f"→ Command: {shown_command(command)}")
     return ResolvedExec(payload, lines)

@@ -59,11 +59,11 @@ def clock(timestamp_ms: int, date: bool = True) -> str:
 
 
 def task_size(execution: dict, vcpu: float = DEFAULT_VCPU, memory_gb: float = DEFAULT_MEMORY_GB) -> tuple[float, float]:
-    """(vCPU, GB) of the task: ECS units from the execution when the engine reports them
-    (`cpu` 256 = 0.25 vCPU, `memory` in MiB), else the given defaults."""
+    """(vCPU, GB) of the task: the size the run asked for when it asked (`cpu` in vCPU, `memory`
+    in MiB), else the given defaults."""
     try:
         if execution.get("cpu") is not None:
-            vcpu = int(execution["cpu"]) / 1024
+            vcpu = float(execution["cpu"])
         if execution.get("memory") is not None:
             memory_gb = int(execution["memory"]) / 1024
     except (TypeError, ValueError):
@@ -79,6 +79,22 @@ def cost_note(execution: dict, vcpu: float = DEFAULT_VCPU, memory_gb: float = DE
     vcpu, memory_gb = task_size(execution, vcpu, memory_gb)
     amount = estimate_cost(seconds, vcpu, memory_gb)
     return f"≈ {format_usd(amount)} (Fargate Spot, {vcpu:g} vCPU, {memory_gb:g} GB, public IPv4)"
+
+
+def size_words(execution: dict) -> str:
+    """The size asked and the size applied, in one phrase ('' when the run asked for none)."""
+    cpu, memory = execution.get("cpu"), execution.get("memory")
+    if cpu is None:
+        return ""
+    asked = f"{cpu:g} vCPU, {memory} MiB"
+    if execution.get("resources_enforced") is False and execution.get("cpu_applied") is None:
+        return f"{asked} asked; not enforced (runtime: {execution.get('runtime') or '?'})"
+    applied_cpu, applied_memory = execution.get("cpu_applied"), execution.get("memory_applied")
+    if applied_cpu is None:
+        return f"{asked} asked"
+    applied = "as asked" if (applied_cpu, applied_memory) == (cpu, memory) else f"{applied_cpu:g} vCPU, {applied_memory} MiB"
+    enforced = "" if execution.get("resources_enforced") else f" but not enforced by {execution.get('runtime') or 'the runtime'} here"
+    return f"{asked} asked; applied {applied}{enforced}"
 
 
 def outcome(execution: dict) -> tuple[str, str]:

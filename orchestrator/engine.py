@@ -60,6 +60,13 @@ class Execution:
     exit_code: int | None = None
     stopped_reason: str | None = None
     stop_code: str | None = None
+    cpu: float | None = None  # the size asked (vCPU, MiB), None when the engine's default applies
+    memory: int | None = None
+    cpu_applied: float | None = None  # what the runtime was told (--cpus is clamped to the cores)
+    memory_applied: int | None = None
+    resources_enforced: bool | None = None  # False: the runtime applies no size (the host runtime)
+    runtime_reason: str | None = None  # why this runtime (the engine's probe, a setting)
+    notice: str | None = None  # one line a front shows beside the run, e.g. an image that was ignored
 
     def to_json(self) -> dict:
         end = self.stopped_at or (None if self.started_at is None else time.time())
@@ -85,6 +92,13 @@ class Execution:
             "engine": self.engine,
             "runtime": self.runtime,
             "log_stream": self.log_stream,
+            "runtime_reason": self.runtime_reason,
+            "cpu": self.cpu,
+            "memory": self.memory,
+            "cpu_applied": self.cpu_applied,
+            "memory_applied": self.memory_applied,
+            "resources_enforced": self.resources_enforced,
+            "notice": self.notice,
         }
 
 

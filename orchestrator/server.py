@@ -94,7 +94,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         if self.path.split("?", 1)[0] == "/health":
-            self._send(response(200, {"status": "ok", "engine": self.server.engine_name, "version": __version__}))
+            engine = self.server.app.engine
+            self._send(response(200, {"status": "ok", "engine": self.server.engine_name, "version": __version__,
+                                      "runtime": getattr(engine, "runtime", None),
+                                      "runtime_reason": getattr(engine, "runtime_reason", None)}))
         else:
             self._send(response(404, {"error": "not found: POST /execute or GET /health"}))
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from .errors import BadRequest
 from .ids import is_execution_id
+from .sizes import validate_size
 
 MAX_COMMAND_BYTES = 64 * 1024
 MAX_TIMEOUT_SECONDS = 86400
@@ -60,6 +61,8 @@ class ExecRequest:
     timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
     skip_git: bool = False
     dry_run: bool = False
+    cpu: float | None = None  # vCPU and MiB, a valid Fargate pair (sizes.py), or both None: the engine's default
+    memory: int | None = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ class PruneRequest:
 
 
 _ALLOWED = {
-    "exec": {"command", "repo", "branch", "image", "env", "timeout_seconds", "skip_git", "dry_run"},
+    "exec": {"command", "repo", "branch", "image", "env", "timeout_seconds", "skip_git", "dry_run", "cpu", "memory"},
     "status": {"execution_id", "task_arn"},
     "stop": {"execution_id", "task_arn"},
     "logs": {"execution_id", "task_arn", "next_token", "limit", "wait_seconds", "text"},
@@ -156,6 +159,7 @@ def _exec(body: dict) -> ExecRequest:
     branch = DEFAULT_BRANCH if branch in (None, "") else validate_branch(branch)
     image = body.get("image")
     image = None if image in (None, "") else validate_image(image)
+    size = validate_size(body)
     return ExecRequest(
         command=command,
         repo=repo,
@@ -165,6 +169,8 @@ def _exec(body: dict) -> ExecRequest:
         timeout_seconds=_int(body, "timeout_seconds", DEFAULT_TIMEOUT_SECONDS, 1, MAX_TIMEOUT_SECONDS),
         skip_git=skip_git,
         dry_run=_bool(body, "dry_run"),
+        cpu=None if size is None else size.cpu,
+        memory=None if size is None else size.memory,
     )
 
 

@@ -56,3 +56,18 @@ def test_ci_run_always_uses_its_own_virtualenv(tmp_path, base_python):
     assert out.read_text() == str(project / ".venv")  # pytest ran from the script's own virtualenv
     shown = subprocess.run([str(base_python / "python3"), "-m", "pip", "show", "ci-probe"], capture_output=True)
     assert shown.returncode != 0  # and nothing went into the machine's python3
+
+
+def test_a_container_test_that_skips_fails_when_ci_requires_containers(tmp_path):
+    """.ci/run sets MYCLI_REQUIRE_CONTAINERS=1: a container test that cannot run is a failure there,
+    so a CI run where docker or podman did not come up cannot pass by skipping them."""
+    env = {k: v for k, v in os.environ.items()  # as if no runtime were set up, and outside .ci/run
+           if not k.startswith("MYCLI_TEST_") and k != "MYCLI_REQUIRE_CONTAINERS"}
+    selection = ["tests/engines/test_contract.py::test_exec_status_logs_list"]
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *selection]
+    lenient = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert lenient.returncode == 0 and "1 passed, 2 skipped" in lenient.stdout, lenient.stdout
+    strict = subprocess.run(argv, cwd=ROOT, env={**env, "MYCLI_REQUIRE_CONTAINERS": "1"}, capture_output=True,
+                            text=True, timeout=300)
+    assert strict.returncode == 1 and "1 passed, 2 errors" in strict.stdout, strict.stdout  # skipped in setup: errors
+    assert strict.stdout.count("a container test skipped, but MYCLI_REQUIRE_CONTAINERS=1 (.ci/run) needs it") == 2

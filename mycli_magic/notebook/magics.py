@@ -19,7 +19,7 @@ from typing import Iterator
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
-from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
+from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode, Union
 
 from ..errors import MycliError
 
@@ -37,6 +37,9 @@ def exec_arguments(func):
                  help="environment variable for the command; repeatable; merged over .mycli.yaml's env"),
         argument("--timeout", metavar="S", type=int, help="seconds before the remote command is stopped (default 1800)"),
         argument("--skip-git", action="store_true", help="run the command directly, without cloning a repository"),
+        argument("--cpu", metavar="VCPU", help="vCPU: 0.25, 0.5, 1, 2, 4, 8 or 16 (overrides .mycli.yaml and MycliMagics.cpu)"),
+        argument("--memory", metavar="SIZE", help="memory: MiB (4096) or 4GiB / 4G, a pair AWS Fargate runs with the cpu "
+                 "(overrides .mycli.yaml and MycliMagics.memory)"),
         argument("--profile", metavar="P", help="profile from $MYCLI_HOME/config.yaml (default: MycliMagics.profile)"),
         argument("--bg", action="store_true",
                  help="detach: return at once while the run goes on (the panel keeps updating); never raises"),
@@ -95,6 +98,12 @@ class MycliMagics(Magics):
     image = Unicode(None, allow_none=True, help=(
         "Image for %%mycli when neither --image nor .mycli.yaml names one, e.g. 'python:3.11'. "
         "None: the engine's default image.")).tag(config=True)
+    cpu = Float(None, allow_none=True, help=(
+        "vCPU for %%mycli runs when neither --cpu nor .mycli.yaml sets it: 0.25, 0.5, 1, 2, 4, 8 or 16. "
+        "None: the engine's default.")).tag(config=True)
+    memory = Union([Int(), Unicode()], default_value=None, allow_none=True, help=(
+        "Memory for %%mycli runs when neither --memory nor .mycli.yaml sets it: MiB (4096) or '4GiB'. "
+        "None: the smallest AWS Fargate allows with the cpu, or the engine's default.")).tag(config=True)
     profile = Unicode(None, allow_none=True, help=(
         "Profile of $MYCLI_HOME/config.yaml to use when --profile is not given. "
         "None: $MYCLI_PROFILE, else the top-level settings, else the embedded local engine.")).tag(config=True)
@@ -167,6 +176,7 @@ class MycliMagics(Magics):
         resolved = resolve_exec_settings(
             cell, repo=args.repo, branch=args.branch, image=args.image, env=parse_env_pairs(args.env),
             timeout=args.timeout, skip_git=args.skip_git, cwd=os.getcwd(), flag_names=FLAG_NAMES,
+            cpu=args.cpu, memory=args.memory, size_defaults=(self.cpu, self.memory, "%config MycliMagics"),
         )
         payload = dict(resolved.payload)
         if "image" not in payload and self.image:

@@ -88,6 +88,8 @@ class PanelView:
         """Display the panel; `background`: the kernel stays free (buttons work), a thread follows."""
         self.handle = handle
         self.blocking = not background
+        if handle.info.get("notice"):  # e.g. an image the engine could not use
+            self._messages.append(html.escape(f"⚠ {handle.info['notice']}"))
         if self.blocking:  # the kernel is busy following this run, so a click could not be answered
             self.stop_button.tooltip = "The kernel is busy following this run: interrupt the kernel (■) to stop it"
         self.render(force=True)

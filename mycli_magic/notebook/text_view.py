@@ -32,6 +32,8 @@ class TextView:
         runs next, and in nbval it would make outputs depend on timing."""
         self.handle = handle
         self.say(header_line(handle))
+        if handle.info.get("notice"):
+            self.say(f"⚠ {handle.info['notice']}")
         if background:
             ref, name = escape_controls(handle.execution_id), self.settings.handle_name
             follow = f"{name}.wait()" if name else f"%mycli logs {ref} -f"

@@ -119,6 +119,8 @@ class EcsEngine:
             log_stream=self._stream(task_arn),
             env_keys=sorted(request.env),
             desired_status=task.get("desiredStatus", RUNNING),
+            cpu=request.cpu,  # recorded; the task definition's size still applies (RunTask overrides come later)
+            memory=request.memory,
         )
         try:
             used = answer["_mycli"]
@@ -140,7 +142,7 @@ class EcsEngine:
                 execution_id=execution_id, task_arn=f"pending/{execution_id}", status=PENDING, created_at=now,
                 command=request.command, repo=request.repo, branch=None if request.skip_git else request.branch,
                 image=image, skip_git=request.skip_git, timeout_seconds=request.timeout_seconds, engine=self.name,
-                runtime=RUNTIME, log_stream="", env_keys=sorted(request.env),
+                runtime=RUNTIME, log_stream="", env_keys=sorted(request.env), cpu=request.cpu, memory=request.memory,
             )
             if self.store.reserve(placeholder):
                 return execution_id, now

@@ -2,9 +2,10 @@
 
 Each execution runs the generated script with /bin/sh in its own session, under a supervisor
 that adopts everything the script starts (see local_supervisor.py), in its own workspace under
-the state dir. When a docker or podman daemon answers, the script runs in the requested image
-instead. stdout and stderr share one pipe, read in chunks as they are produced and stored line
-by line with the time they arrived.
+the state dir — or, when the runtime is docker or podman (MYCLI_LOCAL_RUNTIME; `auto` trusts one
+only after a probe container ran, see local_runtime.py), in the requested image with only that
+workspace mounted. stdout and stderr share one pipe, read in chunks as they are produced and
+stored line by line with the time they arrived.
 """
 
 from __future__ import annotations
@@ -24,16 +25,18 @@ from ..engine import MAX_PAGE_BYTES, PENDING, RUNNING, STOPPED, Execution, LogPa
 from ..errors import BadRequest, EngineUnavailable, NotFound, ServerMisconfigured
 from ..ids import is_execution_id, new_execution_id
 from ..shell import CREDENTIAL_VARS, GitHosts, build_script
+from ..sizes import Size
 from ..statedir import prepare_state_dir, user_umask
 from ..validation import ExecRequest, ListRequest, LogsRequest, PruneRequest, Ref
-from .local_process import ProcessRun, credentials_from, detect_container_runtime, kill_container, pid_start_time
+from .local_container import ContainerRun, size_lines
+from .local_process import ProcessRun, credentials_from, pid_start_time
 from .local_retention import KeepSettings, Pruner
+from .local_runtime import WORKSPACE, ContainerRuntime, applied_cpu, choose_runtime
 from .local_spawn import Spawner
 from .local_store import Store
 
 log = logging.getLogger("mycli.local")
 
-CONTAINER_WORKDIR = "/workspace"
 ID_ATTEMPTS = 20
 STOP_RECORD_ATTEMPTS = 3  # a stop's answer does not wait long for a full disk: the run's end records it
 RUNTIMES = ("auto", "host", "docker", "podman")
@@ -57,8 +60,10 @@ class LocalEngine:
         choice = runtime or self.environ.get("MYCLI_LOCAL_RUNTIME") or "auto"
         if choice not in RUNTIMES:
             raise ServerMisconfigured(f"MYCLI_LOCAL_RUNTIME must be one of {', '.join(RUNTIMES)}, not {choice!r}")
-        self.container = detect_container_runtime() if choice == "auto" else (None if choice == "host" else choice)
-        self.runtime = self.container or "host"
+        self.container: ContainerRuntime | None
+        self.container, self.runtime_reason = choose_runtime(choice, self.environ, self.state_dir)
+        self.runtime = self.container.name if self.container else "host"
+        self._host_why = "no container runtime" if choice == "auto" else f"MYCLI_LOCAL_RUNTIME={choice}"
         self.default_image = self.environ.get("DEFAULT_IMAGE") or "ubuntu:22.04"
         self._runs: dict[str, ProcessRun] = {}
         self.spawner = Spawner()
@@ -71,13 +76,17 @@ class LocalEngine:
 
     def script_for(self, request: ExecRequest) -> tuple[str, str]:
         image = request.image or self.default_image
+        size = _size(request)
         if self.container:
-            notes = (f"→ Runtime: {self.container} container",)
-            workdir = CONTAINER_WORKDIR
+            notes = [f"→ Runtime: {self.container.name} container ({self.runtime_reason})", *size_lines(self.container, size)]
+            workdir = WORKSPACE
         else:
-            notes = (f"→ Runtime: host process (no docker or podman daemon; image {image} not used)",)
+            notes = [f"→ Runtime: host process ({self.runtime_reason}); image {image} not used"]
+            if size is not None:
+                notes.append(f"→ Size: {size.describe()} asked; not enforced: the host runtime gives the command "
+                             "the whole machine")
             workdir = "."
-        return build_script(request, workdir=workdir, hosts=self.hosts, notes=notes), self.runtime
+        return build_script(request, workdir=workdir, hosts=self.hosts, notes=tuple(notes)), self.runtime
 
     def start(self, request: ExecRequest) -> Execution:
         if not self.store.ensure_reserve():
@@ -87,13 +96,16 @@ class LocalEngine:
         execution_id = execution.execution_id
         workspace = self.state_dir / "work" / execution_id
         env, stdin_data = self._env(request, execution_id)
+        container = None
+        if self.container:
+            container = ContainerRun(self.container, execution_id, execution.image, workspace,
+                                     workspace.with_name(f"{execution_id}.mycli"), _size(request), stdin_data is not None)
         run = ProcessRun(
             execution_id=execution_id,
-            argv=self._argv(execution, workspace),
+            argv=container.argv if container else ["/bin/sh", str(workspace.parent / f"{execution_id}.sh")],
             cwd=workspace,
             env=env,
             stdin_data=stdin_data,
-            kill_argv=self._kill_argv(execution_id),
             script=script,
             timeout_seconds=request.timeout_seconds,
             store=self.store,
@@ -102,6 +114,7 @@ class LocalEngine:
             on_finished=self._finished,
             umask=user_umask(),
             max_log_bytes=self.keep.max_log_bytes,
+            container=container,
         )
         with self._runs_lock:
             self._runs[execution_id] = run
@@ -129,6 +142,10 @@ class LocalEngine:
                 runtime=runtime,
                 log_stream=f"task/executor/{execution_id}",
                 env_keys=sorted(request.env),
+                runtime_reason=self.runtime_reason,
+                **self._size_fields(request),
+                notice=None if self.container or not request.image else
+                f"image {request.image} ignored: {self._host_why}; ran on the host",
             )
             try:
                 self.store.insert(execution)
@@ -210,29 +227,22 @@ class LocalEngine:
             raise NotFound(f"task {ref.task_arn} not found on the local engine")
         return tail
 
-    def _argv(self, execution: Execution, workspace: Path) -> list[str]:
-        script_path = workspace.parent / f"{execution.execution_id}.sh"
+    def _size_fields(self, request: ExecRequest) -> dict:
+        """The size asked, the size applied, and whether the runtime enforces it."""
+        fields = {"cpu": request.cpu, "memory": request.memory}
         if not self.container:
-            return ["/bin/sh", str(script_path)]
-        argv = [self.container, "run", "--rm", "--init", "--name", f"mycli-{execution.execution_id}"]
-        argv += ["-w", CONTAINER_WORKDIR, "-v", f"{script_path}:/mycli/script.sh:ro"]
-        names = ["MYCLI_EXECUTION_ID", "PYTHONUNBUFFERED"]
-        if not execution.skip_git and self.credentials:
-            argv.append("-i")  # credentials on stdin: never in the container's environment
-            names.append("MYCLI_CREDENTIALS_STDIN")
-        for name in names:
-            argv += ["-e", name]  # the value comes from this process's environment, not argv
-        return argv + [execution.image or self.default_image, "/bin/sh", "/mycli/script.sh"]
+            return {**fields, "resources_enforced": False}
+        if request.cpu is None:
+            return fields
+        return {**fields, "cpu_applied": applied_cpu(request.cpu, self.container.cores), "memory_applied": request.memory,
+                "resources_enforced": self.container.limits}
 
     def _env(self, request: ExecRequest, execution_id: str) -> tuple[dict[str, str], bytes | None]:
         """(environment, bytes for the script's stdin). The request's own env is not here: the
         script exports it just before the command. Git credentials reach the script on its
         stdin (`docker run -i` for a container), never in an environment a command can read."""
-        if self.container:  # the client's environment; the container's comes from its image
-            keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL",
-                    *PROXY_VARS, "DOCKER_HOST", "CONTAINER_HOST")
-            env = {k: self.environ[k] for k in keep if k in self.environ}
-            env.setdefault("PATH", HOST_PATH)
+        if self.container:  # the client's own; the container's comes from its image and the -e names
+            env = dict(self.container.env)
         else:
             env = host_environment(self.environ)
         env["PYTHONUNBUFFERED"] = "1"
@@ -267,9 +277,6 @@ class LocalEngine:
         self.store.critical(lambda: self.store.append_lines(execution_id, line))
         self._finished(execution_id, exit_code, reason, code)
 
-    def _kill_argv(self, execution_id: str) -> list[str] | None:
-        return [self.container, "rm", "-f", f"mycli-{execution_id}"] if self.container else None
-
     def _recover(self) -> None:
         """Executions a previous engine process left unfinished get a final state and a reason."""
         for execution_id, pid, pid_start in self.store.unfinished():
@@ -278,8 +285,6 @@ class LocalEngine:
                     os.killpg(pid, 9)
                 except OSError:
                     pass
-            if self.container:
-                kill_container(self._kill_argv(execution_id))
             log.warning("execution %s was left unfinished by an earlier engine process", execution_id)
             self._finish_orphan(
                 execution_id,
@@ -287,8 +292,14 @@ class LocalEngine:
                 "EngineRestarted",
                 None,
             )
+        if self.container:
+            reaped = self.container.reap()  # what a killed engine left running, by this engine's label
+            if reaped:
+                log.warning("removed %d container(s) an earlier engine process left behind", len(reaped))
         for leftover in (self.state_dir / "work").iterdir():
             shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
+            if leftover.exists() and self.container:  # a killed container's files, owned by its root
+                ContainerRun.empty(self.container, leftover)
 
 
 def host_environment(environ: Mapping[str, str]) -> dict[str, str]:
@@ -304,6 +315,10 @@ def host_environment(environ: Mapping[str, str]) -> dict[str, str]:
            "LOGNAME": user.pw_name, "SHELL": "/bin/sh"}
     env.update({k: environ[k] for k in PROXY_VARS if k in environ})
     return env
+
+
+def _size(request: ExecRequest) -> Size | None:
+    return None if request.cpu is None else Size(request.cpu, request.memory)
 
 
 def _parse_token(token: str | None) -> int:

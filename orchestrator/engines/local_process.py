@@ -14,9 +14,7 @@ import codecs
 import logging
 import os
 import selectors
-import shutil
 import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -43,29 +41,6 @@ def credentials_from(environ: Mapping[str, str]) -> dict[str, str]:
     return {ours: environ[theirs] for theirs, ours in names.items() if environ.get(theirs)}
 
 
-def detect_container_runtime() -> str | None:
-    """'docker' or 'podman' when its daemon answers, else None (run on the host)."""
-    for name in ("docker", "podman"):
-        path = shutil.which(name)
-        if not path:
-            continue
-        try:
-            ok = subprocess.run([path, "info"], capture_output=True, timeout=5).returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            ok = False
-        if ok:
-            return name
-    return None
-
-
-def kill_container(argv: list[str]) -> None:
-    """Best effort: the container may already be gone, or the daemon slow."""
-    try:
-        subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=15)
-    except (OSError, subprocess.TimeoutExpired):
-        pass
-
-
 def pid_start_time(pid: int) -> str | None:
     """The kernel's start time of `pid`, so a recycled pid is never mistaken for ours."""
     try:
@@ -84,7 +59,6 @@ class ProcessRun:
         cwd: Path,
         env: dict[str, str],
         stdin_data: bytes | None = None,
-        kill_argv: list[str] | None = None,
         script: str,
         timeout_seconds: int,
         store,
@@ -93,16 +67,17 @@ class ProcessRun:
         on_finished: Callable[[str, int | None, str, str], None],
         umask: int | None = None,
         max_log_bytes: int | None = None,
+        container=None,
     ):
         self.execution_id = execution_id
         self.argv, self.cwd, self.env, self.script = argv, cwd, env, script
         self.stdin_data = stdin_data
-        self.kill_argv = kill_argv  # e.g. `docker kill NAME`: SIGKILL of the client does not reach a container
         self.timeout_seconds = timeout_seconds
         self.store = store
         self.spawner = spawner
         self.umask = umask  # the script's own (the engine's is stricter, for its state files)
         self.on_started, self.on_finished = on_started, on_finished
+        self.container = container  # local_container.ContainerRun: the script runs in docker/podman
         self.done = threading.Event()
         self._lock = threading.Lock()
         self._child: Child | None = None
@@ -127,10 +102,13 @@ class ProcessRun:
     def _main(self) -> None:
         script_path = self.cwd.parent / f"{self.execution_id}.sh"
         try:
-            self.cwd.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = open_private(script_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(self.script)
+            if self.container is not None:
+                self.container.write_files(self.script)
+            else:
+                self.cwd.mkdir(parents=True, exist_ok=True, mode=0o700)
+                fd = open_private(script_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(self.script)
             self._run()
         except Exception as exc:  # the engine must record a final state whatever happened
             log.exception("execution %s failed in the engine", self.execution_id)
@@ -142,6 +120,13 @@ class ProcessRun:
             self.done.set()
 
     def _run(self) -> None:
+        if self.container is not None:  # the image first: a pull's progress goes to the log
+            failed = self.container.prepare(self._say, lambda: self._stop is not None,
+                                            time.monotonic() + self.timeout_seconds)
+            if failed is not None:
+                self.lines.flush_final()
+                self.on_finished(self.execution_id, *failed)
+                return
         with self._lock:
             if self._stop is not None:
                 reason, code = self._stop
@@ -191,7 +176,15 @@ class ProcessRun:
             exit_code, reason, code = rc, f"Could not start the command (exit code {rc}; the log says why)", "TaskFailedToStart"
         else:
             exit_code, reason, code = rc, f"Command exited with code {rc}", "EssentialContainerExited"
-        if stop is not None or self._timed_out or rc is None or rc < 0:
+        ended_normally = stop is None and not self._timed_out and rc is not None and rc >= 0
+        if self.container is not None:
+            told = self.container.outcome(rc) if ended_normally else None
+            if told is not None:
+                exit_code, reason, code = told
+                if code != "EssentialContainerExited":
+                    self.lines.emit([f"✗ {reason}"], note=True)
+            self.container.cleanup(ended_normally=ended_normally)
+        if not ended_normally:
             self.lines.emit([f"✗ {reason}"], note=True)
         self.lines.flush_final()
         self.on_finished(self.execution_id, exit_code, reason, code)
@@ -269,14 +262,21 @@ class ProcessRun:
             self.lines.emit([tail])
         self.lines.end_of_output()
 
+    def _say(self, lines: list[str]) -> None:
+        self.lines.emit(lines, note=True)
+        self.lines.flush()
+
     def _signal(self, sig: int) -> None:
-        """Every descendant of the script, through its supervisor (callers hold self._lock)."""
+        """Every descendant of the script, through its supervisor (callers hold self._lock); in a
+        container, every process inside it, which signalling the runtime's client would not reach."""
+        if self.container is not None:
+            self.container.term() if sig == signal.SIGTERM else self.container.kill()
+            if sig == signal.SIGTERM:
+                return
         if self._child is None or self._child.finished:
             return
         if sig == signal.SIGKILL:
             self._child.kill()
-            if self.kill_argv:
-                kill_container(self.kill_argv)
         else:
             self._child.term()
 
@@ -287,8 +287,8 @@ class ProcessRun:
                 os.killpg(self._child.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-        if self.kill_argv:
-            kill_container(self.kill_argv)
+        if self.container is not None:
+            self.container.kill()
 
 
 def _pieces(line: str) -> list[str]:

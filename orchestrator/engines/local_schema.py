@@ -31,7 +31,14 @@ CREATE TABLE IF NOT EXISTS executions (
     runtime        TEXT NOT NULL,
     log_stream     TEXT NOT NULL,
     pid            INTEGER,
-    pid_start      TEXT
+    pid_start      TEXT,
+    cpu            REAL,
+    memory         INTEGER,
+    cpu_applied    REAL,
+    memory_applied INTEGER,
+    resources_enforced INTEGER,
+    runtime_reason TEXT,
+    notice         TEXT
 );
 CREATE INDEX IF NOT EXISTS executions_created ON executions (created_at DESC);
 CREATE TABLE IF NOT EXISTS log_lines (
@@ -48,8 +55,13 @@ CREATE TABLE IF NOT EXISTS pruned (execution_id TEXT PRIMARY KEY) WITHOUT ROWID;
 FIELDS = (
     "execution_id", "task_arn", "status", "desired_status", "created_at", "started_at", "stopped_at",
     "exit_code", "stopped_reason", "stop_code", "command", "repo", "branch", "image", "skip_git",
-    "timeout_seconds", "env_keys", "engine", "runtime", "log_stream",
+    "timeout_seconds", "env_keys", "engine", "runtime", "log_stream", "cpu", "memory", "cpu_applied",
+    "memory_applied", "resources_enforced", "runtime_reason", "notice",
 )
+# Columns later versions added: a state dir an older engine made gets them on open.
+ADDED_COLUMNS = {"executions": ("cpu REAL", "memory INTEGER", "cpu_applied REAL", "memory_applied INTEGER",
+                                "resources_enforced INTEGER", "runtime_reason TEXT", "notice TEXT"),
+                 "log_lines": ("partial INTEGER NOT NULL DEFAULT 0",)}
 
 
 def create_incremental(path: Path) -> None:
@@ -65,10 +77,21 @@ def create_incremental(path: Path) -> None:
         conn.close()
 
 
+def add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Bring a database an older engine made up to SCHEMA (CREATE TABLE IF NOT EXISTS left it as it was)."""
+    for table, columns in ADDED_COLUMNS.items():
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for column in columns:
+            if column.split()[0] not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+
+
 def to_row(execution: Execution) -> dict:
     row = {f: getattr(execution, f) for f in FIELDS}
     row["env_keys"] = json.dumps(execution.env_keys)
     row["skip_git"] = int(execution.skip_git)
+    if execution.resources_enforced is not None:
+        row["resources_enforced"] = int(execution.resources_enforced)
     return row
 
 
@@ -76,4 +99,9 @@ def from_row(row: tuple) -> Execution:
     data = dict(zip(FIELDS, row))
     data["env_keys"] = json.loads(data["env_keys"])
     data["skip_git"] = bool(data["skip_git"])
+    if data["resources_enforced"] is not None:
+        data["resources_enforced"] = bool(data["resources_enforced"])
+    for name in ("cpu", "cpu_applied"):  # REAL columns: 2.0 is shown as 2, as the request had it
+        if data[name] is not None and data[name] == int(data[name]):
+            data[name] = int(data[name])
     return Execution(**data)

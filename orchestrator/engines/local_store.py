@@ -19,7 +19,7 @@ from typing import Callable, TypeVar
 
 from ..engine import Execution
 from ..statedir import StateDirRefused, open_private
-from .local_schema import FIELDS, SCHEMA, create_incremental, from_row, to_row
+from .local_schema import FIELDS, SCHEMA, add_missing_columns, create_incremental, from_row, to_row
 
 log = logging.getLogger("mycli.local")
 T = TypeVar("T")
@@ -42,8 +42,7 @@ class Store:
         create_incremental(path)
         self._writer = self._connect()
         self._writer.executescript(SCHEMA)
-        if "partial" not in {row[1] for row in self._writer.execute("PRAGMA table_info(log_lines)")}:
-            self._writer.execute("ALTER TABLE log_lines ADD COLUMN partial INTEGER NOT NULL DEFAULT 0")  # an older state dir
+        add_missing_columns(self._writer)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)

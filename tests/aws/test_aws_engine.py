@@ -264,6 +264,14 @@ def test_a_command_is_measured_as_sent_non_ascii_escaped(aws):
     assert len(json.dumps(overrides)) <= 8192 and "base64 -d | gunzip" in overrides["containerOverrides"][0]["command"][2]
 
 
+def test_a_size_is_accepted_and_recorded_and_a_wrong_one_refused(aws):
+    """The AWS engine records the size asked (RunTask overrides come later); the rules are the core's."""
+    final = _run(aws, "true", cpu=2, memory=8192)
+    assert (final["cpu"], final["memory"], final["cpu_applied"]) == (2, 8192, None)
+    status, body = aws.server.call({"action": "exec", "command": "true", "skip_git": True, "cpu": 2, "memory": 1024})
+    assert status == 400 and "choose 4096–16384 MiB in steps of 1024" in body["error"]
+
+
 def _in_process_app():
     """The Lambda's App on this stack, in this process (its settings read from the function)."""
     from mycli_magic.aws.deploy import server_environ

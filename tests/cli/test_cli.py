@@ -205,3 +205,18 @@ def test_prune_deletes_old_finished_executions_and_says_how_many(fresh_cli, tmp_
     for bad in ([], ["--older-than", "-1"], ["--older-than", "soon"]):
         refused = fresh_cli.run("prune", *bad)
         assert refused.returncode == 2 and "--older-than" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_size_flags_reach_the_engine_and_status_says_asked_and_applied(cli, tmp_path):
+    started = cli.run("exec", "--skip-git", "--cpu", "1", "--memory", "4GiB", "true", cwd=tmp_path)
+    assert started.returncode == 0, started.stderr
+    assert "→ Size: 1 vCPU, 4096 MiB" in started.stdout.splitlines()
+    assert "  Size:         1 vCPU, 4096 MiB asked; not enforced (runtime: host)" in started.stdout.splitlines()
+    ident = ID_RE.search(started.stdout).group(1)
+    assert cli.run("logs", "-f", ident).returncode == 0
+    status = cli.run("status", ident).stdout.splitlines()
+    assert "Size:           1 vCPU, 4096 MiB asked; not enforced (runtime: host)" in status
+    wrong = cli.run("exec", "--skip-git", "--cpu", "1", "--memory", "1024", "true", cwd=tmp_path)
+    assert wrong.returncode == 2 and wrong.stdout == ""
+    assert wrong.stderr.strip() == ("mycli: error: memory 1024 MiB is not valid with cpu 1: choose 2048–8192 MiB in "
+                                    "steps of 1024 (cpu from --cpu, memory from --memory)")

@@ -144,3 +144,31 @@ def test_auto_detect_warns_when_the_clone_will_not_have_local_work(tmp_path):
     warned = [line for line in resolve_exec_settings("make", cwd=work).lines if line.startswith("⚠")]
     assert len(warned) == 1
     assert "1 local commit" in warned[0] and "uncommitted changes" in warned[0] and "clones what origin has" in warned[0]
+
+
+def test_size_flags_then_file_then_defaults_each_half(tmp_path):
+    (tmp_path / ".mycli.yaml").write_text("cpu: 2\nmemory: 8GiB\n")
+    from_file = resolve_exec_settings("true", skip_git=True, cwd=tmp_path)
+    assert (from_file.payload["cpu"], from_file.payload["memory"]) == (2, 8192)
+    assert "→ Size: 2 vCPU, 8192 MiB" in from_file.lines
+    flagged = resolve_exec_settings("true", skip_git=True, cwd=tmp_path, memory="4G")
+    assert (flagged.payload["cpu"], flagged.payload["memory"]) == (2, 4096)
+    with pytest.raises(UsageError) as info:
+        resolve_exec_settings("true", skip_git=True, cwd=tmp_path, cpu="0.25")
+    assert str(info.value) == ("memory 8192 MiB is not valid with cpu 0.25: choose 512, 1024, 2048 MiB "
+                               "(cpu from --cpu, memory from .mycli.yaml)")
+    with pytest.raises(UsageError, match=r"^--memory: memory 'lots' is not a size"):
+        resolve_exec_settings("true", skip_git=True, cwd=tmp_path, memory="lots")
+    (tmp_path / ".mycli.yaml").unlink()
+    assert "cpu" not in resolve_exec_settings("true", skip_git=True, cwd=tmp_path).payload  # the engine's default
+    only_memory = resolve_exec_settings("true", skip_git=True, cwd=tmp_path, memory="3G")
+    assert (only_memory.payload["cpu"], only_memory.payload["memory"]) == (0.5, 3072)  # the smallest cpu that takes it
+
+
+@pytest.mark.parametrize("text, words", [("cpu: 3\n", "key 'cpu': cpu must be one of 0.25, 0.5, 1, 2, 4, 8, 16"),
+                                         ("memory: lots\n", "key 'memory': memory 'lots' is not a size")])
+def test_a_bad_size_in_the_project_file_names_file_and_key(tmp_path, text, words):
+    (tmp_path / ".mycli.yaml").write_text(text)
+    with pytest.raises(ConfigError) as info:
+        resolve_exec_settings("true", skip_git=True, cwd=tmp_path)
+    assert str(info.value).startswith(f"{tmp_path / '.mycli.yaml'}: {words}")

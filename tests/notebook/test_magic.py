@@ -46,6 +46,28 @@ def test_output_streams_while_the_cell_runs(engine_ip, watch_stdout, tmp_path):
     assert summary.startswith(f"✓ {handle.execution_id} · exit 0 · ") and summary.endswith(" s")
 
 
+def test_an_image_the_engine_could_not_use_is_one_line_in_the_cell(engine_ip, capsys):
+    engine_ip.run_cell("%%mycli --skip-git --image python:3.11 --out h\necho hi")
+    out = capsys.readouterr().out.splitlines()
+    assert [line for line in out if "ignored" in line] == [
+        "⚠ image python:3.11 ignored: MYCLI_LOCAL_RUNTIME=host; ran on the host"]
+    assert out.index("⚠ image python:3.11 ignored: MYCLI_LOCAL_RUNTIME=host; ran on the host") == 1  # under the header
+
+
+def test_size_from_the_options_then_the_config_defaults(engine_ip, capsys):
+    engine_ip.run_line_magic("config", "MycliMagics.cpu = 1")
+    engine_ip.run_line_magic("config", "MycliMagics.memory = '4GiB'")
+    engine_ip.run_cell("%%mycli --skip-git --out h\ntrue")
+    assert (engine_ip.user_ns["h"].info["cpu"], engine_ip.user_ns["h"].info["memory"]) == (1, 4096)
+    engine_ip.run_cell("%%mycli --skip-git --cpu 2 --out h\ntrue")  # the option wins, the default memory stays
+    assert (engine_ip.user_ns["h"].info["cpu"], engine_ip.user_ns["h"].info["memory"]) == (2, 4096)
+    assert engine_ip.user_ns["h"].info["resources_enforced"] is False  # the host runtime applies no size
+    with pytest.raises(UsageError) as info:
+        engine_ip.run_cell("%%mycli --skip-git --memory 1024\ntrue")
+    assert str(info.value) == ("memory 1024 MiB is not valid with cpu 1: choose 2048–8192 MiB in steps of 1024 "
+                               "(cpu from %config MycliMagics, memory from --memory)")
+
+
 def test_failing_cell_raises_called_process_error_with_the_remote_exit_code(engine_ip, capsys):
     with pytest.raises(ExecutionFailed) as info:
         engine_ip.run_cell("%%mycli --skip-git --out h\necho about to fail\nexit 3")

@@ -135,3 +135,16 @@ def test_the_magic_shows_the_panel_when_asked(engine_ip, capsys):
     assert "in-a-panel" in engine_ip.user_ns["h"].logs.splitlines() and "in-a-panel" not in out.splitlines()
     with pytest.raises(ExecutionFailed):
         engine_ip.run_cell("%%mycli --skip-git\nexit 5")
+
+
+def test_an_image_the_engine_could_not_use_is_one_line_in_the_panel(engine_ip):
+    """The session's engine runs on the host (MYCLI_LOCAL_RUNTIME=host): a named image is not used."""
+    engine_ip.run_line_magic("config", "MycliMagics.display = 'widget'")
+    engine_ip.run_cell("%%mycli --skip-git --image python:3.11 --out h\necho hi")
+    from mycli_magic.notebook import panel
+
+    view = panel.PanelView(ViewSettings())
+    view.show(engine_ip.user_ns["h"], background=False)
+    view.finished(engine_ip.user_ns["h"])
+    notice = "⚠ image python:3.11 ignored: MYCLI_LOCAL_RUNTIME=host; ran on the host"
+    assert view.note.value.count(notice) == 1

@@ -7,6 +7,7 @@ full sizes.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import sqlite3
 import time
@@ -14,6 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.support import runtimes
+from tests.support.runtimes import processes_with
 from tests.support.server import start_server, stop_server
 
 LINES_PER_RUN = 20
@@ -50,32 +53,27 @@ def test_concurrent_load_500(server):
     _load(server, 500)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as fh:  # a zombie is as good as gone
-        return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def test_engine_sigkill_leaves_every_execution_with_a_final_state(tmp_path):
+@pytest.mark.parametrize("runtime, count", [("host", 20), ("docker", 3), ("podman", 3)])
+def test_engine_sigkill_leaves_every_execution_with_a_final_state(tmp_path, runtime, count):
+    """The engine is SIGKILLed with executions running: after a restart every one has a final
+    state and a reason, its lines are intact, and nothing it started runs on (for a container
+    runtime: no container of this engine is left, found by its labels)."""
+    runtimes.require(runtime)
     home = tmp_path / "home"
     home.mkdir()
-    server = start_server(home)
-    pid_dir = tmp_path / "pids"
-    pid_dir.mkdir()
+    server = start_server(home, runtimes.server_env(runtime))
+    marker = f"mycli-crash-{secrets.token_hex(6)}"
     ids = []
     try:
-        for k in range(20):
-            command = f"echo $$ > {pid_dir}/{k}; i=1; while true; do echo tick $i; i=$((i+1)); sleep 0.05; done"
+        for k in range(count):
+            command = f"i=1; while true; do echo tick $i; i=$((i+1)); sleep 0.05; : {marker}; done"
             status, body = server.call({"action": "exec", "command": command, "skip_git": True})
             assert status == 200
             ids.append(body["execution_id"])
-        deadline = time.monotonic() + 30
-        while len(list(pid_dir.iterdir())) < 20 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.5)
+        deadline = time.monotonic() + 60
+        while not all("tick 3" in server.all_lines(eid) for eid in ids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len([p for p in processes_with(marker) if " -c " in p]) >= count
         os.kill(server.proc.pid, signal.SIGKILL)
         server.proc.wait()
         before = {}
@@ -86,7 +84,7 @@ def test_engine_sigkill_leaves_every_execution_with_a_final_state(tmp_path):
         db.close()
     finally:
         stop_server(server)
-    restarted = start_server(home)
+    restarted = start_server(home, runtimes.server_env(runtime))
     try:
         for eid in ids:
             status, final = restarted.call({"action": "status", "execution_id": eid})
@@ -97,12 +95,12 @@ def test_engine_sigkill_leaves_every_execution_with_a_final_state(tmp_path):
             assert lines[: len(before[eid])] == before[eid], "lines written before the crash changed"
             ticks = [int(line.split()[1]) for line in lines if line.startswith("tick ")]
             assert ticks == list(range(1, len(ticks) + 1)), "log lines missing or reordered"
-        for path in pid_dir.iterdir():
-            pid = int(path.read_text())
-            deadline = time.monotonic() + 10
-            while _alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert not _alive(pid), f"command process {pid} outlived the engine's restart"
+            assert runtimes.containers_of(runtime, eid) == [], "a container outlived the engine's restart"
+        deadline = time.monotonic() + 10
+        while processes_with(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert processes_with(marker) == [], "a command outlived the engine's restart"
+        assert list((home / "engine" / "work").iterdir()) == []  # and their workspaces are gone
         db = sqlite3.connect(home / "engine" / "mycli.db")
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         db.close()

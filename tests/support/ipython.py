@@ -5,7 +5,6 @@ are in tests/notebook/conftest.py."""
 from __future__ import annotations
 
 import io
-import sys
 import threading
 from pathlib import Path
 from typing import Callable

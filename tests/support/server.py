@@ -34,6 +34,7 @@ class Server:
     home: Path
     state_dir: Path
     proc: subprocess.Popen
+    runtime: str = "host"  # the engine's MYCLI_LOCAL_RUNTIME
 
     def call(self, payload: dict | str | bytes, key: str | None = "default", headers: dict | None = None) -> tuple[int, dict]:
         """POST to /execute; returns (status, JSON body)."""
@@ -82,14 +83,16 @@ class Server:
             token = body["next_token"]
 
 
-def start_server(home: Path, extra_env: dict | None = None, args: tuple[str, ...] = ()) -> Server:
-    """Start `mycli server --port 0` as a real process and wait until it answers."""
+def start_server(home: Path, extra_env: dict | None = None, args: tuple[str, ...] = (), python: str = sys.executable,
+                 user: int | None = None, group: int | None = None) -> Server:
+    """Start `mycli server --port 0` as a real process (as `user`, if given) and wait until it answers."""
     state_dir = home / "engine"
     env = clean_env(home, **(extra_env or {}))
     log = open(home / "server-test.log", "ab")
+    as_user = {} if user is None else {"user": user, "group": group, "extra_groups": []}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mycli_magic.cli", "server", "--port", "0", "--quiet", *args],
-        env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [python, "-m", "mycli_magic.cli", "server", "--port", "0", "--quiet", *args],
+        env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **as_user,
     )
     log.close()
     ready = state_dir / "server.json"
@@ -103,7 +106,7 @@ def start_server(home: Path, extra_env: dict | None = None, args: tuple[str, ...
                 cfg = yaml.safe_load((home / "config.yaml").read_text())
                 url = info["url"] + "/execute"
                 key = next(p["api_key"] for p in cfg["profiles"].values() if p.get("api_endpoint") == url)
-                return Server(url=url, key=key, home=home, state_dir=state_dir, proc=proc)
+                return Server(url=url, key=key, home=home, state_dir=state_dir, proc=proc, runtime=env["MYCLI_LOCAL_RUNTIME"])
         if proc.poll() is not None:
             raise RuntimeError(f"mycli server exited: {(home / 'server-test.log').read_text()}")
         time.sleep(0.05)

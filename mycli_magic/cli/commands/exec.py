@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..common import add_json_argument, add_profile_argument, add_raw_argument, int_in_range
 
     parser.usage = ("mycli exec [--repo URL] [--branch B] [--image I] [--env K=V]... [--timeout S] [--skip-git]\n"
-                    "                  [--wait|-w] [--json] [--dry-run] [--raw] [--profile P] COMMAND")
+                    "                  [--cpu VCPU] [--memory SIZE] [--wait|-w] [--json] [--dry-run] [--raw] [--profile P] COMMAND")
     parser.epilog = USAGE_NOTE
     parser.add_argument("--repo", metavar="URL", help="git repository to clone (overrides .mycli.yaml and git remote)")
     parser.add_argument("--branch", metavar="B", help="branch or tag to check out (overrides .mycli.yaml; default: main)")
@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="environment variable for the command; repeatable; merged over .mycli.yaml's env")
     parser.add_argument("--timeout", metavar="S", type=int_in_range(1, 86400, "seconds"), help="seconds before the command is stopped (default 1800)")
     parser.add_argument("--skip-git", action="store_true", help="run the command directly, without cloning a repository")
+    parser.add_argument("--cpu", metavar="VCPU", help="vCPU for the run: 0.25, 0.5, 1, 2, 4, 8 or 16 (overrides .mycli.yaml)")
+    parser.add_argument("--memory", metavar="SIZE", help="memory for the run: MiB (4096) or 4GiB / 4G; a pair AWS Fargate "
+                        "runs with --cpu (overrides .mycli.yaml)")
     parser.add_argument("-w", "--wait", action="store_true",
                         help="stream the output until the command ends and exit with its exit code (Ctrl-C detaches)")
     add_json_argument(parser)
@@ -106,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     command = command_text(args.words, options=getattr(args, "_options", ()), warn=err)
     resolved = resolve_exec_settings(
         command, repo=args.repo, branch=args.branch, image=args.image, env=parse_env_pairs(args.env),
-        timeout=args.timeout, skip_git=args.skip_git,
+        timeout=args.timeout, skip_git=args.skip_git, cpu=args.cpu, memory=args.memory,
     )
     if args.dry_run:
         for line in resolved.lines:
@@ -138,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not quiet:
         say("✓ Execution started")
+        if execution.get("notice"):
+            say(f"⚠ {execution['notice']}")
         for line in details_lines(execution, monitor=not args.wait):
             say(line)
     if not args.wait:
@@ -148,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
 def details_lines(execution: dict, monitor: bool = True) -> list[str]:
     """The seed's Execution Details block; `monitor` adds the commands to follow it up."""
     from ...safe_text import escaped
+    from ...summary import size_words
 
     execution = escaped(execution)
     ident = execution.get("execution_id", "")
@@ -159,6 +165,8 @@ def details_lines(execution: dict, monitor: bool = True) -> list[str]:
         f"  Log Stream:   {execution.get('log_stream', '')}",
         f"  Engine:       {execution.get('engine', '?')} (runtime: {execution.get('runtime', '?')})",
     ]
+    if size_words(execution):
+        details.append(f"  Size:         {size_words(execution)}")
     if not monitor:
         return details
     return details + [

@@ -39,6 +39,9 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_NOT_RUNNING
         state = info.get("state_dir") or config.engine_state_dir()
         print(f"Embedded local engine running at {info['url']} (pid {info['pid']}, state: {state})")
+        answer = embedded.health(info["url"]) or {}
+        if answer.get("runtime"):
+            print(f"  runtime: {answer['runtime']} ({answer.get('runtime_reason') or 'no reason given'})")
         return 0
     if args.engine == "aws":
         state_dir = args.state_dir or config.home() / "engine-aws"

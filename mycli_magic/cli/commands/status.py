@@ -23,7 +23,7 @@ def status_lines(execution: dict) -> list[str]:
     """The seed's Status / Desired Status / Created At, then whatever else is known."""
     from ...project import shown_command
     from ...safe_text import escape_controls
-    from ...summary import format_duration
+    from ...summary import format_duration, size_words
 
     def field(label: str, value: object) -> None:
         if value not in (None, ""):
@@ -49,4 +49,7 @@ def status_lines(execution: dict) -> list[str]:
     field("Image", execution.get("image"))
     field("Environment", ", ".join(map(str, execution.get("env_keys") or [])))
     field("Engine", f"{execution.get('engine', '?')} (runtime: {execution.get('runtime', '?')})")
+    field("Runtime Reason", execution.get("runtime_reason"))
+    field("Size", size_words(execution))
+    field("Note", execution.get("notice"))
     return rows

@@ -1,0 +1,183 @@
+"""One execution in a container: what ProcessRun does differently when the script runs in docker
+or podman rather than on the host.
+
+Before the start: the image is looked up, and pulled when missing, its progress in the log; a
+pull that fails ends the run as "could not start" (200) with `image not found: …`. To stop: TERM
+to every process inside (the script's traps run, the workspace is given back), then SIGKILL and
+removal after the grace. At the end: the script's own exit code is read from /mycli/rc, so a
+runtime that could not start the container (125, 126, 127 — or catatonit's 1 — and no rc) is
+told apart from a command that exited with those codes; and the workspace is emptied as the
+container's root when a killed run left files the engine's user cannot delete.
+"""
+
+from __future__ import annotations
+
+import logging
+import selectors
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from ..shell import NOT_STARTED_EXIT_CODE, TIMEOUT_EXIT_CODE
+from ..sizes import Size, format_cpu
+from .local_runtime import ContainerRuntime, applied_cpu, qualified_image
+
+log = logging.getLogger("mycli.local")
+
+Say = Callable[[list[str]], None]
+Outcome = tuple[int | None, str, str]  # exit code, reason, stop code
+
+
+class ContainerRun:
+    def __init__(self, runtime: ContainerRuntime, execution_id: str, image: str, workspace: Path, control: Path,
+                 size: Size | None, stdin: bool):
+        self.runtime, self.image, self.size = runtime, image, size
+        self.workspace, self.control = workspace, control
+        self.name = runtime.container_name(execution_id)
+        self.argv = runtime.run_argv(
+            name=self.name, image=image, workspace=workspace, control=control,
+            labels={"mycli.execution": execution_id}, stdin=stdin, size=size, cores=runtime.cores,
+            chown=runtime.chown, env_names=("MYCLI_EXECUTION_ID", "PYTHONUNBUFFERED", *(("MYCLI_CREDENTIALS_STDIN",) if stdin else ())),
+        )
+        self._pull: subprocess.Popen | None = None
+
+    # before -------------------------------------------------------------------------------------------
+
+    def write_files(self, script: str) -> None:
+        """The workspace and the control dir (script.sh inside), open to the image's user."""
+        for directory in (self.workspace, self.control):
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.runtime.prepare_dirs(self.workspace, self.control)
+        path = self.control / "script.sh"
+        path.write_text(script, encoding="utf-8")
+        path.chmod(0o644)
+
+    def prepare(self, say: Say, stopping: Callable[[], bool], deadline: float) -> Outcome | None:
+        """Make sure the image is here; None when it is, else how the run ends."""
+        if self.runtime.image_present(self.image):
+            return None
+        say([f"→ Pulling {self.image} ({self.runtime.name} pull)..."])
+        argv = [*self.runtime.client, "pull", qualified_image(self.runtime.name, self.image)]
+        try:
+            self._pull = proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                                 stderr=subprocess.STDOUT, env=self.runtime.env, start_new_session=True)
+        except OSError as exc:
+            return NOT_STARTED_EXIT_CODE, f"image not found: {self.image} (cannot run {argv[0]}: {exc.strerror})", "TaskFailedToStart"
+        last, ended = _follow(proc, say, lambda: stopping() or time.monotonic() >= deadline)
+        if not ended:
+            proc.kill()
+            proc.wait()
+            proc.stdout.close()
+            if stopping():
+                return None  # the caller reports the stop
+            return TIMEOUT_EXIT_CODE, "Timed out while pulling the image (timeout_seconds)", "Timeout"
+        if proc.returncode != 0:
+            reason = f"image not found: {self.image}" + (f" ({last})" if last else "")
+            say([f"✗ {reason}"])
+            return NOT_STARTED_EXIT_CODE, reason, "TaskFailedToStart"
+        say([f"✓ Pulled {self.image}"])
+        self.runtime.image_present(self.image)
+        return None
+
+    # stopping -----------------------------------------------------------------------------------------
+
+    def term(self) -> None:
+        """TERM inside the container, in the background (the caller holds a lock). A container
+        not running yet, or already ending, cannot be asked: it is removed instead."""
+        def ask():
+            if self.runtime.run_client(self.runtime.stop_argv(self.name), timeout=15).returncode != 0:
+                self.kill()
+        threading.Thread(target=ask, name=f"term-{self.name}", daemon=True).start()
+
+    def kill(self) -> None:
+        """SIGKILL and remove; killing the `run` client alone would leave the container running."""
+        self.runtime.run_client(self.runtime.kill_argv(self.name), timeout=15)
+        if self._pull is not None and self._pull.poll() is None:
+            self._pull.kill()
+
+    # after ----------------------------------------------------------------------------------------------
+
+    def outcome(self, rc: int) -> Outcome | None:
+        """What the run's end means, when it is not simply `rc` (None: the client's own code stands)."""
+        try:
+            script_rc = (self.control / "rc").read_text().strip()
+        except OSError:
+            script_rc = ""
+        if script_rc.isdigit():
+            return None if int(script_rc) == rc else (int(script_rc), f"Command exited with code {script_rc}", "EssentialContainerExited")
+        if rc == 137:  # the wrapper never wrote the script's code: the container itself was killed
+            memory = f" (memory limit {self.size.memory} MiB)" if self.size else ""
+            return rc, f"Killed: the container was killed (SIGKILL), e.g. out of memory{memory}", "Killed"
+        if 0 < rc < 128:  # the runtime (125-127) or the container's init (catatonit: 1) failed: no script ran
+            self.runtime.forget_image(self.image)  # it may have been removed meanwhile: look again next time
+            return (NOT_STARTED_EXIT_CODE, f"Could not start the container ({self.runtime.name} exited {rc}; the log says why)",
+                    "TaskFailedToStart")
+        return None
+
+    def cleanup(self, ended_normally: bool) -> None:
+        """Leave nothing behind: the container (a run that was killed or stopped early may have
+        been created after its client died) and the workspace, however its files are owned."""
+        if not ended_normally:
+            self.kill()
+        for directory in (self.workspace, self.control):
+            shutil.rmtree(directory, ignore_errors=True)
+            if directory.exists():
+                self.empty(self.runtime, directory)
+
+    @staticmethod
+    def empty(runtime: ContainerRuntime, directory: Path) -> None:
+        """Remove `directory` though a container's root left files in it the engine's user cannot
+        delete (a run killed before its final chown): emptied by a container, then removed."""
+        if runtime.probe_image:
+            log.info("emptying %s as the container's root: it holds files the engine's user cannot delete", directory)
+            result = runtime.run_client(runtime.cleanup_argv(runtime.probe_image, directory), timeout=60)
+            if result.returncode != 0:
+                log.warning("could not empty %s as the container's root: %s", directory,
+                            result.stdout.decode("utf-8", "replace")[-300:])
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def size_lines(runtime: ContainerRuntime, size: Size | None) -> list[str]:
+    """The log's word on the size: asked, applied, and whether the runtime enforces it."""
+    if size is None:
+        return []
+    cpu = applied_cpu(size.cpu, runtime.cores)
+    lines = [f"→ Size: {format_cpu(cpu)} vCPU, {size.memory} MiB ({runtime.name} --cpus --memory)"]
+    if cpu != size.cpu:
+        lines.append(f"→ Asked for {format_cpu(size.cpu)} vCPU; {runtime.name} has {runtime.cores} cores here, "
+                     f"so --cpus {format_cpu(cpu)}")
+    if not runtime.limits:
+        lines.append(f"⚠ {runtime.name} does not enforce --cpus/--memory on this machine (its probe read no limit "
+                     "back, e.g. rootless podman on cgroup v1): the size is not enforced")
+    return lines
+
+
+def _follow(proc: subprocess.Popen, say: Say, give_up: Callable[[], bool]) -> tuple[str, bool]:
+    """Pass a pull's output to the log line by line; (its last line, whether it ended)."""
+    last, buffer = "", b""
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while True:
+            if give_up():
+                return last, False
+            if not sel.select(0.25):
+                continue
+            data = proc.stdout.read1(65536)
+            if not data:
+                break
+            buffer += data
+            *lines, buffer = buffer.split(b"\n")
+            lines = [line.decode("utf-8", "replace").rstrip("\r") for line in lines]
+            lines = [line for line in lines if line.strip()]
+            if lines:
+                say(lines)
+                last = lines[-1].strip()
+    if buffer.strip():
+        last = buffer.decode("utf-8", "replace").strip()
+        say([last])
+    proc.stdout.close()
+    proc.wait()
+    return last[:300], True

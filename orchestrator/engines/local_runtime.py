@@ -1,0 +1,245 @@
+"""Where the embedded engine runs a script: which runtime, and how docker or podman is called.
+
+`choose_runtime` turns MYCLI_LOCAL_RUNTIME (auto|docker|podman|host) into a ContainerRuntime or
+None (the host), with a reason a person can act on. `auto` takes the first of docker and podman
+whose probe container ran (local_probe.py), else the host; an explicit docker or podman that
+fails its probe stops the engine from starting, naming why.
+
+ContainerRuntime builds every argv the engine gives the runtime's client — the run itself (the
+probe uses the very same builder), the stop, the kill, the orphan reap — and the client's own
+environment: the engine's settings for the runtime (DOCKER_HOST, CONTAINERS_CONF, …) reach the
+client, never the container, which gets only the variables named with `-e`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Mapping
+
+from ..errors import ServerMisconfigured
+from ..sizes import Size, format_cpu
+from .local_probe import ProbeFailed, Prober
+
+WORKSPACE = "/workspace"
+CONTROL = "/mycli"  # the run's own files: script.sh, and rc (the script's exit code) at its end
+CLIENT_TIMEOUT = 30.0
+BASE_VARS = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME")
+PROXY_VARS = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
+# What docker's and podman's clients read to find and configure their daemon / storage.
+RUNTIME_VARS = (
+    "DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_API_VERSION",
+    "CONTAINER_HOST", "CONTAINER_SSHKEY", "CONTAINER_CONNECTION", "CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF",
+    "CONTAINERS_REGISTRIES_CONF", "CONTAINERS_REGISTRIES_CONF_DIR", "REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR",
+    "XDG_CONFIG_HOME", "XDG_DATA_HOME", "DBUS_SESSION_BUS_ADDRESS",
+)
+_NETWORK_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}\Z")
+# The wrapper every container runs: stdout and stderr merged inside (the runtimes carry them as
+# two streams and lose their order), a TERM that only lets the script end first (see stop_argv),
+# the script's exit code kept in /mycli/rc (so the engine tells a command's own 125 from the
+# runtime's), and the workspace given back to the engine's user.
+WRAPPER = ("exec 2>&1; trap : TERM; /bin/sh {control}/script.sh; rc=$?; echo \"$rc\" > {control}/rc; "
+           "{chown}exit \"$rc\"")
+
+
+PODMAN_KILL = """\
+rt=$1; shift
+round=0
+while [ $# -gt 0 ] && [ $round -lt 20 ]; do
+  for n in "$@"; do
+    shift
+    info=$("$rt" inspect --format '{{.Id}} {{.State.Pid}}' "$n" 2>/dev/null) || continue
+    id=${info% *}; pid=${info#* }
+    if [ "${pid:-0}" -gt 0 ] 2>/dev/null && grep -qs "$id" "/proc/$pid/cgroup"; then kill -9 "$pid" 2>/dev/null; fi
+    "$rt" rm -f -t 0 "$n" >/dev/null 2>&1 || set -- "$@" "$n"
+  done
+  round=$((round + 1))
+  [ $# -eq 0 ] || sleep 0.5
+done
+[ $# -eq 0 ]
+"""
+
+
+def client_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The runtime client's environment: what it needs to find its daemon and storage."""
+    env = {k: environ[k] for k in (*BASE_VARS, *PROXY_VARS, *RUNTIME_VARS) if k in environ}
+    env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    return env
+
+
+def engine_id(state_dir: Path) -> str:
+    """Labels this engine's containers, so a restart reaps its own orphans and no other engine's."""
+    return hashlib.sha256(str(Path(state_dir).resolve()).encode()).hexdigest()[:12]
+
+
+def qualified_image(runtime: str, image: str) -> str:
+    """podman with Debian's stock registries.conf refuses unqualified names that have no alias;
+    mycli's names mean what they mean on Docker Hub and ECS, so say so to podman."""
+    if runtime != "podman":
+        return image
+    first, slash, _ = image.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return image
+    return f"docker.io/{image}" if slash else f"docker.io/library/{image}"
+
+
+class ContainerRuntime:
+    """One container runtime's client, as the engine calls it."""
+
+    def __init__(self, name: str, path: str, environ: Mapping[str, str], engine: str, network: str | None = None):
+        self.name, self.path, self.engine, self.network = name, path, engine, network
+        self.env = client_environment(environ)
+        self.client = [path]
+        self.cores: int | None = None  # from the probe
+        self.limits = False
+        self.chown: str | None = None  # "UID:GID" the wrapper gives the workspace at the end
+        self.probe_image: str | None = None
+        self._present: set[str] = set()  # images seen locally: no inspect per run
+
+    @classmethod
+    def find(cls, name: str, environ: Mapping[str, str], engine: str, network: str | None) -> "ContainerRuntime | None":
+        path = shutil.which(name, path=environ.get("PATH") or os.defpath)
+        return None if path is None else cls(name, path, environ, engine, network)
+
+    def adopt(self, cores: int | None, limits: bool, root_is_engine: bool, probe_image: str | None = None) -> None:
+        """Take what the probe measured. A file the container's root wrote belongs to root on a
+        rootful runtime: give the workspace to the engine's user at the end (unless that is root);
+        on a rootless one container root is already the engine's user, other container users
+        are not, so give it to container root."""
+        self.cores, self.limits, self.probe_image = cores, limits, probe_image
+        uid = os.getuid()
+        self.chown = "0:0" if root_is_engine and uid != 0 else (None if uid == 0 else f"{uid}:{os.getgid()}")
+
+    @staticmethod
+    def prepare_dirs(*dirs: Path) -> None:
+        """A run's workspace and control dir, writable by whatever user the image runs as (their
+        parent, the state dir's work/, is the engine's own and closed to everyone else)."""
+        for directory in dirs:
+            directory.chmod(0o777)
+
+    # argv builders --------------------------------------------------------------------------------
+
+    def container_name(self, execution_id: str) -> str:
+        return f"mycli-{execution_id}-{self.engine[:8]}"
+
+    def run_argv(self, *, name: str, image: str, workspace: Path, control: Path, labels: Mapping[str, str],
+                 stdin: bool, size: Size | None, cores: int | None, chown: str | None,
+                 env_names: tuple[str, ...] = (), mounts: tuple[tuple[Path, str, bool], ...] = ()) -> list[str]:
+        """`run` for one script: `workspace` at /workspace (also the working directory, so it
+        exists in every image), `control` at /mycli, extra `mounts` (host, target, read-only);
+        only `env_names` taken from the client's environment; `size` clamped to `cores`."""
+        for path in (workspace, control, *(m[0] for m in mounts)):
+            if ":" in str(path) or "," in str(path):
+                raise ProbeFailed(f"{path} has a ':' or ',', which a bind mount cannot name; move the state dir")
+        argv = [*self.client, "run", "--rm", "--init", "--pull", "never", "--name", name]
+        argv += [f"--label={key}={value}" for key, value in {"mycli.engine": self.engine, **labels}.items()]
+        argv += ["-v", f"{workspace}:{WORKSPACE}", "-v", f"{control}:{CONTROL}", "-w", WORKSPACE]
+        for host, target, readonly in mounts:
+            argv += ["-v", f"{host}:{target}" + (":ro" if readonly else "")]
+        if stdin:
+            argv.append("-i")
+        for env_name in env_names:
+            argv += ["-e", env_name]  # the value comes from the client's environment, not this argv
+        if self.network:
+            argv += ["--network", self.network]
+        if size is not None:
+            argv += ["--cpus", format_cpu(applied_cpu(size.cpu, cores)), "--memory", f"{size.memory}m"]
+        wrapper = WRAPPER.format(control=CONTROL, chown=f"chown -R {chown} {WORKSPACE} 2>/dev/null; " if chown else "")
+        return argv + [qualified_image(self.name, image), "/bin/sh", "-c", wrapper]
+
+    def stop_argv(self, name: str) -> list[str]:
+        """TERM to every process in the container but its init. `stop` would signal only PID 1,
+        which passes it to the script's shell, which waits for the user's command before its
+        trap runs — and the command never heard of it."""
+        return [*self.client, "exec", "-u", "0", name, "/bin/sh", "-c", "kill -TERM -1"]
+
+    def kill_argv(self, *names: str) -> list[str]:
+        """SIGKILL and remove, now. docker: `rm -f`. podman: a container some `podman run` left
+        "Stopping" when it was killed mid-stop is dropped by `rm -f` with its processes still
+        running, refuses `kill`, and for a moment refuses `rm` too (podman 4.3): so its init is
+        SIGKILLed by pid — once its /proc/PID/cgroup names the container, so a recycled pid is
+        never hit — then `rm -f -t 0` (without -t 0, rm waits 10 s for a stop), again every
+        0.5 s for up to 10 s while one is left."""
+        if self.name != "podman":
+            return [*self.client, "rm", "-f", *names]
+        return ["/bin/sh", "-c", PODMAN_KILL, "mycli-kill", self.path, *names]
+
+    def cleanup_argv(self, image: str, directory: Path) -> list[str]:
+        """Empty `directory` as the container's root: what a killed run left, owned by root."""
+        return [*self.client, "run", "--rm", "--pull", "never", "--network", "none", "--label",
+                f"mycli.engine={self.engine}", "-v", f"{directory}:/w", image, "/bin/sh", "-c",
+                "rm -rf /w/* /w/.[!.]* /w/..?*"]
+
+    # calls ----------------------------------------------------------------------------------------
+
+    def call(self, *args: str, stdin: bytes | None = None, timeout: float = CLIENT_TIMEOUT) -> subprocess.CompletedProcess:
+        return self.run_client([*self.client, *args], stdin=stdin, timeout=timeout)
+
+    def run_client(self, argv: list[str], stdin: bytes | None = None, timeout: float = CLIENT_TIMEOUT) -> subprocess.CompletedProcess:
+        """Run the client with `argv`; a timeout or an OSError becomes a return code (124, 127)
+        with the reason as its output, so callers handle one kind of failure."""
+        try:
+            return subprocess.run(argv, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  stdin=None if stdin is not None else subprocess.DEVNULL, env=self.env, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return subprocess.CompletedProcess(argv, 124, f"{self.name} did not answer within {timeout:.0f} s".encode())
+        except OSError as exc:
+            return subprocess.CompletedProcess(argv, 127, f"cannot run {argv[0]}: {exc.strerror}".encode())
+
+    def image_present(self, image: str, timeout: float = CLIENT_TIMEOUT) -> bool:
+        image = qualified_image(self.name, image)
+        if image in self._present:
+            return True
+        if self.call("image", "inspect", "--format", "{{.Id}}", image, timeout=timeout).returncode == 0:
+            self._present.add(image)
+            return True
+        return False
+
+    def forget_image(self, image: str) -> None:
+        self._present.discard(qualified_image(self.name, image))
+
+    def reap(self) -> list[str]:
+        """Remove every container this engine labelled (a previous engine process's orphans)."""
+        listed = self.call("ps", "-aq", "--filter", f"label=mycli.engine={self.engine}")
+        ids = listed.stdout.decode().split() if listed.returncode == 0 else []
+        if ids:
+            self.run_client(self.kill_argv(*ids))
+        return ids
+
+
+def applied_cpu(cpu: float, cores: int | None) -> float:
+    """The --cpus a container gets: what was asked, but no more than the cores the runtime has
+    (docker refuses more: "Range of CPUs is from 0.01 to 2.00")."""
+    return cpu if not cores or cpu <= cores else cores
+
+
+def choose_runtime(choice: str, environ: Mapping[str, str], state_dir: Path) -> tuple[ContainerRuntime | None, str]:
+    """(runtime or None for the host, why). Raises ServerMisconfigured when an explicitly chosen
+    runtime cannot run a container, or a setting is malformed."""
+    network = environ.get("MYCLI_CONTAINER_NETWORK") or None
+    if network is not None and not _NETWORK_RE.match(network):
+        raise ServerMisconfigured(f"MYCLI_CONTAINER_NETWORK {network[:40]!r} is not a network name (e.g. host, none, bridge)")
+    if choice == "host":
+        return None, "MYCLI_LOCAL_RUNTIME=host"
+    failures = []
+    for name in ("docker", "podman") if choice == "auto" else (choice,):
+        runtime = ContainerRuntime.find(name, environ, engine_id(state_dir), network)
+        if runtime is None:
+            failures.append(f"{name}: not installed")
+            continue
+        try:
+            result = Prober(runtime, Path(state_dir) / "probe").run()
+        except ProbeFailed as exc:
+            failures.append(f"{name}: {exc}")
+            continue
+        runtime.adopt(result.cores, result.limits, result.root_is_engine, result.image)
+        how = "auto: " if choice == "auto" else ""
+        return runtime, f"{how}a probe container ran in {result.seconds:.1f} s"
+    if choice != "auto":
+        raise ServerMisconfigured(f"MYCLI_LOCAL_RUNTIME={choice}, but {failures[0]}; see docs/troubleshooting.md "
+                                  "(containers), or set MYCLI_LOCAL_RUNTIME=auto or host")
+    return None, "no container runtime (" + "; ".join(failures) + ")"

@@ -1,0 +1,51 @@
+"""Pure parts of the container runtime code: names as podman is given them, the client's
+environment, the probe image's bytes, the --cpus a container gets."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+
+import pytest
+
+from orchestrator.engines.local_probe import probe_image_tar
+from orchestrator.engines.local_runtime import applied_cpu, client_environment, qualified_image
+
+
+@pytest.mark.parametrize("image, podman", [
+    ("python:3.11", "docker.io/library/python:3.11"),
+    ("someorg/tool:1", "docker.io/someorg/tool:1"),
+    ("ghcr.io/org/tool:1", "ghcr.io/org/tool:1"),
+    ("localhost/mycli-test/busybox:1", "localhost/mycli-test/busybox:1"),
+    ("127.0.0.1:5000/x/y:1", "127.0.0.1:5000/x/y:1"),
+    ("registry:5000/y", "registry:5000/y"),
+    ("alpine@sha256:" + "a" * 64, "docker.io/library/alpine@sha256:" + "a" * 64),
+])
+def test_podman_gets_docker_hub_names_qualified_docker_gets_them_as_written(image, podman):
+    assert qualified_image("podman", image) == podman
+    assert qualified_image("docker", image) == image
+
+
+def test_the_runtime_client_gets_its_own_settings_and_nothing_else():
+    environ = {"PATH": "/bin", "DOCKER_HOST": "unix:///x.sock", "DOCKER_CONFIG": "/c", "DOCKER_CONTEXT": "ctx",
+               "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": "/certs", "CONTAINERS_CONF": "/a.conf",
+               "CONTAINERS_STORAGE_CONF": "/s.conf", "CONTAINERS_REGISTRIES_CONF": "/r.conf", "XDG_RUNTIME_DIR": "/run/u",
+               "HTTPS_PROXY": "http://proxy:3128", "GITHUB_TOKEN": "ghp_x", "API_KEY_HASH": "$2b$", "LD_PRELOAD": "/evil.so"}
+    env = client_environment(environ)
+    assert env == {k: v for k, v in environ.items() if k not in ("GITHUB_TOKEN", "API_KEY_HASH", "LD_PRELOAD")}
+
+
+def test_the_probe_image_is_the_same_bytes_every_time_so_it_is_imported_once():
+    first, second = probe_image_tar(), probe_image_tar()
+    assert hashlib.sha256(first).digest() == hashlib.sha256(second).digest()
+    with tarfile.open(fileobj=io.BytesIO(first)) as tar:
+        names = tar.getnames()
+        assert {"bin/sh", "bin/rm", "etc", "tmp"} <= set(names)
+        assert all(member.mtime == 0 and member.uid == 0 for member in tar.getmembers())
+    assert any(name.rsplit("/", 1)[-1].startswith(("libc.so", "libc.musl", "ld-")) for name in names)
+
+
+@pytest.mark.parametrize("cpu, cores, applied", [(0.25, 2, 0.25), (2, 2, 2), (4, 2, 2), (16, None, 16), (1, 1, 1)])
+def test_cpus_are_clamped_to_the_cores_the_runtime_has(cpu, cores, applied):
+    assert applied_cpu(cpu, cores) == applied
