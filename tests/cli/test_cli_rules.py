@@ -174,8 +174,8 @@ def test_the_cost_estimate_uses_the_size_the_run_asked_for():
     from mycli_magic.summary import cost_note, size_words
 
     sized = {"engine": "ecs", "duration_seconds": 3600, "cpu": 1, "memory": 2048, "runtime": "fargate"}
-    assert cost_note(sized) == "≈ $0.02 (Fargate Spot, 1 vCPU, 2 GB)"
-    assert cost_note({**sized, "cpu": None, "memory": None}) == "≈ $0.0038 (Fargate Spot, 0.25 vCPU, 0.5 GB)"
+    assert cost_note(sized) == "≈ $0.02 (Fargate Spot, 1 vCPU, 2 GB, public IPv4)"
+    assert cost_note({**sized, "cpu": None, "memory": None}) == "≈ $0.0088 (Fargate Spot, 0.25 vCPU, 0.5 GB, public IPv4)"
     assert size_words(sized) == "1 vCPU, 2048 MiB asked"
     assert size_words({**sized, "cpu": 4, "memory": 8192, "cpu_applied": 2, "memory_applied": 8192,
                        "resources_enforced": True}) == "4 vCPU, 8192 MiB asked; applied 2 vCPU, 8192 MiB"
