@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -14,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness import Row, percentile
+from harness import Row, percentile, server_process
 
 PY = sys.executable
 
@@ -27,23 +25,8 @@ def engine(runtime: str = "host", **extra_env: str):
 
     home = Path(tempfile.mkdtemp(prefix="mycli-bench-engine-"))
     env = {**os.environ, "MYCLI_HOME": str(home), "MYCLI_LOCAL_RUNTIME": runtime, **extra_env}
-    env.pop("API_KEY_HASH", None)
-    proc = subprocess.Popen([PY, "-m", "mycli_magic.cli", "server", "--port", "0", "--quiet"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        ready = home / "engine" / "server.json"
-        deadline = time.monotonic() + 30
-        while not ready.exists():
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("mycli server did not start")
-            time.sleep(0.05)
-        url = json.loads(ready.read_text())["url"]
-        key = config.profile_values("local", env)["api_key"]
+    with server_process(home, env) as (_, url, key):
         yield ApiClient(config.Endpoint(url=f"{url}/execute", api_key=key, profile="local"), timeout=120), env
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def wait_stopped(client, execution_id: str, timeout: float = 600) -> dict:

@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -22,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness import Row, percentile
+from harness import Row, percentile, server_process
 
 PY = sys.executable
 LINE_CHARS = 256 * 1024
@@ -60,30 +58,9 @@ class Engine:
 
 @contextmanager
 def engine(home: Path | None = None, **env: str):
-    from mycli_magic import config
-
     home = home or Path(tempfile.mkdtemp(prefix="mycli-bench-hardening-"))
-    environ = {**os.environ, "MYCLI_HOME": str(home), "MYCLI_LOCAL_RUNTIME": "host", **env}
-    environ.pop("API_KEY_HASH", None)
-    proc = subprocess.Popen([PY, "-m", "mycli_magic.cli", "server", "--port", "0", "--quiet"], env=environ,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        ready = home / "engine" / "server.json"
-        deadline = time.monotonic() + 30
-        while not ready.exists():
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("mycli server did not start")
-            time.sleep(0.05)
-        url = json.loads(ready.read_text())["url"]
-        yield Engine(home, proc, url, config.profile_values("local", environ)["api_key"])
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:  # an engine wedged by what is being measured
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        shutil.rmtree(home, ignore_errors=True)
+    with server_process(home, {**os.environ, "MYCLI_LOCAL_RUNTIME": "host", **env}) as (proc, url, key):
+        yield Engine(home, proc, url, key)
 
 
 def _health_ms(url: str, timeout: float = 10.0) -> float:

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import signal
 import statistics
 import subprocess
+import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
 
 
 @dataclass
@@ -18,6 +26,34 @@ class Row:
     met: bool
     unit: str = ""
     note: str = ""
+
+
+@contextmanager
+def server_process(home: Path, env: dict[str, str]) -> Iterator[tuple[subprocess.Popen, str, str]]:
+    """A real `mycli server --port 0` with MYCLI_HOME=`home`: yields (process, base URL, API key);
+    stops it (killed if a measurement wedged it) and removes `home` afterwards."""
+    from mycli_magic import config
+
+    env = {**env, "MYCLI_HOME": str(home)}
+    env.pop("API_KEY_HASH", None)
+    proc = subprocess.Popen([sys.executable, "-m", "mycli_magic.cli", "server", "--port", "0", "--quiet"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        ready = home / "engine" / "server.json"
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("mycli server did not start")
+            time.sleep(0.05)
+        yield proc, json.loads(ready.read_text())["url"], config.profile_values("local", env)["api_key"]
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def median_wall(argv: list[str], n: int, env: dict | None = None) -> float:
