@@ -59,13 +59,16 @@ def clock(timestamp_ms: int, date: bool = True) -> str:
 
 
 def task_size(execution: dict, vcpu: float = DEFAULT_VCPU, memory_gb: float = DEFAULT_MEMORY_GB) -> tuple[float, float]:
-    """(vCPU, GB) of the task: the size the run asked for when it asked (`cpu` in vCPU, `memory`
-    in MiB), else the given defaults."""
+    """(vCPU, GB) of the task: the size applied when the engine says (`cpu_applied`, `memory_applied`:
+    what it was billed for), else the size asked (`cpu` in vCPU, `memory` in MiB), else the given
+    defaults (the task definition's)."""
+    cpu = execution.get("cpu_applied") if execution.get("cpu_applied") is not None else execution.get("cpu")
+    memory = execution.get("memory_applied") if execution.get("memory_applied") is not None else execution.get("memory")
     try:
-        if execution.get("cpu") is not None:
-            vcpu = float(execution["cpu"])
-        if execution.get("memory") is not None:
-            memory_gb = int(execution["memory"]) / 1024
+        if cpu is not None:
+            vcpu = float(cpu)
+        if memory is not None:
+            memory_gb = int(memory) / 1024
     except (TypeError, ValueError):
         pass
     return vcpu, memory_gb

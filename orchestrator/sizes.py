@@ -1,8 +1,11 @@
 """Per-run size: vCPU and memory, the pairs AWS Fargate accepts, and how people write memory.
 
-Pure, shared by both engines and the client, so a size the embedded engine takes is one the AWS
-engine can run as it is, and every front refuses a wrong one in the same words. The table is
-AWS's ("Task CPU and memory", the ECS developer guide): memory in MiB, valid only with its cpu.
+Pure, shared by both engines, the client and `mycli doctor`, so a size the embedded engine takes
+is one the AWS engine can run as it is, and every front refuses a wrong one in the same words.
+The only copy of the table in mycli (the moto stand-ins keep their own, on purpose). It is AWS's
+("Task CPU and memory", the ECS developer guide,
+https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size):
+memory in MiB, valid only with its cpu. The API speaks vCPU; ECS speaks CPU units (1 vCPU = 1024).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ FARGATE_MEMORY: dict[float, tuple[int, int, int]] = {
     16: (32768, 122880, 8192),
 }
 CPU_CHOICES = tuple(FARGATE_MEMORY)
+CPU_UNITS_PER_VCPU = 1024
 _UNITS = {"": 1, "m": 1, "mb": 1, "mib": 1, "g": 1024, "gb": 1024, "gib": 1024}
 _MEMORY_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*\Z")
 
@@ -120,6 +124,26 @@ def validate_size(body: dict) -> Size | None:
         return resolve_size(cpu, memory)
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
+
+
+def cpu_units(cpu: float) -> int:
+    """vCPU → ECS's CPU units (0.25 → 256), as a task definition and RunTask's overrides write it."""
+    return int(cpu * CPU_UNITS_PER_VCPU)
+
+
+def task_size_error(cpu: object, memory: object) -> str | None:
+    """None when a task's cpu (CPU units, as ECS writes it: "256") and memory (MiB) are one of
+    Fargate's sizes, else what is wrong with them, in words (`mycli doctor` on a task definition)."""
+    try:
+        units, mib = int(str(cpu)), int(str(memory))
+    except (TypeError, ValueError):
+        return f"cpu {cpu!r} and memory {memory!r} must be numbers (CPU units, MiB)"
+    vcpu = units / CPU_UNITS_PER_VCPU
+    if vcpu not in FARGATE_MEMORY:
+        return f"cpu {units} is not a Fargate size (one of {', '.join(str(cpu_units(c)) for c in CPU_CHOICES)} CPU units)"
+    if mib not in valid_memory(vcpu):
+        return f"memory {mib} MiB does not go with cpu {units} on Fargate ({memory_range(vcpu)})"
+    return None
 
 
 def _canonical(value: float) -> float:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from .errors import BadRequest
 from .ids import is_execution_id
-from .sizes import validate_size
+from .sizes import Size, validate_size
 
 MAX_COMMAND_BYTES = 64 * 1024
 MAX_TIMEOUT_SECONDS = 86400
@@ -63,6 +63,11 @@ class ExecRequest:
     dry_run: bool = False
     cpu: float | None = None  # vCPU and MiB, a valid Fargate pair (sizes.py), or both None: the engine's default
     memory: int | None = None
+
+    @property
+    def size(self) -> Size | None:
+        """The size asked, or None: the engine's default (the task definition's, on AWS)."""
+        return None if self.cpu is None else Size(self.cpu, self.memory)
 
 
 @dataclass(frozen=True)

@@ -163,7 +163,7 @@ def check_roles(ctx: Context) -> Iterator[Finding]:
 
 
 def check_task_definition(ctx: Context) -> Iterator[Finding]:
-    from orchestrator.engines.fargate_sizes import size_error
+    from orchestrator.sizes import task_size_error
 
     definition, family = ctx.definition(), ctx.outputs["TaskDefinitionFamily"]
     if definition is None:
@@ -173,8 +173,9 @@ def check_task_definition(ctx: Context) -> Iterator[Finding]:
     wrong = []
     if "FARGATE" not in definition.get("requiresCompatibilities", []) or definition.get("networkMode") != "awsvpc":
         wrong.append("it is not a Fargate (awsvpc) definition")
-    if size_error(definition.get("cpu"), definition.get("memory")):
-        wrong.append(size_error(definition.get("cpu"), definition.get("memory")))
+    size_problem = task_size_error(definition.get("cpu"), definition.get("memory"))
+    if size_problem:
+        wrong.append(size_problem)
     name = variables.get("MYCLI_CONTAINER_NAME") or "executor"
     container = next((c for c in definition.get("containerDefinitions", []) if c.get("name") == name), None)
     if container is None:

@@ -103,9 +103,10 @@ def check_run_task(ctx: Context) -> Iterator[Finding]:
     try:
         settings.check()
         engine = EcsEngine(settings)
-        _, request = parse_request({"action": "exec", "command": "echo mycli doctor", "skip_git": True})
+        # with a size, so the task-level cpu/memory overrides are checked against the model too
+        _, request = parse_request({"action": "exec", "command": "echo mycli doctor", "skip_git": True, "cpu": 1})
         script, _ = engine.script_for(request)
-        launch = build_launch(settings.container, script, {"MYCLI_EXECUTION_ID": "0" * 12})
+        launch = build_launch(settings.container, script, {"MYCLI_EXECUTION_ID": "0" * 12}, request.size)
         params = engine.run_task_params(settings.task_definition, launch.overrides, "0" * 12, request)
         model = botocore.session.get_session().get_service_model("ecs").operation_model("RunTask")
         validate_parameters(params, model.input_shape)

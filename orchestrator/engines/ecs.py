@@ -85,7 +85,7 @@ class EcsEngine:
     def start(self, request: ExecRequest) -> Execution:
         self.settings.check()
         script, _ = self.script_for(request)
-        build_launch(self.settings.container, script, {"MYCLI_EXECUTION_ID": "0" * 12})  # a 400 before any AWS call
+        build_launch(self.settings.container, script, {"MYCLI_EXECUTION_ID": "0" * 12}, request.size)  # a 400 before any AWS call
         image = request.image or self.settings.default_image
         execution_id, now = self._reserve_id(request, image)
         try:
@@ -119,8 +119,12 @@ class EcsEngine:
             log_stream=self._stream(task_arn),
             env_keys=sorted(request.env),
             desired_status=task.get("desiredStatus", RUNNING),
-            cpu=request.cpu,  # recorded; the task definition's size still applies (RunTask overrides come later)
+            cpu=request.cpu,
             memory=request.memory,
+            # a size is sent as RunTask's task-level overrides, which Fargate applies as they are
+            cpu_applied=request.cpu,
+            memory_applied=request.memory,
+            resources_enforced=True if request.size else None,
         )
         try:
             used = answer["_mycli"]
@@ -150,7 +154,7 @@ class EcsEngine:
 
     def _run_task(self, request: ExecRequest, script: str, image: str, execution_id: str) -> dict:
         env = {"MYCLI_EXECUTION_ID": execution_id}  # the request's env is exported by the script itself
-        launch = build_launch(self.settings.container, script, env)
+        launch = build_launch(self.settings.container, script, env, request.size)
         task_definition = self.task_definitions.for_image(image)
         one_off = None
         if launch.definition_command:

@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass
 
 from ..errors import BadRequest
+from ..sizes import Size, cpu_units
 
 MAX_OVERRIDES_CHARS = 8192  # RunTask's limit, JSON punctuation included
 OVERRIDES_MARGIN = 192  # kept free: AWS does not say how it counts beyond "characters"
@@ -37,16 +38,20 @@ def packed(script: str) -> str:
     return _DECODER.format(payload=payload)
 
 
-def overrides_for(container: str, command: list[str], env: dict[str, str]) -> dict:
-    return {
-        "containerOverrides": [
-            {
-                "name": container,
-                "command": command,
-                "environment": [{"name": k, "value": v} for k, v in env.items()],
-            }
-        ]
+def overrides_for(container: str, command: list[str], env: dict[str, str], size: Size | None = None) -> dict:
+    """RunTask's overrides. A size becomes the task's cpu (CPU units) and memory (MiB), as strings,
+    *and* the executor's own memory limit: its definition's hard 512 MiB would otherwise cap a
+    larger task, and ECS refuses a container limit above a smaller task's."""
+    override: dict = {
+        "name": container,
+        "command": command,
+        "environment": [{"name": k, "value": v} for k, v in env.items()],
     }
+    overrides: dict = {"containerOverrides": [override]}
+    if size is not None:
+        overrides["cpu"], overrides["memory"] = str(cpu_units(size.cpu)), str(size.memory)
+        override["memory"] = size.memory
+    return overrides
 
 
 def overrides_size(overrides: dict) -> int:
@@ -70,16 +75,16 @@ class Launch:
     definition_command: list[str] | None = None
 
 
-def build_launch(container: str, script: str, env: dict[str, str]) -> Launch:
-    """The cheapest transport that fits, or BadRequest naming the limits."""
-    plain = overrides_for(container, ["/bin/sh", "-c", script], env)
+def build_launch(container: str, script: str, env: dict[str, str], size: Size | None = None) -> Launch:
+    """The cheapest transport that fits, or BadRequest naming the limits (the size counts too)."""
+    plain = overrides_for(container, ["/bin/sh", "-c", script], env, size)
     if fits(plain):
         return Launch(plain, "plain")
     program = packed(script)
-    small = overrides_for(container, ["/bin/sh", "-c", program], env)
+    small = overrides_for(container, ["/bin/sh", "-c", program], env, size)
     if fits(small):
         return Launch(small, "packed")
-    env_only = overrides_for(container, [], env)
+    env_only = overrides_for(container, [], env, size)
     del env_only["containerOverrides"][0]["command"]
     env_size = overrides_size(env_only)
     if not fits(env_only):

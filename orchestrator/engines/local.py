@@ -25,7 +25,6 @@ from ..engine import MAX_PAGE_BYTES, PENDING, RUNNING, STOPPED, Execution, LogPa
 from ..errors import BadRequest, EngineUnavailable, NotFound, ServerMisconfigured
 from ..ids import is_execution_id, new_execution_id
 from ..shell import CREDENTIAL_VARS, GitHosts, build_script
-from ..sizes import Size
 from ..statedir import prepare_state_dir, user_umask
 from ..validation import ExecRequest, ListRequest, LogsRequest, PruneRequest, Ref
 from .local_container import ContainerRun, size_lines
@@ -76,7 +75,7 @@ class LocalEngine:
 
     def script_for(self, request: ExecRequest) -> tuple[str, str]:
         image = request.image or self.default_image
-        size = _size(request)
+        size = request.size
         if self.container:
             notes = [f"→ Runtime: {self.container.name} container ({self.runtime_reason})", *size_lines(self.container, size)]
             workdir = WORKSPACE
@@ -99,7 +98,7 @@ class LocalEngine:
         container = None
         if self.container:
             container = ContainerRun(self.container, execution_id, execution.image, workspace,
-                                     workspace.with_name(f"{execution_id}.mycli"), _size(request), stdin_data is not None)
+                                     workspace.with_name(f"{execution_id}.mycli"), request.size, stdin_data is not None)
         run = ProcessRun(
             execution_id=execution_id,
             argv=container.argv if container else ["/bin/sh", str(workspace.parent / f"{execution_id}.sh")],
@@ -315,10 +314,6 @@ def host_environment(environ: Mapping[str, str]) -> dict[str, str]:
            "LOGNAME": user.pw_name, "SHELL": "/bin/sh"}
     env.update({k: environ[k] for k in PROXY_VARS if k in environ})
     return env
-
-
-def _size(request: ExecRequest) -> Size | None:
-    return None if request.cpu is None else Size(request.cpu, request.memory)
 
 
 def _parse_token(token: str | None) -> int:

@@ -264,10 +264,26 @@ def test_a_command_is_measured_as_sent_non_ascii_escaped(aws):
     assert len(json.dumps(overrides)) <= 8192 and "base64 -d | gunzip" in overrides["containerOverrides"][0]["command"][2]
 
 
-def test_a_size_is_accepted_and_recorded_and_a_wrong_one_refused(aws):
-    """The AWS engine records the size asked (RunTask overrides come later); the rules are the core's."""
-    final = _run(aws, "true", cpu=2, memory=8192)
-    assert (final["cpu"], final["memory"], final["cpu_applied"]) == (2, 8192, None)
+def test_a_size_reaches_runtask_and_shows_asked_applied_and_costed(aws):
+    """`--cpu 2 --memory 8G` from the CLI: RunTask receives the task size as overrides (CPU units
+    and MiB, as strings) and the executor's memory limit with it (its definition says 512; the
+    stand-ins refuse a container above its task), the record says asked and applied, `mycli
+    status` shows both and the cost line prices 2 vCPU / 8 GB. A wrong pair is the core's 400."""
+    done = aws.cli.run("exec", "--skip-git", "--wait", "--json", "--cpu", "2", "--memory", "8G", "--", "true", timeout=90)
+    assert done.returncode == 0, done.stderr
+    final = json.loads(done.stdout)
+    assert (final["cpu"], final["memory"], final["cpu_applied"], final["memory_applied"]) == (2, 8192, 2, 8192)
+    assert final["resources_enforced"] is True
+    overrides = _task(aws, final["task_arn"])["overrides"]
+    assert (overrides["cpu"], overrides["memory"]) == ("2048", "8192")
+    assert overrides["containerOverrides"][0]["name"] == "executor" and overrides["containerOverrides"][0]["memory"] == 8192
+    assert "(Fargate Spot, 2 vCPU, 8 GB, public IPv4)" in done.stderr
+    shown = aws.cli.run("status", final["execution_id"]).stdout
+    assert "Size:           2 vCPU, 8192 MiB asked; applied as asked" in shown
+
+    plain = _run(aws, "true")  # no size: the task definition's, and nothing in the overrides
+    assert (plain["cpu"], plain["cpu_applied"]) == (None, None)
+    assert not {"cpu", "memory"} & set(_task(aws, plain["task_arn"])["overrides"])
     status, body = aws.server.call({"action": "exec", "command": "true", "skip_git": True, "cpu": 2, "memory": 1024})
     assert status == 400 and "choose 4096–16384 MiB in steps of 1024" in body["error"]
 

@@ -94,11 +94,12 @@ def test_doctor_in_a_notebook_is_the_cli_report_and_fails_the_cell_on_a_problem(
 
 
 @pytest.fixture
-def aws_server(deployed, init_output, monkeypatch):
-    """`mycli server --engine aws` on the stack the magic deployed, with the Fargate simulator."""
+def aws_server(deployed, init_output, monkeypatch, tmp_path):
+    """`mycli server --engine aws` on the stack the magic deployed, with the Fargate simulator
+    (a home of its own per test: a second server in the same home finds the first's profile)."""
     sim = FargateSimulator(REGION).start()
-    home = deployed.base / "server-home"
-    home.mkdir(exist_ok=True)
+    home = tmp_path / "server-home"
+    home.mkdir()
     server = start_server(home, extra_env={**deployed.env, "MYCLI_HOME": str(home), "MYCLI_LOG_SETTLE_SECONDS": str(SETTLE_SECONDS)},
                           args=("--engine", "aws", "--stack-name", STACK, "--region", REGION, "--state-dir", str(home / "engine")))
     monkeypatch.setenv("MYCLI_API_ENDPOINT", server.url)
@@ -128,3 +129,16 @@ def test_a_handle_keeps_reading_until_cloudwatch_has_the_last_lines(deployed, aw
     assert "shipped-late" in handle.logs.splitlines()
     handle.wait()  # until the engine calls the log complete
     assert handle.done and handle.logs.splitlines().count("shipped-late") == 1
+
+
+def test_a_cells_size_reaches_runtask(deployed, aws_server, capsys):
+    """`%%mycli --cpu 1 --memory 3G` on AWS: the task runs at that size (RunTask's task-level
+    overrides, the executor's limit with it) and the cell's summary prices it."""
+    deployed.shell.run_cell("%%mycli --skip-git --cpu 1 --memory 3G --out sized\ntrue")
+    handle = deployed.shell.user_ns["sized"]
+    assert handle.exit_code == 0
+    assert (handle.info["cpu_applied"], handle.info["memory_applied"]) == (1, 3072)
+    task = boto3.client("ecs").describe_tasks(cluster=f"{STACK}-cluster", tasks=[handle.task_arn])["tasks"][0]
+    overrides = task["overrides"]
+    assert (overrides["cpu"], overrides["memory"], overrides["containerOverrides"][0]["memory"]) == ("1024", "3072", 3072)
+    assert "(Fargate Spot, 1 vCPU, 3 GB, public IPv4)" in capsys.readouterr().out

@@ -154,6 +154,38 @@ def test_run_task_checks_network_size_and_overrides_as_aws_counts_them(fargate):
     assert _code(refused) == "InvalidParameterException" and "8192" in str(refused.value)
 
 
+def test_no_container_may_have_more_memory_than_its_task(fargate):
+    """ContainerDefinition.memory (DOCS['ContainerMemory']): the containers' memory must fit in the
+    task's, equal included, in a definition and after RunTask's overrides. A task override alone
+    keeps the container's own limit; one below it is refused unless the container's goes too."""
+    ecs, network = fargate
+    sized = dict(requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="512", memory="2048")
+    with pytest.raises(ClientError) as refused:
+        ecs.register_task_definition(family="rules-big", containerDefinitions=[
+            {"name": "executor", "image": "alpine", "memory": 4096}], **sized)
+    assert _code(refused) == "ClientException" and "4096 MiB, more than the task's 2048" in str(refused.value)
+    with pytest.raises(ClientError) as refused:
+        ecs.register_task_definition(family="rules-big", containerDefinitions=[
+            {"name": "a", "image": "alpine", "memoryReservation": 1024}, {"name": "b", "image": "alpine", "memory": 1536}], **sized)
+    assert _code(refused) == "ClientException" and "reserve 2560 MiB" in str(refused.value)
+    ecs.register_task_definition(family="rules-mid", containerDefinitions=[
+        {"name": "executor", "image": "alpine", "memory": 2048}], **sized)
+
+    smaller = {"cpu": "256", "memory": "1024"}
+    with pytest.raises(ClientError) as refused:
+        _run(ecs, network, taskDefinition="rules-mid", overrides=smaller)
+    assert _code(refused) == "InvalidParameterException" and "2048 MiB, more than the task's 1024" in str(refused.value)
+    _run(ecs, network, taskDefinition="rules-mid",
+         overrides={**smaller, "containerOverrides": [{"name": "executor", "memory": 1024}]})
+
+    larger = {"cpu": "1024", "memory": "4096"}
+    _run(ecs, network, overrides=larger)  # rules-task's container keeps its 512: allowed, if not what was meant
+    with pytest.raises(ClientError) as refused:
+        _run(ecs, network, overrides={**larger, "containerOverrides": [{"name": "executor", "memory": 8192}]})
+    assert _code(refused) == "InvalidParameterException" and "8192 MiB" in str(refused.value)
+    _run(ecs, network, overrides={**larger, "containerOverrides": [{"name": "executor", "memory": 4096}]})
+
+
 def test_a_cluster_with_active_tasks_cannot_be_deleted_nor_its_stack(fargate):
     """DeleteCluster: ClusterContainsTasksException while tasks have not stopped, PENDING ones
     included (DOCS['DeleteCluster']); CloudFormation's delete of the cluster fails the same way and

@@ -169,12 +169,14 @@ def test_the_client_knows_the_scripts_not_started_code():
     assert NOT_STARTED_EXIT_CODE == SCRIPT_CODE  # the client words it without importing the orchestrator
 
 
-def test_the_cost_estimate_uses_the_size_the_run_asked_for():
-    """`cpu` is vCPU and `memory` MiB in the API (orchestrator.sizes), not ECS's CPU units."""
+def test_the_cost_estimate_uses_the_size_the_run_got():
+    """`cpu` is vCPU and `memory` MiB in the API (orchestrator.sizes), not ECS's CPU units; the size
+    applied (what was billed) wins over the size asked, and no size is the task definition's."""
     from mycli_magic.summary import cost_note, size_words
 
     sized = {"engine": "ecs", "duration_seconds": 3600, "cpu": 1, "memory": 2048, "runtime": "fargate"}
     assert cost_note(sized) == "≈ $0.02 (Fargate Spot, 1 vCPU, 2 GB, public IPv4)"
+    assert cost_note({**sized, "cpu_applied": 4, "memory_applied": 8192}) == "≈ $0.07 (Fargate Spot, 4 vCPU, 8 GB, public IPv4)"
     assert cost_note({**sized, "cpu": None, "memory": None}) == "≈ $0.0088 (Fargate Spot, 0.25 vCPU, 0.5 GB, public IPv4)"
     assert size_words(sized) == "1 vCPU, 2048 MiB asked"
     assert size_words({**sized, "cpu": 4, "memory": 8192, "cpu_applied": 2, "memory_applied": 8192,

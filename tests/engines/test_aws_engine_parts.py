@@ -110,6 +110,31 @@ def test_overrides_are_measured_as_botocore_sends_them():
         assert overrides_size(overrides) == len(json.dumps(overrides)) <= MAX_OVERRIDES_CHARS
 
 
+def test_a_size_is_the_tasks_and_the_executors_in_every_transport():
+    """A per-run size: task-level cpu (CPU units) and memory (MiB) as the strings RunTask's model
+    wants, and the executor's memory limit raised or lowered with it (its definition's 512 MiB
+    would cap a larger task; a limit above a smaller task's is refused). It counts toward the
+    8,192 characters like the rest, so every transport carries it."""
+    from botocore.validate import validate_parameters
+    import botocore.session
+
+    from orchestrator.sizes import Size
+
+    model = botocore.session.get_session().get_service_model("ecs").operation_model("RunTask")
+    scripts = {"plain": "echo hi\n", "packed": "".join("echo the same line again\n" for _ in range(3000)),
+               "definition": "".join(f"echo line {i}\n" for i in range(6000))}
+    for mode, script in scripts.items():
+        launch = build_launch("executor", script, {"MYCLI_EXECUTION_ID": "0" * 12}, Size(2, 8192))
+        overrides = launch.overrides
+        assert launch.mode == mode and overrides_size(overrides) <= MAX_OVERRIDES_CHARS
+        assert (overrides["cpu"], overrides["memory"], overrides["containerOverrides"][0]["memory"]) == ("2048", "8192", 8192)
+        validate_parameters({"taskDefinition": "t", "overrides": overrides}, model.input_shape)
+    quarter = build_launch("executor", "true", {}, Size(0.25, 512)).overrides
+    assert (quarter["cpu"], quarter["memory"], quarter["containerOverrides"][0]["memory"]) == ("256", "512", 512)
+    unsized = build_launch("executor", "true", {}).overrides
+    assert not {"cpu", "memory"} & set(unsized) and "memory" not in unsized["containerOverrides"][0]
+
+
 def test_what_cannot_fit_is_a_400_naming_the_limits():
     noise = "".join(random.Random(1).choices(string.ascii_letters + string.digits, k=64 * 1024))
     with pytest.raises(BadRequest, match="8,192") as caught:

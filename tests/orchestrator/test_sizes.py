@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.errors import BadRequest
-from orchestrator.sizes import CPU_CHOICES, parse_cpu, parse_memory, resolve_size, valid_memory
+from orchestrator.sizes import CPU_CHOICES, cpu_units, parse_cpu, parse_memory, resolve_size, task_size_error, valid_memory
 from orchestrator.validation import parse_request
 
 # AWS's table (ECS developer guide, "Task CPU and memory"), written out the long way
@@ -24,6 +24,20 @@ def test_the_table_is_awss():
     assert CPU_CHOICES == (0.25, 0.5, 1, 2, 4, 8, 16)
     for cpu, memory in AWS_TABLE.items():
         assert valid_memory(cpu) == memory, cpu
+
+
+def test_a_task_definitions_size_in_cpu_units_is_checked_against_the_same_table():
+    """ECS writes cpu in CPU units ("256") and both as strings: `mycli doctor` checks a task
+    definition with the table the API uses (one table: it was once kept twice)."""
+    assert [cpu_units(c) for c in CPU_CHOICES] == [256, 512, 1024, 2048, 4096, 8192, 16384]
+    for cpu, memory in AWS_TABLE.items():
+        for mib in range(memory[0] - 1024, memory[-1] + 1025, 512):
+            error = task_size_error(str(cpu_units(cpu)), str(mib))
+            assert (error is None) == (mib in memory), (cpu, mib, error)
+    assert task_size_error("256", "1536") == "memory 1536 MiB does not go with cpu 256 on Fargate (512, 1024, 2048 MiB)"
+    assert "2048–8192 MiB in steps of 1024" in task_size_error(1024, 9216)
+    assert task_size_error("300", "512").startswith("cpu 300 is not a Fargate size (one of 256, 512, 1024")
+    assert "must be numbers" in task_size_error(None, "512") and "must be numbers" in task_size_error("256", "lots")
 
 
 @pytest.mark.parametrize("text, mib", [

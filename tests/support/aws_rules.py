@@ -29,6 +29,7 @@ DOCS = {
     "DeleteCluster": "https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeleteCluster.html",
     "RunTask": "https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html",
     "FargateSizes": "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size",
+    "ContainerMemory": "https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerDefinition.html",
 }
 
 # Task CPU units → the task memory values (MiB) Fargate accepts with it (FargateSizes). Kept here,
@@ -50,6 +51,30 @@ def fargate_size_ok(cpu: object, memory: object) -> bool:
     except (TypeError, ValueError):
         return False
     return mib in FARGATE_SIZES.get(cpu_units, ())
+
+
+def container_memory_error(containers: list[dict], overrides: dict, task_memory: object) -> str | None:
+    """A container's memory may not exceed its task's: "The total amount of memory reserved for
+    all containers within a task must be lower than the task memory value, if one is specified"
+    (ContainerMemory; AWS accepts equal). Each container's hard limit (`memory`) and the sum of
+    what each reserves (`memoryReservation`, else `memory`) are checked against the task memory,
+    a containerOverride's values replacing its definition's. None when it fits."""
+    try:
+        limit = int(str(task_memory))
+    except (TypeError, ValueError):
+        return None  # no task-level memory: nothing to exceed
+    by_name = {o.get("name"): o for o in (overrides or {}).get("containerOverrides") or []}
+    reserved = 0
+    for container in containers:
+        override = by_name.get(container.get("name"), {})
+        hard = override.get("memory", container.get("memory"))
+        soft = override.get("memoryReservation", container.get("memoryReservation"))
+        if hard is not None and int(hard) > limit:
+            return f"container {container.get('name')!r} has memory {hard} MiB, more than the task's {limit} MiB"
+        reserved += int(soft if soft is not None else hard or 0)
+    if reserved > limit:
+        return f"the containers reserve {reserved} MiB, more than the task's {limit} MiB"
+    return None
 
 
 def _arguments(function, *args, **kwargs) -> dict:
@@ -167,7 +192,8 @@ def _delete_cluster_refuses_active_tasks() -> None:
 def _register_task_definition_checks() -> None:
     """RegisterTaskDefinition: a family is up to 255 letters, digits, hyphens and underscores;
     a FARGATE-compatible definition needs a task-level cpu and memory that form one of Fargate's
-    sizes ("Invalid 'cpu' setting for task" otherwise; FargateSizes)."""
+    sizes ("Invalid 'cpu' setting for task" otherwise; FargateSizes); no container's memory may
+    exceed the task's (ContainerMemory)."""
     from moto.ecs.exceptions import EcsClientException
     from moto.ecs.models import EC2ContainerServiceBackend
 
@@ -184,6 +210,10 @@ def _register_task_definition_checks() -> None:
             raise EcsClientException(
                 f"Invalid 'cpu' setting for task: no Fargate size has cpu {call['cpu']!r} and memory "
                 f"{call['memory']!r} (mycli AWS rule, see {DOCS['FargateSizes']})")
+        too_much = container_memory_error(call["container_definitions"] or [], {}, call["memory"])
+        if too_much:
+            raise EcsClientException(f"Invalid 'memory' setting for container: {too_much} "
+                                     f"(mycli AWS rule, see {DOCS['ContainerMemory']})")
         return original(self, *args, **kwargs)
 
     EC2ContainerServiceBackend.register_task_definition = register
@@ -194,7 +224,10 @@ def _run_task_checks() -> None:
     JSON formatting characters of the override structure" — measured on the JSON as botocore
     sends it (json.dumps: ", " separators, non-ASCII as \\uXXXX escapes); an awsvpc definition
     needs a networkConfiguration with subnets; on Fargate the task size after the overrides'
-    cpu/memory must be one of Fargate's sizes (RunTask, FargateSizes)."""
+    cpu/memory must be one of Fargate's sizes (RunTask, FargateSizes); and after the overrides no
+    container's memory may exceed the task's: a task override that raises the task's memory leaves
+    the container's own limit in place, one that lowers it below the container's is refused
+    (ContainerMemory)."""
     from moto.ecs.exceptions import EcsClientException, InvalidParameterException
     from moto.ecs.models import EC2ContainerServiceBackend
 
@@ -219,6 +252,11 @@ def _run_task_checks() -> None:
                 raise EcsClientException(
                     f"No Fargate configuration exists for given values: cpu {cpu!r}, memory {memory!r} "
                     f"(mycli AWS rule, see {DOCS['FargateSizes']})")
+        too_much = container_memory_error(definition.container_definitions, overrides,
+                                          overrides.get("memory") or definition.memory)
+        if too_much:
+            raise InvalidParameterException(
+                f"Invalid 'memory' setting for container: {too_much} (mycli AWS rule, see {DOCS['ContainerMemory']})")
         return original(self, *args, **kwargs)
 
     EC2ContainerServiceBackend.run_task = run_task

@@ -105,7 +105,11 @@ def start_server(home: Path, extra_env: dict | None = None, args: tuple[str, ...
 
                 cfg = yaml.safe_load((home / "config.yaml").read_text())
                 url = info["url"] + "/execute"
-                key = next(p["api_key"] for p in cfg["profiles"].values() if p.get("api_endpoint") == url)
+                key = next((p["api_key"] for p in cfg["profiles"].values() if p.get("api_endpoint") == url), None)
+                if key is None:  # no profile names this server: stop it rather than leave it running
+                    os.killpg(proc.pid, signal.SIGTERM)
+                    proc.wait(20)
+                    raise RuntimeError(f"mycli server at {url} wrote no profile for itself in {home / 'config.yaml'}")
                 return Server(url=url, key=key, home=home, state_dir=state_dir, proc=proc, runtime=env["MYCLI_LOCAL_RUNTIME"])
         if proc.poll() is not None:
             raise RuntimeError(f"mycli server exited: {(home / 'server-test.log').read_text()}")
