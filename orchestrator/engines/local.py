@@ -27,7 +27,7 @@ from ..ids import is_execution_id, new_execution_id
 from ..shell import CREDENTIAL_VARS, GitHosts, build_script
 from ..sizes import Size
 from ..statedir import prepare_state_dir, user_umask
-from ..validation import ExecRequest, ListRequest, LogsRequest, PruneRequest, Ref
+from ..validation import ExecRequest, ListRequest, LogsRequest, PruneRequest, Ref, UploadRequest
 from .local_container import ContainerRun, size_lines
 from .local_process import ProcessRun, credentials_from, pid_start_time
 from .local_retention import KeepSettings, Pruner
@@ -201,6 +201,12 @@ class LocalEngine:
 
     def prune(self, request: PruneRequest) -> int:
         return self.pruner.prune(request.older_than_days)
+
+    def create_upload(self, request: UploadRequest) -> dict:
+        raise BadRequest("uploads are not yet available on this engine")
+
+    def artifacts(self, ref: Ref) -> dict:
+        raise BadRequest("artifacts are not yet available on this engine")
 
     def shutdown(self) -> None:
         """Stop every running execution (the server is going away) and wait briefly."""
