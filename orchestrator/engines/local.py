@@ -309,16 +309,19 @@ class LocalEngine:
         """The outputs into the artifact store, their lines appended to the log, the collection
         marked complete; the run's files dir removed (as the container's root, if need be)."""
         files = _files_dir(self.state_dir, execution_id)
+
+        def say(lines: list[str]) -> None:
+            if lines:
+                seq, now_ms = self.store.last_seq(execution_id) + 1, int(time.time() * 1000)
+                rows = [(seq + i, now_ms, line, 0) for i, line in enumerate(lines)]
+                self.store.critical(lambda: self.store.append_lines(execution_id, rows))
+
         try:
-            lines = self.files.collect(execution_id, files if files.is_dir() else None)
+            self.files.collect(execution_id, files if files.is_dir() else None, say)
         except Exception as exc:  # a full disk, an I/O error: the run still ends, saying so
             log.exception("collecting the outputs of %s failed", execution_id)
-            lines = [f"✗ Artifacts: collection failed ({exc})"]
-            self.store.critical(lambda: self.files.records.finish_collection(execution_id, [], [], str(exc)))
-        if lines:
-            seq, now_ms = self.store.last_seq(execution_id) + 1, int(time.time() * 1000)
-            rows = [(seq + i, now_ms, line, 0) for i, line in enumerate(lines)]
-            self.store.critical(lambda: self.store.append_lines(execution_id, rows))
+            say([f"✗ Artifacts: collection failed ({exc})"])
+            self.store.critical(lambda: self.files.records.finish_collection(execution_id, [], [], f"collection failed ({exc})"))
         shutil.rmtree(files, ignore_errors=True)
         if files.exists() and self.container:  # what a killed container's root left behind
             ContainerRun.empty(self.container, files)

@@ -173,27 +173,24 @@ class LocalFiles:
     def discard(self, staged: Path) -> None:
         _remove(staged)
 
-    def collect(self, execution_id: str, files_dir: Path | None) -> list[str]:
-        """Collect the run's outputs into artifacts/ID, record them and mark the collection
-        complete; the lines to append to the run's log. `files_dir` None: they are gone."""
+    def collect(self, execution_id: str, files_dir: Path | None, say: Callable[[list[str]], None]) -> None:
+        """Collect the run's outputs into artifacts/ID, `say` the lines for the run's log, then
+        record them and mark the collection complete (a follower that stops at `complete` has
+        read the lines). `files_dir` None: the outputs are gone."""
         dest = self.artifacts_dir / execution_id
         _remove(dest)  # a collection an engine crash interrupted starts over
         self.records.restart_collection(execution_id)
         if files_dir is None or not (files_dir / "outputs").is_dir():
             reason = "the local engine stopped before this run's outputs were collected, and they are gone"
+            say([f"✗ Artifacts: none collected ({reason})"])
             self.records.finish_collection(execution_id, [], [], reason)
-            return [f"✗ Artifacts: none collected ({reason})"]
+            return
         got = collector.collect(files_dir / "outputs", dest, max_file_bytes=self.caps.max_file,
                                 max_run_bytes=self.caps.max_run)
+        say(_log_lines(got))
         self.records.finish_collection(execution_id, got.artifacts, got.skipped, None)
-        lines = []
-        if got.artifacts or got.skipped:
-            count = len(got.artifacts)
-            lines.append(f"→ Artifacts: {count} file{'s' if count != 1 else ''}, {human_size(got.total_bytes)}")
-        lines += [f"→ Skipped {line}" for line in got.skipped[:MAX_SKIPPED_LOG_LINES]]
-        if len(got.skipped) > MAX_SKIPPED_LOG_LINES:
-            lines.append(f"→ … and {len(got.skipped) - MAX_SKIPPED_LOG_LINES} more skipped (the artifacts action lists them)")
-        return lines
+
+
 
     def collection(self, execution_id: str) -> Collection | None:
         return self.records.collection(execution_id)
@@ -245,6 +242,18 @@ class LocalFiles:
         for entry in self.artifacts_dir.iterdir():
             if entry.name not in known:
                 _remove(entry)
+
+
+def _log_lines(got: collector.Collected) -> list[str]:
+    """`→ Artifacts: N files, SIZE`, then a line per skipped file (the first hundred)."""
+    if not (got.artifacts or got.skipped):
+        return []
+    count = len(got.artifacts)
+    lines = [f"→ Artifacts: {count} file{'s' if count != 1 else ''}, {human_size(got.total_bytes)}"]
+    lines += [f"→ Skipped {line}" for line in got.skipped[:MAX_SKIPPED_LOG_LINES]]
+    if len(got.skipped) > MAX_SKIPPED_LOG_LINES:
+        lines.append(f"→ … and {len(got.skipped) - MAX_SKIPPED_LOG_LINES} more skipped (the artifacts action lists them)")
+    return lines
 
 
 def _extract(archive: Path, dest: Path, cap: int, what: str) -> None:
