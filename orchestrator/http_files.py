@@ -24,11 +24,11 @@ def put_upload(handler) -> None:
     the connection is closed after the answer."""
     path = handler.path.split("?", 1)[0]
     try:
-        engine = _files_engine(handler)
+        files = _files(handler)
         if not path.startswith(UPLOADS_PREFIX):
             raise NotFound("not found: PUT /uploads/{upload_id}")
         length = _content_length(handler)
-        answer = engine.receive_upload(path[len(UPLOADS_PREFIX):], length, handler.rfile.read)
+        answer = files.receive(files.check_put(path[len(UPLOADS_PREFIX):], length), handler.rfile.read)
     except ApiError as exc:
         handler.close_connection = True  # the body (or its rest) was not read
         handler._send(response(exc.status, {"error": exc.message}))
@@ -40,13 +40,13 @@ def get_artifact(handler) -> None:
     """Stream one artifact's bytes, or a JSON error."""
     path = handler.path.split("?", 1)[0]
     try:
-        engine = _files_engine(handler)
+        files = _files(handler)
         execution_id, _, quoted = path[len(ARTIFACTS_PREFIX):].partition("/")
         try:
             name = unquote(quoted, errors="strict")
         except UnicodeDecodeError:
             raise NotFound("no such artifact") from None
-        fd, size = engine.open_artifact(execution_id, name)
+        fd, size = files.open_artifact(execution_id, name)
     except ApiError as exc:
         handler._send(response(exc.status, {"error": exc.message}))
         return
@@ -62,14 +62,15 @@ def get_artifact(handler) -> None:
         handler.close_connection = True
 
 
-def _files_engine(handler):
-    """Authenticate from the headers; the engine, if it serves files."""
+def _files(handler):
+    """Authenticate from the headers; the engine's files (engines/local_files.LocalFiles), if it serves them."""
     event = {"httpMethod": handler.command, "path": handler.path, "headers": dict(handler.headers.items()), "body": None}
     app = handler.server.app
     app.authenticate(event)
-    if not hasattr(app.engine, "open_artifact"):
+    files = getattr(app.engine, "files", None)
+    if files is None:
         raise NotFound("this engine serves no files; use the URLs the upload and artifacts actions return")
-    return app.engine
+    return files
 
 
 def _content_length(handler) -> int | None:

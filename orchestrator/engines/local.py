@@ -24,15 +24,16 @@ from typing import Mapping
 from ..engine import MAX_PAGE_BYTES, PENDING, RUNNING, STOPPED, Execution, LogPage
 from ..errors import BadRequest, EngineUnavailable, NotFound, ServerMisconfigured
 from ..ids import is_execution_id, new_execution_id
-from ..shell import CREDENTIAL_VARS, GitHosts, build_script
+from ..shell import GitHosts, build_script
 from ..sizes import Size
 from ..statedir import prepare_state_dir, user_umask
 from ..validation import ExecRequest, ListRequest, LogsRequest, PruneRequest, Ref, UploadRequest
 from .local_container import ContainerRun, size_lines
+from .local_env import run_environment
 from .local_files import FileCaps, LocalFiles
 from .local_process import ProcessRun, credentials_from, pid_start_time
 from .local_retention import KeepSettings, Pruner
-from .local_runtime import CONTROL, WORKSPACE, ContainerRuntime, applied_cpu, choose_runtime
+from .local_runtime import WORKSPACE, ContainerRuntime, applied_cpu, choose_runtime
 from .local_spawn import Spawner
 from .local_store import Store
 
@@ -41,8 +42,6 @@ log = logging.getLogger("mycli.local")
 ID_ATTEMPTS = 20
 STOP_RECORD_ATTEMPTS = 3  # a stop's answer does not wait long for a full disk: the run's end records it
 RUNTIMES = ("auto", "host", "docker", "podman")
-HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-PROXY_VARS = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
 
 
 class LocalEngine:
@@ -103,7 +102,7 @@ class LocalEngine:
         execution_id = execution.execution_id
         workspace = self.state_dir / "work" / execution_id
         files = _files_dir(self.state_dir, execution_id)
-        env, stdin_data = self._env(request, execution_id, files)
+        env, stdin_data = run_environment(request, execution_id, files, self.environ, self.container, self.credentials)
         container = None
         if self.container:
             container = ContainerRun(self.container, execution_id, execution.image, workspace,
@@ -233,14 +232,6 @@ class LocalEngine:
 
     # internals -----------------------------------------------------------------------------
 
-    def receive_upload(self, upload_id: str, length: int | None, read) -> dict:
-        """`PUT /uploads/ID` (the local server's): the headers checked, then the body streamed."""
-        return self.files.receive(self.files.check_put(upload_id, length), read)
-
-    def open_artifact(self, execution_id: str, name: str) -> tuple[int, int]:
-        """`GET /artifacts/ID/NAME` (the local server's): (descriptor, size)."""
-        return self.files.open_artifact(execution_id, name)
-
     def _collected(self, execution_id: str) -> bool:
         collection = self.files.collection(execution_id)
         return collection is None or collection.complete
@@ -267,26 +258,6 @@ class LocalEngine:
         return {**fields, "cpu_applied": applied_cpu(request.cpu, self.container.cores), "memory_applied": request.memory,
                 "resources_enforced": self.container.limits}
 
-    def _env(self, request: ExecRequest, execution_id: str, files: Path) -> tuple[dict[str, str], bytes | None]:
-        """(environment, bytes for the script's stdin). The request's own env is not here: the
-        script exports it just before the command. Git credentials reach the script on its
-        stdin (`docker run -i` for a container), never in an environment a command can read."""
-        if self.container:  # the client's own; the container's comes from its image and the -e names
-            env = dict(self.container.env)
-        else:
-            env = host_environment(self.environ)
-        env["PYTHONUNBUFFERED"] = "1"
-        env["MYCLI_EXECUTION_ID"] = execution_id
-        where = Path(CONTROL) if self.container else files  # mounted at /mycli/... in a container
-        env["MYCLI_INPUTS"], env["MYCLI_OUTPUTS"] = str(where / "inputs"), str(where / "outputs")
-        if request.local_changes:
-            env["MYCLI_LOCAL_CHANGES"] = str(where / "local_changes")
-        if request.skip_git or not self.credentials:
-            return env, None
-        env["MYCLI_CREDENTIALS_STDIN"] = "1"
-        lines = [self.credentials.get(name, "").replace("\n", "") for name in CREDENTIAL_VARS]
-        return env, ("\n".join(lines) + "\n").encode()
-
     def _started(self, execution_id: str, pid: int) -> None:
         now, start = time.time(), pid_start_time(pid)
         self.store.critical(lambda: self.store.update(execution_id, status=RUNNING, started_at=now, pid=pid, pid_start=start))
@@ -306,25 +277,15 @@ class LocalEngine:
         shutil.rmtree(self.state_dir / "work" / execution_id, ignore_errors=True)
 
     def _collect(self, execution_id: str) -> None:
-        """The outputs into the artifact store, their lines appended to the log, the collection
-        marked complete; the run's files dir removed (as the container's root, if need be)."""
-        files = _files_dir(self.state_dir, execution_id)
-
+        """The outputs collected, their lines in the log, the run's files dir removed (by the
+        container's root, when a killed container left files the engine cannot delete)."""
         def say(lines: list[str]) -> None:
-            if lines:
-                seq, now_ms = self.store.last_seq(execution_id) + 1, int(time.time() * 1000)
-                rows = [(seq + i, now_ms, line, 0) for i, line in enumerate(lines)]
-                self.store.critical(lambda: self.store.append_lines(execution_id, rows))
+            seq, now_ms = self.store.last_seq(execution_id) + 1, int(time.time() * 1000)
+            rows = [(seq + i, now_ms, line, 0) for i, line in enumerate(lines)]
+            self.store.critical(lambda: self.store.append_lines(execution_id, rows))
 
-        try:
-            self.files.collect(execution_id, files if files.is_dir() else None, say)
-        except Exception as exc:  # a full disk, an I/O error: the run still ends, saying so
-            log.exception("collecting the outputs of %s failed", execution_id)
-            say([f"✗ Artifacts: collection failed ({exc})"])
-            self.store.critical(lambda: self.files.records.finish_collection(execution_id, [], [], f"collection failed ({exc})"))
-        shutil.rmtree(files, ignore_errors=True)
-        if files.exists() and self.container:  # what a killed container's root left behind
-            ContainerRun.empty(self.container, files)
+        empty = (lambda path: ContainerRun.empty(self.container, path)) if self.container else None
+        self.files.end_run(execution_id, _files_dir(self.state_dir, execution_id), say, empty)
 
     def _finish_orphan(self, execution_id: str, reason: str, code: str, exit_code: int | None) -> None:
         current = self.store.get(execution_id)
@@ -362,21 +323,6 @@ class LocalEngine:
             shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
             if leftover.exists() and self.container:  # a killed container's files, owned by its root
                 ContainerRun.empty(self.container, leftover)
-
-
-def host_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """What a command on the host runtime starts with, the same whichever shell started the
-    engine (a virtualenv on that shell's PATH would otherwise leak into every later run): a
-    fixed PATH, the engine user's own HOME, USER and LOGNAME from the password database,
-    LANG=C.UTF-8, SHELL=/bin/sh, and the engine's proxy settings (a clone may need them).
-    `--env` sets anything else, PATH included."""
-    import pwd
-
-    user = pwd.getpwuid(os.getuid())
-    env = {"PATH": HOST_PATH, "HOME": user.pw_dir, "LANG": "C.UTF-8", "USER": user.pw_name,
-           "LOGNAME": user.pw_name, "SHELL": "/bin/sh"}
-    env.update({k: environ[k] for k in PROXY_VARS if k in environ})
-    return env
 
 
 def _files_dir(state_dir: Path, execution_id: str) -> Path:

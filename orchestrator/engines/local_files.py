@@ -192,6 +192,27 @@ class LocalFiles:
 
 
 
+    def end_run(self, execution_id: str, files_dir: Path, say: Callable[[list[str]], None],
+                empty: Callable[[Path], None] | None) -> None:
+        """After a run is STOPPED: collect (a failure still completes the collection, with its
+        reason), then remove the run's files dir — `empty` when plain removal left some."""
+        def say_some(lines: list[str]) -> None:
+            if lines:
+                say(lines)
+
+        try:
+            self.collect(execution_id, files_dir if files_dir.is_dir() else None, say_some)
+        except Exception as exc:  # a full disk, an I/O error: the run's end still completes
+            log.exception("collecting the outputs of %s failed", execution_id)
+            say([f"✗ Artifacts: collection failed ({exc})"])
+            try:
+                self.records.finish_collection(execution_id, [], [], f"collection failed ({exc})")
+            except Exception:
+                log.exception("could not record the failed collection of %s", execution_id)
+        shutil.rmtree(files_dir, ignore_errors=True)
+        if files_dir.exists() and empty is not None:
+            empty(files_dir)
+
     def collection(self, execution_id: str) -> Collection | None:
         return self.records.collection(execution_id)
 
