@@ -28,7 +28,8 @@ def put_upload(handler) -> None:
         if not path.startswith(UPLOADS_PREFIX):
             raise NotFound("not found: PUT /uploads/{upload_id}")
         length = _content_length(handler)
-        answer = files.receive(files.check_put(path[len(UPLOADS_PREFIX):], length), handler.rfile.read)
+        uploads = files.uploads
+        answer = uploads.receive(uploads.check_put(path[len(UPLOADS_PREFIX):], length), handler.rfile.read)
     except ApiError as exc:
         handler.close_connection = True  # the body (or its rest) was not read
         handler._send(response(exc.status, {"error": exc.message}))

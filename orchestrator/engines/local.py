@@ -214,7 +214,7 @@ class LocalEngine:
         return self.pruner.prune(request.older_than_days)
 
     def create_upload(self, request: UploadRequest) -> dict:
-        return self.files.create_upload(request)
+        return self.files.uploads.create_upload(request)
 
     def artifacts(self, ref: Ref) -> dict:
         return self.files.listing(self.get(ref).execution_id)

@@ -155,3 +155,25 @@ def test_the_upload_cap_is_a_400_then_a_413(capped):
     status, body = request(capped, "PUT", answer["url"], b"x" * 5000)
     assert status == 413, body
     assert state_files(capped.state_dir, "uploads") == []
+
+
+def test_expect_100_continue_is_answered_only_after_the_key(server):
+    import socket
+
+    from tests.support.files import origin
+
+    answer = ask_upload(server, ARCHIVE)
+
+    def head(key: str) -> bytes:
+        return (f"PUT {answer['url']} HTTP/1.1\r\nHost: localhost\r\nX-API-Key: {key}\r\n"
+                f"Content-Length: {len(ARCHIVE)}\r\nExpect: 100-continue\r\n\r\n").encode()
+
+    with socket.create_connection(origin(server), timeout=30) as sock:
+        sock.sendall(head("sk_live_wrong"))
+        first = sock.recv(65536)
+    assert first.startswith(b"HTTP/1.1 401") and b"100 Continue" not in first, first
+    with socket.create_connection(origin(server), timeout=30) as sock:
+        sock.sendall(head(server.key))
+        assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue")
+        sock.sendall(ARCHIVE)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")

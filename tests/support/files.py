@@ -61,10 +61,17 @@ def tar_gz(files: dict[str, tuple[bytes, int]]) -> bytes:
     return buffer.getvalue()
 
 
-def artifacts(server: Server, execution_id: str) -> dict:
-    status, body = server.call({"action": "artifacts", "execution_id": execution_id})
-    assert status == 200, body
-    return body
+def artifacts(server: Server, execution_id: str, timeout: float = 60) -> dict:
+    """The artifacts action's answer once the collection is complete (long-polling the log)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body = server.call({"action": "artifacts", "execution_id": execution_id})
+        assert status == 200, body
+        if body["complete"]:
+            return body
+        assert time.monotonic() < deadline, f"{execution_id}: artifacts not collected within {timeout} s"
+        server.call({"action": "logs", "execution_id": execution_id, "wait_seconds": 2, "limit": 1,
+                     "next_token": "999999999", "text": False})
 
 
 def download(server: Server, item: dict) -> bytes:
