@@ -99,8 +99,9 @@ def test_a_container_sees_its_workspace_and_nothing_of_the_engine(fresh_engine):
     names = {line.split("=", 1)[0] for line in env}
     assert not [line for line in env if SENTINEL in line]
     assert not names & {"DOCKER_HOST", "CONTAINERS_CONF", "ENGINE_SENTINEL", "MYCLI_HOME", "API_KEY_HASH"}
-    assert {"MYCLI_EXECUTION_ID", "PYTHONUNBUFFERED"} <= names
-    assert sorted(lines[lines.index("mounts:") + 1:lines.index("wrote")]) == ["/mycli", "/workspace"]
+    assert {"MYCLI_EXECUTION_ID", "PYTHONUNBUFFERED", "MYCLI_INPUTS", "MYCLI_OUTPUTS"} <= names
+    assert sorted(lines[lines.index("mounts:") + 1:lines.index("wrote")]) == [
+        "/mycli", "/mycli/inputs", "/mycli/outputs", "/workspace"]  # the run's own files, nothing of the engine's
     assert not (state / "work" / final["execution_id"]).exists()  # what it wrote is gone with it
     assert not (state / "work" / f"{final['execution_id']}.mycli").exists()
 

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -103,7 +104,13 @@ def docker_engine_as_user(extra_env: dict[str, str]) -> tuple[Server, UnixRelay,
     return server, relay, base
 
 
-def files_under(path: Path) -> list[str]:
-    """Everything left under `path`, seen as root (who sees what the engine's user could not)."""
-    out = subprocess.run(["find", str(path), "-mindepth", "1"], capture_output=True, text=True).stdout
-    return sorted(out.split())
+def files_under(path: Path, settle: float = 30) -> list[str]:
+    """Everything left under `path`, seen as root (who sees what the engine's user could not),
+    once it is empty or `settle` seconds passed: a run's files dir is removed after its outputs
+    are collected, which follows STOPPED."""
+    deadline = time.monotonic() + settle
+    while True:
+        out = subprocess.run(["find", str(path), "-mindepth", "1"], capture_output=True, text=True).stdout
+        if not out.split() or time.monotonic() >= deadline:
+            return sorted(out.split())
+        time.sleep(0.1)
