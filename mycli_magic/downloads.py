@@ -78,7 +78,10 @@ def download(client: "ApiClient", listing: dict, directory: Path | str, limit: i
             saved.paths.append(target)
             continue
         with client.open_file(str(artifact.get("url") or "")) as stream:
-            saved.paths.append(save_stream(stream, directory, name, size, sha256))
+            try:
+                saved.paths.append(save_stream(stream, directory, name, size, sha256))
+            except OSError as exc:  # a full disk, a directory we may not write, a file in the way
+                raise MycliError(f"cannot save {target}: {exc.strerror or exc}; nothing was saved under that name") from None
         saved.fetched_bytes += size
     return saved
 

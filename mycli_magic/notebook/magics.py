@@ -212,10 +212,6 @@ class MycliMagics(Magics):
         try:
             with self.user_errors():
                 handle.wait()
-            if collect:
-                from .results import show_artifacts
-
-                show_artifacts(handle, view, self.download_artifacts, int(self.download_limit_mb * 1024 * 1024))
         except KeyboardInterrupt:
             from .handle import Interrupted
 
@@ -224,7 +220,24 @@ class MycliMagics(Magics):
         except BaseException:
             view.close()
             raise
+        if collect:
+            self._collect(handle, view)
         view.finished(handle)
+
+    def _collect(self, handle, view) -> None:
+        """The run's artifacts, listed and saved; an interrupt here leaves the (ended) run alone."""
+        __tracebackhide__ = True
+        from .results import show_artifacts
+
+        try:
+            show_artifacts(handle, view, self.download_artifacts, int(self.download_limit_mb * 1024 * 1024))
+        except KeyboardInterrupt:
+            from .handle import Interrupted
+
+            ref = handle.execution_id
+            line = f"■ Interrupted while saving the artifacts of execution {ref}; get them with: %mycli artifacts {ref} -o DIR"
+            view.close()
+            raise Interrupted(line) from None
 
     @staticmethod
     def _stop_after_interrupt(handle, view) -> str:
