@@ -81,11 +81,10 @@ class TextView:
 
     def artifacts(self, handle: "Execution", files: list, notes: list[str]) -> None:
         """The run's artifacts, one line each, and where they are (before the summary line)."""
-        from ..downloads import describe, listing_lines
+        from ..downloads import listing_lines
 
         self._end_line()
-        listing = files.listing
-        self.say(f"→ Artifacts: {describe(listing)}")
+        listing = {**files.listing, "skipped": []}  # the log said what was skipped, with its own count
         for line in listing_lines(listing):
             self.say(f"  {line}")
         for note in notes:

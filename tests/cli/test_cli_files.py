@@ -69,8 +69,9 @@ def test_wait_download_saves_the_outputs_with_their_sha256(cli, tmp_path):
 
 
 def test_artifacts_lists_then_downloads_and_json_names_the_paths(cli, tmp_path):
-    run = cli.exec_json("--skip-git", "--wait", 'printf hello > "$MYCLI_OUTPUTS/greeting.txt"; exit 3', cwd=tmp_path)
-    ident = run["execution_id"]
+    run = cli.run("exec", "--json", "--skip-git", "--wait", 'printf hello > "$MYCLI_OUTPUTS/greeting.txt"; exit 3', cwd=tmp_path)
+    assert run.returncode == 3, run.stderr  # a failed run's outputs come back too
+    ident = json.loads(run.stdout)["execution_id"]
     listed = cli.run("artifacts", ident)
     assert listed.returncode == 0, listed.stderr
     sha = hashlib.sha256(b"hello").hexdigest()

@@ -25,9 +25,9 @@ def test_a_waiting_cells_artifacts_are_saved_beside_the_notebook_and_listed(engi
     run_dir = tmp_path / "work" / "mycli-runs" / h.execution_id
     assert (run_dir / "plot.svg").read_bytes() == SVG and (run_dir / "rows.csv").read_bytes() == b"a,b\n"
     out = capsys.readouterr().out.splitlines()
-    start = out.index("→ Artifacts: 2 files, 104 bytes")
-    assert out[start + 2].split()[:3] == ["plot.svg", "100", "bytes"]
-    assert out[start + 4] == f"Saved in mycli-runs/{h.execution_id}/ (sha256 checked)"
+    start = out.index(f"Saved in mycli-runs/{h.execution_id}/ (sha256 checked)")
+    assert out[start - 3].split() == ["NAME", "SIZE", "SHA256"]
+    assert out[start - 2].split()[:3] == ["plot.svg", str(len(SVG)), "bytes"]
     assert out[-1].startswith(f"✓ {h.execution_id} · exit 0")  # the summary stays last
     assert [a["name"] for a in h.artifacts] == ["plot.svg", "rows.csv"]
     assert h.artifacts[0]["path"] == run_dir / "plot.svg"
@@ -55,11 +55,11 @@ def test_switched_off_or_over_the_limit_they_are_listed_not_fetched(engine_ip, c
     assert f"Not downloaded (MycliMagics.download_artifacts is off): h.download() or %mycli artifacts {h.execution_id} -o DIR" \
         in capsys.readouterr().out
     engine_ip.run_line_magic("config", "MycliMagics.download_artifacts = True")
-    engine_ip.run_line_magic("config", "MycliMagics.download_limit_mb = 0.0001")  # 104 bytes
+    engine_ip.run_line_magic("config", "MycliMagics.download_limit_mb = 0.00005")  # 52 bytes: not the plot
     engine_ip.run_cell(f'%%mycli --skip-git --out h\n{PLOT}\nprintf 1 > "$MYCLI_OUTPUTS/small.txt"')
     h = engine_ip.user_ns["h"]
     assert [p.name for p in (tmp_path / "work" / "mycli-runs" / h.execution_id).iterdir()] == ["small.txt"]
-    assert "Not downloaded, over MycliMagics.download_limit_mb (104 bytes): plot.svg — h.download()" in capsys.readouterr().out
+    assert "Not downloaded, over MycliMagics.download_limit_mb (52 bytes): plot.svg — h.download()" in capsys.readouterr().out
 
 
 def test_the_panel_lists_them_with_links_and_shows_the_image_inline(engine_ip, tmp_path):
