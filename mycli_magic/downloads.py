@@ -41,19 +41,23 @@ def describe(listing: dict) -> str:
 
 def listing_when_complete(client: "ApiClient", ref: str, timeout: float = COMPLETE_WAIT_SECONDS) -> dict:
     """The artifacts answer once collection has finished (it runs just after the command ends);
-    MycliError if it has not within `timeout` seconds or the run is still going."""
-    deadline, delay = time.monotonic() + timeout, 0.1
+    MycliError at once if the run is still going, or if collection has not finished in `timeout` s."""
+    deadline, delay, checked = time.monotonic() + timeout, 0.1, False
     while True:
         listing = client.artifacts(ref)
         if listing.get("complete") is not False:
             return listing
-        if time.monotonic() >= deadline:
+        if not checked:
             status = client.status(ref).get("status")
             if status != "STOPPED":
-                raise MycliError(f"execution {ref} is still {status}: its artifacts are collected when it ends; "
-                                 f"try again then (mycli artifacts {ref} -o DIR)")
+                from .safe_text import escape_controls
+
+                raise MycliError(f"execution {ref} is still {escape_controls(status)}: its artifacts are collected "
+                                 "when it ends; ask again then")
+            checked = True
+        if time.monotonic() >= deadline:
             raise MycliError(f"the artifacts of execution {ref} are still being collected after {timeout:.0f} s; "
-                             f"try again in a moment (mycli artifacts {ref} -o DIR)")
+                             "ask again in a moment")
         time.sleep(delay)
         delay = min(delay * 1.5, 2.0)
 

@@ -134,3 +134,16 @@ def test_downloaded_files_do_not_keep_remote_modes_beyond_the_users_umask(cli, t
     assert proc.returncode == 0, proc.stderr
     mode = stat.S_IMODE((tmp_path / "o" / "f").stat().st_mode)
     assert not mode & (stat.S_ISUID | stat.S_IWOTH)
+
+
+def test_downloading_from_a_run_still_going_says_so_at_once(cli, tmp_path):
+    gate = tmp_path / "gate"
+    run = cli.exec_json("--skip-git", f"while [ ! -e {gate} ]; do sleep 0.05; done", cwd=tmp_path)
+    try:
+        proc = cli.run("artifacts", run["execution_id"], "-o", str(tmp_path / "dl"))
+        assert proc.returncode == 1, proc.stderr
+        assert re.search(r"is still (PENDING|RUNNING): its artifacts are collected when it ends", proc.stderr)
+        listed = cli.run("artifacts", run["execution_id"])
+        assert listed.returncode == 0 and "… still being collected" in listed.stdout
+    finally:
+        gate.touch()
