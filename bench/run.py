@@ -3,7 +3,8 @@
 Each figure is printed beside a baseline measured in the same run, because this machine is
 shared and noisy: ratios hold, absolute times don't. Nothing here passes or fails; the table
 says where a target is met. Names: cli, ipython, handler, import, latency, concurrent, lines,
-follow, and the hardening figures: flood, paging, fulldisk (root: mounts a tmpfs), escape.
+follow, files (a 100 MiB artifact and upload), and the hardening figures: flood, paging,
+fulldisk (root: mounts a tmpfs), escape.
 """
 
 from __future__ import annotations
@@ -87,6 +88,12 @@ def bench_containers(quick: bool) -> list[Row]:
     return exec_to_stopped_in_a_container(quick)
 
 
+def bench_files(quick: bool) -> list[Row]:
+    from files_bench import file_round_trips
+
+    return file_round_trips(quick)
+
+
 def bench_follow(quick: bool) -> list[Row]:
     from engine_bench import follow_latency
 
@@ -131,6 +138,7 @@ BENCHES = {
     "fulldisk": bench_fulldisk,
     "escape": bench_escape,
     "containers": bench_containers,
+    "files": bench_files,
 }
 
 

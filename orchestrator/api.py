@@ -16,7 +16,7 @@ from typing import Callable
 from .auth import Authenticator
 from .engine import Engine
 from .errors import ApiError, BadRequest, PayloadTooLarge
-from .validation import ExecRequest, ListRequest, LogsRequest, PruneRequest, Ref, parse_request
+from .validation import ExecRequest, ListRequest, LogsRequest, PruneRequest, Ref, UploadRequest, parse_request
 
 log = logging.getLogger("mycli.api")
 
@@ -88,6 +88,12 @@ class App:
         if action == "stop":
             assert isinstance(request, Ref)
             return engine.stop(request).to_json()
+        if action == "upload":
+            assert isinstance(request, UploadRequest)
+            return engine.create_upload(request)
+        if action == "artifacts":
+            assert isinstance(request, Ref)
+            return engine.artifacts(request)
         if action == "prune":
             assert isinstance(request, PruneRequest)
             return {"pruned": engine.prune(request), "older_than_days": request.older_than_days}

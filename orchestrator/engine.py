@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .validation import ExecRequest, ListRequest, LogsRequest, PruneRequest, Ref
+from .validation import ExecRequest, ListRequest, LogsRequest, PruneRequest, Ref, UploadRequest
 
 PENDING, RUNNING, STOPPED = "PENDING", "RUNNING", "STOPPED"
 STOPPED_BY_USER_EXIT_CODE = 130
@@ -172,4 +172,19 @@ class Engine(Protocol):
     def prune(self, request: PruneRequest) -> int:
         """Delete finished executions older than the request says (records, logs, workspaces);
         how many. An engine whose storage expires by itself refuses with a BadRequest."""
+        ...
+
+    def create_upload(self, request: UploadRequest) -> dict:
+        """Where to PUT one archive: `{"upload_id", "url", "method": "PUT", "headers": {..},
+        "expires_at": epoch seconds}`. `url` is a path on the local server (the client resolves
+        it against the endpoint and sends X-API-Key) or a presigned URL (no key sent). A size
+        over the engine's cap is a BadRequest naming the cap. `start()` refuses (BadRequest) an
+        exec naming an upload that is unknown, incomplete or of the other purpose."""
+        ...
+
+    def artifacts(self, ref: Ref) -> dict:
+        """What the run left in $MYCLI_OUTPUTS: `{"execution_id", "artifacts": [{"name", "size",
+        "sha256", "url"}], "complete": bool, "skipped": [str], "reason": str | None}`.
+        `complete` is false until collection has finished; `reason` says why there is nothing
+        (or less) when collection could not happen."""
         ...

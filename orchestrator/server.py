@@ -20,6 +20,7 @@ from . import __version__
 from .api import MAX_BODY_BYTES, App, response
 from .auth import Authenticator, generate_api_key, hash_api_key, parse_hashes
 from .errors import ApiError, BadRequest, MethodNotAllowed, PayloadTooLarge
+from .http_files import ARTIFACTS_PREFIX, UPLOADS_PREFIX, get_artifact, put_upload
 from .http_front import Connection, ConnectionServer
 from .statedir import make_umask_private, open_private, prepare_state_dir, write_private
 
@@ -88,18 +89,26 @@ class _Handler(BaseHTTPRequestHandler):
         return not self.close_connection
 
     def handle_expect_100(self) -> bool:
+        try:  # the key before the client is told to send its body
+            self.server.app.authenticate({"headers": dict(self.headers.items())})
+        except ApiError as exc:
+            self.close_connection = True
+            self._send(response(exc.status, {"error": exc.message}))
+            return False
         ok = super().handle_expect_100()
         self.wfile.flush()  # the client waits for the 100 before it sends the body
         return ok
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        if self.path.split("?", 1)[0] == "/health":
+        if self.path.startswith(ARTIFACTS_PREFIX):
+            get_artifact(self)
+        elif self.path.split("?", 1)[0] == "/health":
             engine = self.server.app.engine
             self._send(response(200, {"status": "ok", "engine": self.server.engine_name, "version": __version__,
                                       "runtime": getattr(engine, "runtime", None),
                                       "runtime_reason": getattr(engine, "runtime_reason", None)}))
         else:
-            self._send(response(404, {"error": "not found: POST /execute or GET /health"}))
+            self._send(response(404, {"error": "not found: POST /execute, GET /health or GET /artifacts/ID/NAME"}))
 
     def do_POST(self) -> None:  # noqa: N802
         if self.path.split("?", 1)[0] not in EXECUTE_PATHS:
@@ -137,7 +146,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self._send(response(MethodNotAllowed.status, {"error": "method not allowed: POST /execute or GET /health"}))
 
-    do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _not_allowed
+    def do_PUT(self) -> None:  # noqa: N802
+        if self.path.startswith(UPLOADS_PREFIX):
+            put_upload(self)
+        else:
+            self._not_allowed()
+
+    do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _not_allowed
 
     def _send(self, resp: dict) -> None:
         body = resp["body"].encode("utf-8", "surrogateescape")

@@ -246,11 +246,20 @@ def _git_section(request: ExecRequest, workdir: str, kind: str | None) -> list[s
         "  echo 'and git credentials are configured on the server for a private repository.' >&2",
         "  mycli_not_started 'the repository could not be cloned'",
         "fi",
-        "set --",
         f"cd {sh_quote(target)} || mycli_not_started 'the clone has no working tree'",
         "echo '✓ Repository cloned'",
     ]
-    return lines
+    if request.local_changes:  # inside the clone while "$@" still holds its credential options
+        lines += local_changes_lines(request.branch)
+    return lines + ["set --"]
+
+
+def local_changes_lines(branch: str, directory: str = "\"${MYCLI_LOCAL_CHANGES:-}\"") -> list[str]:
+    """The lines that apply a run's local changes (extracted into `directory`, a shell word)
+    in the fresh clone; a failure ends the run before the command with NOT_STARTED_EXIT_CODE."""
+    from .local_changes_script import apply_lines  # it imports sh_quote from here
+
+    return apply_lines(branch, NOT_STARTED_EXIT_CODE, directory)
 
 
 def _run_section(request: ExecRequest, watchdog: bool) -> list[str]:

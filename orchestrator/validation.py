@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from .errors import BadRequest
-from .ids import is_execution_id
+from .ids import is_execution_id, is_upload_id
 from .sizes import validate_size
 
 MAX_COMMAND_BYTES = 64 * 1024
@@ -23,6 +23,9 @@ MAX_WAIT_SECONDS = 20
 MAX_LIST = 1000
 MAX_ENV_VARS = 200
 MAX_PRUNE_DAYS = 36500
+DEFAULT_MAX_UPLOAD_BYTES = 100 * 1024 * 1024  # an engine's default cap (MYCLI_MAX_UPLOAD_MB)
+UPLOAD_PURPOSES = ("inputs", "local_changes")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
 
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 _TRANSPORT_RE = re.compile(r"^[A-Za-z0-9+.-]+::")
@@ -48,7 +51,7 @@ def _image_re() -> re.Pattern:
     return re.compile(_IMAGE_PATTERN)
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
-ACTIONS = ("exec", "status", "logs", "stop", "list", "prune")
+ACTIONS = ("exec", "status", "logs", "stop", "list", "prune", "upload", "artifacts")
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class ExecRequest:
     dry_run: bool = False
     cpu: float | None = None  # vCPU and MiB, a valid Fargate pair (sizes.py), or both None: the engine's default
     memory: int | None = None
+    inputs: str | None = None  # an upload ID (purpose "inputs"): extracted into $MYCLI_INPUTS
+    local_changes: str | None = None  # an upload ID (purpose "local_changes"): applied after the clone
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,16 @@ class LogsRequest:
 
 
 @dataclass(frozen=True)
+class UploadRequest:
+    """Ask for a place to PUT one archive of `size` bytes whose SHA-256 is `sha256` (64 lowercase
+    hex); the engine accepts only that body, and an exec names it by the upload ID it answers."""
+
+    size: int
+    sha256: str
+    purpose: str  # "inputs" | "local_changes"
+
+
+@dataclass(frozen=True)
 class ListRequest:
     limit: int = 20
 
@@ -95,12 +110,15 @@ class PruneRequest:
 
 
 _ALLOWED = {
-    "exec": {"command", "repo", "branch", "image", "env", "timeout_seconds", "skip_git", "dry_run", "cpu", "memory"},
+    "exec": {"command", "repo", "branch", "image", "env", "timeout_seconds", "skip_git", "dry_run", "cpu", "memory",
+             "inputs", "local_changes"},
     "status": {"execution_id", "task_arn"},
     "stop": {"execution_id", "task_arn"},
     "logs": {"execution_id", "task_arn", "next_token", "limit", "wait_seconds", "text"},
     "list": {"limit"},
     "prune": {"older_than_days"},
+    "upload": {"size", "sha256", "purpose"},
+    "artifacts": {"execution_id", "task_arn"},
 }
 
 
@@ -126,6 +144,8 @@ def parse_request(body: object) -> tuple[str, object]:
         if isinstance(days, bool) or not isinstance(days, (int, float)) or not 0 <= days <= MAX_PRUNE_DAYS:
             raise BadRequest(f"older_than_days is required: a number of days from 0 to {MAX_PRUNE_DAYS} (0 prunes every finished execution)")
         return action, PruneRequest(float(days))
+    if action == "upload":
+        return action, _upload(body)
     ref = _ref(body)
     if action == "logs":
         token = body.get("next_token")
@@ -160,6 +180,9 @@ def _exec(body: dict) -> ExecRequest:
     image = body.get("image")
     image = None if image in (None, "") else validate_image(image)
     size = validate_size(body)
+    inputs, local_changes = _upload_ref(body, "inputs"), _upload_ref(body, "local_changes")
+    if local_changes and skip_git:
+        raise BadRequest("local_changes needs a clone to apply them to; leave out skip_git (or local_changes)")
     return ExecRequest(
         command=command,
         repo=repo,
@@ -171,7 +194,38 @@ def _exec(body: dict) -> ExecRequest:
         dry_run=_bool(body, "dry_run"),
         cpu=None if size is None else size.cpu,
         memory=None if size is None else size.memory,
+        inputs=inputs,
+        local_changes=local_changes,
     )
+
+
+def _upload(body: dict) -> UploadRequest:
+    size = body.get("size")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise BadRequest("size is required: the archive's size in bytes (a positive integer)")
+    sha256 = body.get("sha256")
+    if not isinstance(sha256, str) or not _SHA256_RE.match(sha256):
+        raise BadRequest("sha256 is required: the archive's SHA-256 as 64 lowercase hex characters")
+    purpose = body.get("purpose")
+    if purpose not in UPLOAD_PURPOSES:
+        raise BadRequest(f"purpose is required: one of {', '.join(UPLOAD_PURPOSES)}")
+    return UploadRequest(size, sha256, purpose)
+
+
+def check_upload_size(size: int, cap: int) -> None:
+    """An engine's cap on one upload, said in MiB (the unit of MYCLI_MAX_UPLOAD_MB)."""
+    if size > cap:
+        raise BadRequest(f"the upload is {size / 1048576:.1f} MiB, over this engine's cap of {cap / 1048576:g} MiB; "
+                         "upload fewer or smaller files (the cap is MYCLI_MAX_UPLOAD_MB on the server)")
+
+
+def _upload_ref(body: dict, name: str) -> str | None:
+    value = body.get(name)
+    if value in (None, ""):
+        return None
+    if not is_upload_id(value):
+        raise BadRequest(f"{name} must be an upload ID (up- and 32 hex characters) from the upload action")
+    return value
 
 
 def validate_repo(repo: object) -> str:

@@ -19,7 +19,7 @@ from ..engine import PENDING, RUNNING, STOPPED, STOPPED_BY_USER_EXIT_CODE, Execu
 from ..errors import BadRequest, EngineUnavailable, NotFound, UpstreamError
 from ..ids import new_execution_id
 from ..shell import TIMEOUT_EXIT_CODE, GitHosts, build_script
-from ..validation import ExecRequest, ListRequest, LogsRequest, PruneRequest, Ref
+from ..validation import ExecRequest, ListRequest, LogsRequest, PruneRequest, Ref, UploadRequest
 from .ecs_aws import Clients, aws_errors, error_code
 from .ecs_command import build_launch
 from .ecs_settings import EcsSettings
@@ -44,6 +44,8 @@ _STATUS = {
     "DEACTIVATING": RUNNING, "STOPPING": RUNNING, "DEPROVISIONING": RUNNING, "STOPPED": STOPPED, "DELETED": STOPPED,
 }
 _CHECK_ECS = "the cluster (MYCLI_CLUSTER), subnets and security group, and the orchestrator's ecs permissions"
+_NO_FILES_YET = ("uploads, local changes and artifacts are not yet available on the AWS engine; "
+                 "use the embedded engine (mycli server) for runs that need them")
 _CHECK_LOGS = "the log group (MYCLI_LOG_GROUP) and the orchestrator's logs:GetLogEvents permission"
 
 
@@ -84,6 +86,8 @@ class EcsEngine:
 
     def start(self, request: ExecRequest) -> Execution:
         self.settings.check()
+        if request.inputs or request.local_changes:
+            raise BadRequest(_NO_FILES_YET)
         script, _ = self.script_for(request)
         build_launch(self.settings.container, script, {"MYCLI_EXECUTION_ID": "0" * 12})  # a 400 before any AWS call
         image = request.image or self.settings.default_image
@@ -213,6 +217,12 @@ class EcsEngine:
         raise BadRequest(
             "prune is for the embedded local engine; on AWS nothing piles up: task logs expire after 7 days "
             f"(the log group's retention) and execution records after {TTL_SECONDS // 86400} days (DynamoDB TTL)")
+
+    def create_upload(self, request: UploadRequest) -> dict:
+        raise BadRequest(_NO_FILES_YET)
+
+    def artifacts(self, ref: Ref) -> dict:
+        raise BadRequest(_NO_FILES_YET)
 
     # internals -----------------------------------------------------------------------------
 

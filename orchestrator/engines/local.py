@@ -24,11 +24,13 @@ from typing import Mapping
 from ..engine import MAX_PAGE_BYTES, PENDING, RUNNING, STOPPED, Execution, LogPage
 from ..errors import BadRequest, EngineUnavailable, NotFound, ServerMisconfigured
 from ..ids import is_execution_id, new_execution_id
-from ..shell import CREDENTIAL_VARS, GitHosts, build_script
+from ..shell import GitHosts, build_script
 from ..sizes import Size
 from ..statedir import prepare_state_dir, user_umask
-from ..validation import ExecRequest, ListRequest, LogsRequest, PruneRequest, Ref
+from ..validation import ExecRequest, ListRequest, LogsRequest, PruneRequest, Ref, UploadRequest
 from .local_container import ContainerRun, size_lines
+from .local_env import run_environment
+from .local_files import FileCaps, LocalFiles
 from .local_process import ProcessRun, credentials_from, pid_start_time
 from .local_retention import KeepSettings, Pruner
 from .local_runtime import WORKSPACE, ContainerRuntime, applied_cpu, choose_runtime
@@ -40,8 +42,6 @@ log = logging.getLogger("mycli.local")
 ID_ATTEMPTS = 20
 STOP_RECORD_ATTEMPTS = 3  # a stop's answer does not wait long for a full disk: the run's end records it
 RUNTIMES = ("auto", "host", "docker", "podman")
-HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-PROXY_VARS = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
 
 
 class LocalEngine:
@@ -53,6 +53,7 @@ class LocalEngine:
         self.state_dir = prepare_state_dir(Path(state_dir))
         (self.state_dir / "work").mkdir(exist_ok=True, mode=0o700)
         self.store = Store(self.state_dir / "mycli.db")
+        self.files = LocalFiles(self.state_dir, self.store, FileCaps.from_env(self.environ))
         self.hosts = GitHosts(
             self.environ.get("GITHUB_HOST") or "github.com", self.environ.get("GITLAB_HOST") or "gitlab.com"
         )
@@ -69,7 +70,7 @@ class LocalEngine:
         self.spawner = Spawner()
         self._runs_lock = threading.Lock()
         self._recover()
-        self.pruner = Pruner(self.store, self.state_dir / "work", self._running_ids)
+        self.pruner = Pruner(self.store, self.state_dir / "work", self._running_ids, self.files.prune)
         self.pruner.start_retention(self.keep.retention_days)
 
     # the Engine contract --------------------------------------------------------------------
@@ -92,14 +93,21 @@ class LocalEngine:
         if not self.store.ensure_reserve():
             raise EngineUnavailable(f"the local engine's disk is full; free space in {self.state_dir} and try again")
         script, runtime = self.script_for(request)
-        execution = self._record(request, runtime)
+        staged = self.files.stage(request)  # uploads extracted first: an unusable one is a 400, and no run
+        try:
+            execution = self._record(request, runtime)
+        except BaseException:
+            self.files.discard(staged)
+            raise
         execution_id = execution.execution_id
         workspace = self.state_dir / "work" / execution_id
-        env, stdin_data = self._env(request, execution_id)
+        files = _files_dir(self.state_dir, execution_id)
+        env, stdin_data = run_environment(request, execution_id, files, self.environ, self.container, self.credentials)
         container = None
         if self.container:
             container = ContainerRun(self.container, execution_id, execution.image, workspace,
-                                     workspace.with_name(f"{execution_id}.mycli"), _size(request), stdin_data is not None)
+                                     workspace.with_name(f"{execution_id}.mycli"), _size(request), stdin_data is not None,
+                                     files=files, local_changes=bool(request.local_changes))
         run = ProcessRun(
             execution_id=execution_id,
             argv=container.argv if container else ["/bin/sh", str(workspace.parent / f"{execution_id}.sh")],
@@ -118,6 +126,7 @@ class LocalEngine:
         )
         with self._runs_lock:
             self._runs[execution_id] = run
+        staged.rename(files)  # once registered: pruning leaves a running execution's files alone
         run.start()
         return execution
 
@@ -172,14 +181,16 @@ class LocalEngine:
         while True:
             seen = self.store.version(execution_id)
             execution = self.get(request.ref)
+            # the log ends once the outputs are collected: their lines come after STOPPED
+            ended = execution.status == STOPPED and self._collected(execution_id)
             rows = self.store.read_lines(execution_id, after, request.limit, max_bytes=page_bytes)
             remaining = deadline - time.monotonic()
-            if rows or execution.status == STOPPED or remaining <= 0:
+            if rows or ended or remaining <= 0:
                 break
             self.store.wait_for_change(execution_id, seen, remaining)
         token = str(rows[-1][0]) if rows else str(after)
         partial = tuple(compress(range(len(rows)), map(itemgetter(3), rows)))
-        return LogPage(list(map(itemgetter(1, 2), rows)), token, execution, partial=partial)
+        return LogPage(list(map(itemgetter(1, 2), rows)), token, execution, complete=ended, partial=partial)
 
     def stop(self, ref: Ref) -> Execution:
         execution = self.get(ref)
@@ -202,6 +213,12 @@ class LocalEngine:
     def prune(self, request: PruneRequest) -> int:
         return self.pruner.prune(request.older_than_days)
 
+    def create_upload(self, request: UploadRequest) -> dict:
+        return self.files.uploads.create_upload(request)
+
+    def artifacts(self, ref: Ref) -> dict:
+        return self.files.listing(self.get(ref).execution_id)
+
     def shutdown(self) -> None:
         """Stop every running execution (the server is going away) and wait briefly."""
         with self._runs_lock:
@@ -214,6 +231,10 @@ class LocalEngine:
         self.pruner.stop()
 
     # internals -----------------------------------------------------------------------------
+
+    def _collected(self, execution_id: str) -> bool:
+        collection = self.files.collection(execution_id)
+        return collection is None or collection.complete
 
     def _running_ids(self) -> set[str]:
         with self._runs_lock:
@@ -237,36 +258,34 @@ class LocalEngine:
         return {**fields, "cpu_applied": applied_cpu(request.cpu, self.container.cores), "memory_applied": request.memory,
                 "resources_enforced": self.container.limits}
 
-    def _env(self, request: ExecRequest, execution_id: str) -> tuple[dict[str, str], bytes | None]:
-        """(environment, bytes for the script's stdin). The request's own env is not here: the
-        script exports it just before the command. Git credentials reach the script on its
-        stdin (`docker run -i` for a container), never in an environment a command can read."""
-        if self.container:  # the client's own; the container's comes from its image and the -e names
-            env = dict(self.container.env)
-        else:
-            env = host_environment(self.environ)
-        env["PYTHONUNBUFFERED"] = "1"
-        env["MYCLI_EXECUTION_ID"] = execution_id
-        if request.skip_git or not self.credentials:
-            return env, None
-        env["MYCLI_CREDENTIALS_STDIN"] = "1"
-        lines = [self.credentials.get(name, "").replace("\n", "") for name in CREDENTIAL_VARS]
-        return env, ("\n".join(lines) + "\n").encode()
-
     def _started(self, execution_id: str, pid: int) -> None:
         now, start = time.time(), pid_start_time(pid)
         self.store.critical(lambda: self.store.update(execution_id, status=RUNNING, started_at=now, pid=pid, pid_start=start))
 
     def _finished(self, execution_id: str, exit_code: int | None, reason: str, code: str) -> None:
+        """STOPPED first (the exit code is known), then the outputs collected, then the run's
+        files removed."""
         now = time.time()
         self.store.critical(lambda: self.store.update(
             execution_id, unfinished_only=True, status=STOPPED, desired_status=STOPPED, stopped_at=now,
             exit_code=exit_code, stopped_reason=reason, stop_code=code, pid=None,
         ))
+        self._collect(execution_id)
         self.store.forget(execution_id)
         with self._runs_lock:
             self._runs.pop(execution_id, None)
         shutil.rmtree(self.state_dir / "work" / execution_id, ignore_errors=True)
+
+    def _collect(self, execution_id: str) -> None:
+        """The outputs collected, their lines in the log, the run's files dir removed (by the
+        container's root, when a killed container left files the engine cannot delete)."""
+        def say(lines: list[str]) -> None:
+            seq, now_ms = self.store.last_seq(execution_id) + 1, int(time.time() * 1000)
+            rows = [(seq + i, now_ms, line, 0) for i, line in enumerate(lines)]
+            self.store.critical(lambda: self.store.append_lines(execution_id, rows))
+
+        empty = (lambda path: ContainerRun.empty(self.container, path)) if self.container else None
+        self.files.end_run(execution_id, _files_dir(self.state_dir, execution_id), say, empty)
 
     def _finish_orphan(self, execution_id: str, reason: str, code: str, exit_code: int | None) -> None:
         current = self.store.get(execution_id)
@@ -278,7 +297,15 @@ class LocalEngine:
         self._finished(execution_id, exit_code, reason, code)
 
     def _recover(self) -> None:
-        """Executions a previous engine process left unfinished get a final state and a reason."""
+        """Executions a previous engine process left unfinished get a final state and a reason,
+        and their outputs collected when they are still there."""
+        if self.container:
+            reaped = self.container.reap()  # what a killed engine left running, by this engine's label
+            if reaped:
+                log.warning("removed %d container(s) an earlier engine process left behind", len(reaped))
+        for execution_id in self.files.records.pending_collections():  # it died while collecting
+            log.warning("collecting the outputs of %s, which an earlier engine process left uncollected", execution_id)
+            self._collect(execution_id)
         for execution_id, pid, pid_start in self.store.unfinished():
             if pid and pid_start and pid_start_time(pid) == pid_start:
                 try:
@@ -292,29 +319,16 @@ class LocalEngine:
                 "EngineRestarted",
                 None,
             )
-        if self.container:
-            reaped = self.container.reap()  # what a killed engine left running, by this engine's label
-            if reaped:
-                log.warning("removed %d container(s) an earlier engine process left behind", len(reaped))
         for leftover in (self.state_dir / "work").iterdir():
             shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
             if leftover.exists() and self.container:  # a killed container's files, owned by its root
                 ContainerRun.empty(self.container, leftover)
 
 
-def host_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """What a command on the host runtime starts with, the same whichever shell started the
-    engine (a virtualenv on that shell's PATH would otherwise leak into every later run): a
-    fixed PATH, the engine user's own HOME, USER and LOGNAME from the password database,
-    LANG=C.UTF-8, SHELL=/bin/sh, and the engine's proxy settings (a clone may need them).
-    `--env` sets anything else, PATH included."""
-    import pwd
-
-    user = pwd.getpwuid(os.getuid())
-    env = {"PATH": HOST_PATH, "HOME": user.pw_dir, "LANG": "C.UTF-8", "USER": user.pw_name,
-           "LOGNAME": user.pw_name, "SHELL": "/bin/sh"}
-    env.update({k: environ[k] for k in PROXY_VARS if k in environ})
-    return env
+def _files_dir(state_dir: Path, execution_id: str) -> Path:
+    """A run's inputs/, outputs/ and local_changes/, beside its workspace (not in it: a
+    skip-git command's working directory is the workspace itself)."""
+    return state_dir / "work" / f"{execution_id}.files"
 
 
 def _size(request: ExecRequest) -> Size | None:

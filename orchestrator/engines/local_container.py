@@ -23,24 +23,32 @@ from typing import Callable
 
 from ..shell import NOT_STARTED_EXIT_CODE, TIMEOUT_EXIT_CODE
 from ..sizes import Size, format_cpu
-from .local_runtime import ContainerRuntime, applied_cpu, qualified_image
+from .local_runtime import CONTROL, ContainerRuntime, applied_cpu, qualified_image
 
 log = logging.getLogger("mycli.local")
 
+FILE_DIRS = ("inputs", "outputs", "local_changes")
 Say = Callable[[list[str]], None]
 Outcome = tuple[int | None, str, str]  # exit code, reason, stop code
 
 
 class ContainerRun:
     def __init__(self, runtime: ContainerRuntime, execution_id: str, image: str, workspace: Path, control: Path,
-                 size: Size | None, stdin: bool):
+                 size: Size | None, stdin: bool, files: Path | None = None, local_changes: bool = False):
         self.runtime, self.image, self.size = runtime, image, size
-        self.workspace, self.control = workspace, control
+        self.workspace, self.control, self.files = workspace, control, files
         self.name = runtime.container_name(execution_id)
+        # the run's inputs/, outputs/ (and local_changes/, read-only) at /mycli/NAME
+        mounts = () if files is None else tuple(
+            (files / name, f"{CONTROL}/{name}", name == "local_changes")
+            for name in FILE_DIRS if name != "local_changes" or local_changes)
+        env_names = ("MYCLI_EXECUTION_ID", "PYTHONUNBUFFERED", *(("MYCLI_CREDENTIALS_STDIN",) if stdin else ()),
+                     *(("MYCLI_INPUTS", "MYCLI_OUTPUTS") if files else ()),
+                     *(("MYCLI_LOCAL_CHANGES",) if len(mounts) > 2 else ()))
         self.argv = runtime.run_argv(
             name=self.name, image=image, workspace=workspace, control=control,
             labels={"mycli.execution": execution_id}, stdin=stdin, size=size, cores=runtime.cores,
-            chown=runtime.chown, env_names=("MYCLI_EXECUTION_ID", "PYTHONUNBUFFERED", *(("MYCLI_CREDENTIALS_STDIN",) if stdin else ())),
+            chown=runtime.chown, env_names=env_names, mounts=mounts,
         )
         self._pull: subprocess.Popen | None = None
 
@@ -51,6 +59,10 @@ class ContainerRun:
         for directory in (self.workspace, self.control):
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.runtime.prepare_dirs(self.workspace, self.control)
+        if self.files is not None:
+            for name in FILE_DIRS:  # mount points, the engine's own (else the runtime makes them, as root)
+                (self.control / name).mkdir(mode=0o700, exist_ok=True)
+            self.runtime.prepare_dirs(self.files / "inputs", self.files / "outputs")
         path = self.control / "script.sh"
         path.write_text(script, encoding="utf-8")
         path.chmod(0o644)

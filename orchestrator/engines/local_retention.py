@@ -1,5 +1,5 @@
 """How much the embedded engine keeps: a cap on each execution's log, and pruning of old
-executions (their records, log lines and workspaces) on demand and by a retention setting.
+executions (their records, log lines, workspaces and artifacts; expired uploads) on demand and by a retention setting.
 
 Settings come from the server's environment, so a bad value stops the server at start with a
 line that names it:
@@ -58,16 +58,20 @@ def _number(environ: Mapping[str, str], name: str, default: float, high: float) 
 
 
 class Pruner:
-    """Prunes finished executions. `running()` names the executions whose workspaces are live."""
+    """Prunes finished executions. `running()` names the executions whose workspaces are live;
+    `prune_files(created_before)` removes expired uploads and the artifacts of pruned executions."""
 
-    def __init__(self, store, work_dir: Path, running: Callable[[], set[str]]):
-        self.store, self.work_dir, self.running = store, work_dir, running
+    def __init__(self, store, work_dir: Path, running: Callable[[], set[str]],
+                 prune_files: Callable[[float], None] = lambda created_before: None):
+        self.store, self.work_dir, self.running, self.prune_files = store, work_dir, running, prune_files
+        self._cutoff = 0.0  # the latest prune's: uploads created before it go too
         self._lock = threading.Lock()  # one prune at a time
         self._stopped = threading.Event()
 
     def prune(self, older_than_days: float) -> int:
         """Prune finished executions created more than `older_than_days` ago; return how many."""
-        pruned = self.store.mark_pruned(time.time() - older_than_days * 86400)
+        self._cutoff = time.time() - older_than_days * 86400
+        pruned = self.store.mark_pruned(self._cutoff)
         self.finish()
         return len(pruned)
 
@@ -81,6 +85,7 @@ class Pruner:
             for entry in entries:
                 if entry.name.split(".", 1)[0] not in live:
                     shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+            self.prune_files(self._cutoff)
             self.store.reclaim_space()
 
     def start_retention(self, days: float | None) -> None:
@@ -88,7 +93,8 @@ class Pruner:
         and leave the deleting, and every later hour's pruning, to a background thread."""
         if days is None:
             return
-        self.store.mark_pruned(time.time() - days * 86400)
+        self._cutoff = time.time() - days * 86400
+        self.store.mark_pruned(self._cutoff)
         threading.Thread(target=self._retain, args=(days,), name="retention", daemon=True).start()
 
     def stop(self) -> None:
@@ -100,7 +106,8 @@ class Pruner:
                 self.finish()
                 self._stopped.wait(RETENTION_INTERVAL)
                 if not self._stopped.is_set():
-                    self.store.mark_pruned(time.time() - days * 86400)
+                    self._cutoff = time.time() - days * 86400
+                    self.store.mark_pruned(self._cutoff)
             except Exception as exc:  # a full disk, a locked database: try again next time
                 log.error("retention", "pruning old executions failed (%s); trying again in an hour", exc)
                 self._stopped.wait(RETENTION_INTERVAL)

@@ -148,7 +148,8 @@ class ContainerRuntime:
             argv += ["--network", self.network]
         if size is not None:
             argv += ["--cpus", format_cpu(applied_cpu(size.cpu, cores)), "--memory", f"{size.memory}m"]
-        wrapper = WRAPPER.format(control=CONTROL, chown=f"chown -R {chown} {WORKSPACE} 2>/dev/null; " if chown else "")
+        owned = " ".join([WORKSPACE, *(target for _, target, readonly in mounts if not readonly)])
+        wrapper = WRAPPER.format(control=CONTROL, chown=f"chown -R {chown} {owned} 2>/dev/null; " if chown else "")
         return argv + [qualified_image(self.name, image), "/bin/sh", "-c", wrapper]
 
     def stop_argv(self, name: str) -> list[str]:

@@ -38,7 +38,10 @@ CREATE TABLE IF NOT EXISTS executions (
     memory_applied INTEGER,
     resources_enforced INTEGER,
     runtime_reason TEXT,
-    notice         TEXT
+    notice         TEXT,
+    artifacts_state TEXT NOT NULL DEFAULT 'complete',  -- 'pending' from the insert until collected
+    artifacts_skipped TEXT,                            -- JSON list of lines: files left out, and why
+    artifacts_reason TEXT                              -- why nothing (or less) was collected
 );
 CREATE INDEX IF NOT EXISTS executions_created ON executions (created_at DESC);
 CREATE TABLE IF NOT EXISTS log_lines (
@@ -50,6 +53,22 @@ CREATE TABLE IF NOT EXISTS log_lines (
     PRIMARY KEY (execution_id, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS pruned (execution_id TEXT PRIMARY KEY) WITHOUT ROWID;  -- lines still to delete
+CREATE TABLE IF NOT EXISTS artifacts (
+    execution_id TEXT NOT NULL,
+    name         TEXT NOT NULL,  -- relative path inside the run's outputs
+    size         INTEGER NOT NULL,
+    sha256       TEXT NOT NULL,
+    PRIMARY KEY (execution_id, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS uploads (
+    upload_id  TEXT PRIMARY KEY,
+    purpose    TEXT NOT NULL,
+    size       INTEGER NOT NULL,
+    sha256     TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    complete   INTEGER NOT NULL DEFAULT 0  -- 1 once the PUT's body matched size and sha256
+) WITHOUT ROWID;
 """
 
 FIELDS = (
@@ -60,7 +79,10 @@ FIELDS = (
 )
 # Columns later versions added: a state dir an older engine made gets them on open.
 ADDED_COLUMNS = {"executions": ("cpu REAL", "memory INTEGER", "cpu_applied REAL", "memory_applied INTEGER",
-                                "resources_enforced INTEGER", "runtime_reason TEXT", "notice TEXT"),
+                                "resources_enforced INTEGER", "runtime_reason TEXT", "notice TEXT",
+                                # executions from before artifacts existed have none: complete
+                                "artifacts_state TEXT NOT NULL DEFAULT 'complete'", "artifacts_skipped TEXT",
+                                "artifacts_reason TEXT"),
                  "log_lines": ("partial INTEGER NOT NULL DEFAULT 0",)}
 
 

@@ -149,9 +149,10 @@ class Store:
     # executions ---------------------------------------------------------------------------
 
     def insert(self, execution: Execution) -> None:
+        """A new execution, its artifacts 'pending' until its outputs are collected."""
         row = to_row(execution)
         self._write(
-            f"INSERT INTO executions ({', '.join(FIELDS)}) VALUES ({', '.join('?' * len(FIELDS))})",
+            f"INSERT INTO executions ({', '.join(FIELDS)}, artifacts_state) VALUES ({', '.join('?' * len(FIELDS))}, 'pending')",
             [row[f] for f in FIELDS],
             execution_id=execution.execution_id,
         )
@@ -226,10 +227,11 @@ class Store:
         transaction, and note them in `pruned`; their lines go later (delete_lines), in batches
         that never hold the write lock for long."""
         def work(conn: sqlite3.Connection) -> list[str]:
-            where = "status = 'STOPPED' AND created_at < ?"
+            where = "status = 'STOPPED' AND artifacts_state != 'pending' AND created_at < ?"  # not while collecting
             ids = [eid for (eid,) in conn.execute(f"SELECT execution_id FROM executions WHERE {where}", (created_before,))]
             conn.executemany("INSERT OR IGNORE INTO pruned (execution_id) VALUES (?)", [(eid,) for eid in ids])
             conn.execute(f"DELETE FROM executions WHERE {where}", (created_before,))
+            conn.executemany("DELETE FROM artifacts WHERE execution_id = ?", [(eid,) for eid in ids])
             return ids
         return self._transaction(work)
 

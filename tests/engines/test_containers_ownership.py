@@ -58,3 +58,35 @@ def test_what_root_wrote_is_deleted_after_a_stop_that_had_to_kill(user_engine):
     assert files_under(user_engine.state_dir / "work") == []
     assert [line for line in emptied_as_root(user_engine) if body["execution_id"] in line]  # the fallback did it
     assert runtimes.containers_of("docker", body["execution_id"]) == []
+
+
+OUTPUTS = ('mkdir -p "$MYCLI_OUTPUTS/closed" && echo private > "$MYCLI_OUTPUTS/closed/p.txt" && '
+           'chmod 600 "$MYCLI_OUTPUTS/closed/p.txt" && chmod 700 "$MYCLI_OUTPUTS/closed"')
+
+
+def test_outputs_root_wrote_and_closed_are_collected_after_a_normal_end(user_engine):
+    from tests.support.files import artifacts, download
+
+    final = user_engine.run(OUTPUTS)
+    assert final["exit_code"] == 0
+    listing = artifacts(user_engine, final["execution_id"])
+    assert [a["name"] for a in listing["artifacts"]] == ["closed/p.txt"], listing  # the final chown gave them back
+    assert download(user_engine, listing["artifacts"][0]) == b"private\n"
+    assert files_under(user_engine.state_dir / "work") == []
+
+
+def test_outputs_root_kept_closed_after_a_kill_are_skipped_saying_why(user_engine):
+    from tests.support.files import artifacts
+
+    status, body = user_engine.call({"action": "exec", "skip_git": True,
+                                     "command": f"trap '' TERM; {OUTPUTS}; echo started; while :; do sleep 0.2; done"})
+    assert status == 200, body
+    deadline = time.monotonic() + 60
+    while "started" not in user_engine.all_lines(body["execution_id"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    user_engine.call({"action": "stop", "execution_id": body["execution_id"]})
+    user_engine.wait(body["execution_id"])
+    listing = artifacts(user_engine, body["execution_id"])
+    assert listing["complete"] and listing["artifacts"] == [], listing
+    assert any(line.startswith("closed/") and "Permission denied" in line for line in listing["skipped"]), listing
+    assert files_under(user_engine.state_dir / "work") == []  # emptied as the container's root

@@ -82,6 +82,7 @@ SHELLCHECK_CASES = {
     "gitlab": (ExecRequest(command="make", repo="https://gitlab.com/o/r.git"), {}),
     "ssh": (ExecRequest(command="make", repo="git@github.com:o/r.git"), {}),
     "file": (ExecRequest(command="make", repo="file:///srv/r.git"), {}),
+    "local changes": (ExecRequest(command="make", repo="https://github.com/o/r.git", local_changes="up-" + "0" * 32), {}),
     "watchdog": (ExecRequest(command="make", repo="/srv/r", timeout_seconds=60), {"watchdog": True}),
     "notes": (direct("x", timeout_seconds=5), {"watchdog": True, "notes": ("→ Runtime: it's 'quoted'",)}),
 }
