@@ -115,6 +115,8 @@ class MycliMagics(Magics):
             payload = self._payload(args, cell)
             # paths, the upload cap and git are checked before anything is sent or started
             with prepare(args.upload, args.local_changes, payload, cwd=os.getcwd()) as files:
+                for note in files.lines:  # what goes along: `→ Upload: data (3 files, 1.2 MiB) → $MYCLI_INPUTS`
+                    print(note, flush=True)
                 client = self.connect(args.profile)
                 info = client.exec({**payload, **send(client, files)})
         from .handle import Execution

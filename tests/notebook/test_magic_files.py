@@ -101,6 +101,9 @@ def test_uploads_and_local_changes_from_the_cell(engine_ip, tmp_path, capsys, mo
                        'cat which.txt; cat "$MYCLI_INPUTS/input.csv"')
     out = capsys.readouterr().out
     assert "my edit\n" in out and "x,y\n1,2\n" in out
+    first, second = out.splitlines()[:2]  # what goes along, before the run's header
+    assert re.fullmatch(r"→ Local changes: 1 changed file on top of [0-9a-f]{12}", first), first
+    assert second == "→ Upload: input.csv (1 file, 8 bytes) → $MYCLI_INPUTS"
     git("checkout", "--quiet", "which.txt", cwd=work)
 
 
