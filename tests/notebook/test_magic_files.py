@@ -12,6 +12,8 @@ import re
 import pytest
 from IPython.core.error import UsageError
 
+from mycli_magic.errors import MycliError
+
 from tests.support.cli import git, make_repo_with_origin
 
 PLOT = ('printf \'<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><rect width="%s" height="20"/></svg>\' 30 '
@@ -36,6 +38,12 @@ def test_a_waiting_cells_artifacts_are_saved_beside_the_notebook_and_listed(engi
         assert fh.read() == "a,b\n"
     elsewhere = h.download(tmp_path / "elsewhere")
     assert [p.read_bytes() for p in elsewhere] == [SVG, b"a,b\n"]
+    with pytest.raises(MycliError, match=f"execution {h.execution_id} has no artifact 'nope.txt' "
+                                         r"\(it has: plot.svg, rows.csv\)"):
+        h.open("nope.txt")
+    with pytest.raises(ValueError, match="for reading only"):
+        h.open("rows.csv", "w")
+    assert (run_dir / "rows.csv").read_bytes() == b"a,b\n"
 
 
 def test_a_failing_cell_still_brings_its_outputs_back(engine_ip, tmp_path):
