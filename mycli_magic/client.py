@@ -3,6 +3,11 @@
 Idempotent calls (status, logs, list, stop) are retried with backoff on connection errors,
 429 and 5xx; exec never is, so a command is never silently started twice. Every failure is a
 typed MycliError whose message says what to do.
+
+Files travel outside the JSON API: an upload is PUT and an artifact fetched with GET at the URL
+the API hands out — a path on the local server, or a presigned S3 URL. The API key goes only
+to the endpoint's own origin (scheme, host and port), never to S3 or anywhere else, and is
+never carried along a redirect.
 """
 
 from __future__ import annotations
@@ -75,6 +80,71 @@ class ApiClient:
         """Delete finished executions created more than `older_than_days` ago (embedded engine)."""
         return self.call({"action": "prune", "older_than_days": older_than_days})
 
+    def upload(self, size: int, sha256: str, purpose: str) -> dict:
+        """A place to PUT `size` bytes with `sha256`: {upload_id, url, method, headers, expires_at}.
+        Retried as the reads are: a repeated request only leaves an unused upload behind."""
+        return self.call({"action": "upload", "size": size, "sha256": sha256, "purpose": purpose})
+
+    def artifacts(self, ref: str) -> dict:
+        """{execution_id, artifacts: [{name, size, sha256, url}], complete, skipped, reason}."""
+        return self.call({"action": "artifacts", **ref_fields(ref)})
+
+    # files -----------------------------------------------------------------------------------
+
+    def put_file(self, ticket: dict, path: str | os.PathLike, size: int) -> None:
+        """PUT the file at `path` (`size` bytes) where `upload` said, with its headers."""
+        url = self.file_url(str(ticket.get("url") or ""))
+        headers = {str(k): str(v) for k, v in (ticket.get("headers") or {}).items()}
+        headers["Content-Length"] = str(size)
+        headers.setdefault("Content-Type", "application/octet-stream")
+        with open(path, "rb") as body:
+            request = self._file_request(url, str(ticket.get("method") or "PUT"), headers, body)
+            with self._open_file_url(request, "upload", timeout=max(self.timeout, 300.0)) as resp:
+                resp.read()
+
+    def open_file(self, url: str):
+        """A streaming response for an artifact's `url` (the caller closes it)."""
+        request = self._file_request(self.file_url(url), "GET", {}, None)
+        return self._open_file_url(request, "download", timeout=max(self.timeout, 300.0))
+
+    def file_url(self, url: str) -> str:
+        """An absolute URL: a path the local server gave is resolved against the endpoint."""
+        if not url:
+            raise ApiRequestError(f"{self.endpoint.url} gave no URL for the file; is the engine up to date?", 502)
+        absolute = urllib.parse.urljoin(self.endpoint.url, url)
+        if urllib.parse.urlsplit(absolute).scheme not in ("http", "https"):
+            raise ApiRequestError(f"{self.endpoint.url} gave a file URL that is not http(s): {escape_controls(url[:80])}", 502)
+        return absolute
+
+    def same_origin(self, url: str) -> bool:
+        """True when `url` has the endpoint's scheme, host and port: only then may it see the key."""
+        return _origin(url) == _origin(self.endpoint.url)
+
+    def _file_request(self, url: str, method: str, headers: dict, body) -> urllib.request.Request:
+        request = urllib.request.Request(url, data=body, headers={"User-Agent": f"mycli/{__version__}", **headers},
+                                         method=method)
+        if self.endpoint.api_key and self.same_origin(url):
+            request.add_unredirected_header("X-API-Key", self.endpoint.api_key)  # never follows a redirect
+        return request
+
+    def _open_file_url(self, request: urllib.request.Request, what: str, timeout: float):
+        where = _origin(request.full_url)
+        try:
+            return urllib.request.urlopen(request, timeout=timeout)
+        except urllib.error.HTTPError as exc:
+            body = exc.read()
+            detail = escape_controls(_error_message(body) or _s3_error(body) or f"HTTP {exc.code} {exc.reason}")
+            if exc.code == 401 and self.same_origin(request.full_url):
+                detail = "the server rejected the API key"
+            elif exc.code == 403 and not self.same_origin(request.full_url):
+                detail += " (a presigned URL lasts 15 minutes: run the command again for a fresh one)"
+            raise ApiRequestError(f"{what} to {where} failed: {detail}", exc.code) from None
+        except http.client.HTTPException as exc:
+            raise ConnectionFailed(f"{what} to {where} failed: {type(exc).__name__}; try again") from None
+        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ConnectionFailed(f"{what} to {where} failed: {reason}; check your network and try again") from None
+
     # transport -------------------------------------------------------------------------------
 
     def call(self, payload: dict, idempotent: bool = True, timeout: float | None = None) -> dict:
@@ -95,9 +165,9 @@ class ApiClient:
 
     def _post(self, data: bytes, timeout: float) -> dict:
         headers = {"Content-Type": "application/json", "User-Agent": f"mycli/{__version__}"}
-        if self.endpoint.api_key:
-            headers["X-API-Key"] = self.endpoint.api_key
         request = urllib.request.Request(self.endpoint.url, data=data, headers=headers, method="POST")
+        if self.endpoint.api_key:  # unredirected: a redirect (urllib follows 301-303) never takes the key along
+            request.add_unredirected_header("X-API-Key", self.endpoint.api_key)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as resp:
                 return _decode(resp.read(), resp.status, self.endpoint.url)
@@ -126,6 +196,25 @@ class ApiClient:
         if host in ("localhost", "::1") or host.startswith("127."):
             return "is the server running? (mycli server)"
         return "check api_endpoint (mycli configure) and your network, or whether the stack still exists"
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:  # a port that is no number: matches nothing
+        return (scheme, "", -1)
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def _s3_error(body: bytes) -> str | None:
+    """S3's XML error, as `Code: Message`."""
+    match = re.search(rb"<Code>([^<]{1,100})</Code>(?:.*?<Message>([^<]{1,300})</Message>)?", body, re.S)
+    if not match:
+        return None
+    code, message = (g.decode("utf-8", "replace") if g else "" for g in match.groups())
+    return f"{code}: {message}" if message else code
 
 
 def _decode(raw: bytes, status: int, url: str) -> dict:

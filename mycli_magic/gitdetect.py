@@ -84,7 +84,7 @@ def unshared_work(root: Path, branch: str) -> str | None:
             notes.append(f"{ahead} local commit{'s' if ahead != '1' else ''} on {branch} not pushed to origin")
     if (_git(root, "status", "--porcelain", "--untracked-files=no") or "").strip():
         notes.append("uncommitted changes")
-    return None if not notes else "; ".join(notes) + " — the run clones what origin has"
+    return None if not notes else "; ".join(notes) + " — the run clones what origin has (--local-changes runs your working tree)"
 
 
 def strip_credentials(url: str) -> tuple[str, bool]:

@@ -121,6 +121,7 @@ def resolve_exec_settings(
     cpu: object = None,
     memory: object = None,
     size_defaults: tuple[object, object, str] | None = None,
+    local_changes: bool = False,
 ) -> ResolvedExec:
     """Decide what `exec` sends, from explicit values, `.mycli.yaml`, then git; explain it.
 
@@ -138,6 +139,8 @@ def resolve_exec_settings(
     when no repository can be found and `skip_git` is false (the message names the three fixes).
     `flag_names` maps "repo"/"skip_git" to how the caller's user spells them (default
     `--repo` / `--skip-git`), so the notebook magic can word the error in its own syntax.
+    With `local_changes` the local work is carried into the run (mycli_magic.uploads), so the
+    warning that the clone lacks it is not given.
     """
     names = {"repo": "--repo", "skip_git": "--skip-git", **(flag_names or {})}
     check_command_size(command)
@@ -154,7 +157,7 @@ def resolve_exec_settings(
     if skip_git:
         lines.append("→ Mode: direct execution (git cloning skipped)")
     else:
-        chosen_repo, chosen_branch = _choose_repo(repo, branch, project, cwd, lines, names)
+        chosen_repo, chosen_branch = _choose_repo(repo, branch, project, cwd, lines, names, local_changes)
         payload["repo"], payload["branch"] = chosen_repo, chosen_branch
         lines.append(f"→ Repository: {_masked(chosen_repo)}")
         lines.append(f"→ Branch: {chosen_branch}")
@@ -213,7 +216,8 @@ def shown_command(command: str) -> str:
 
 
 def _choose_repo(
-    repo: str | None, branch: str | None, project: ProjectConfig, cwd: Path, lines: list[str], names: Mapping[str, str]
+    repo: str | None, branch: str | None, project: ProjectConfig, cwd: Path, lines: list[str], names: Mapping[str, str],
+    local_changes: bool = False,
 ) -> tuple[str, str]:
     if repo:
         return gitdetect.absolute_local_url(repo, cwd), branch or project.branch or DEFAULT_BRANCH
@@ -232,7 +236,7 @@ def _choose_repo(
     if chosen_branch is None:
         lines.append(f"→ HEAD is detached; using branch {DEFAULT_BRANCH} (pass --branch to choose)")
         chosen_branch = DEFAULT_BRANCH
-    elif chosen_branch == info.branch:
+    elif chosen_branch == info.branch and not local_changes:
         warning = gitdetect.unshared_work(info.root, chosen_branch)
         if warning:
             lines.append(f"⚠ {warning}")

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("mycli_magic.cli.commands.status", "show an execution's status and exit code"),
     "logs": ("mycli_magic.cli.commands.logs", "show an execution's log (-f to follow it)"),
     "stop": ("mycli_magic.cli.commands.stop", "stop a running execution"),
+    "artifacts": ("mycli_magic.cli.commands.artifacts", "list an execution's output files (-o DIR to download them)"),
     "list": ("mycli_magic.cli.commands.list", "list recent executions"),
     "prune": ("mycli_magic.cli.commands.prune", "delete old finished executions from the embedded engine"),
     "configure": ("mycli_magic.cli.commands.configure", "set the API endpoint and key (or discover them from a stack)"),

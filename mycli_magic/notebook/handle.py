@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Callable
 from ..safe_text import escape_controls
 from ..summary import clock, format_duration, outcome, summary_line
 from .failures import ExecutionFailed, Interrupted  # noqa: F401 (documented as handle.ExecutionFailed, handle.Interrupted)
+from .handle_files import ArtifactFiles
 
 if TYPE_CHECKING:
     from ..client import ApiClient
@@ -25,9 +26,10 @@ STOPPED = "STOPPED"
 Listener = Callable[["Execution", list], None]
 
 
-class Execution:
+class Execution(ArtifactFiles):
     """A remote execution: `execution_id`, `task_arn`, `status`, `exit_code`, `logs` and
-    `.wait()`, `.stop()`, `.refresh()`. Thread-safe; one follower at a time."""
+    `.wait()`, `.stop()`, `.refresh()`; its files: `.artifacts`, `.download()`, `.open(name)`
+    (handle_files.py). Thread-safe; one follower at a time."""
 
     def __init__(self, client: "ApiClient", info: dict, max_idle_sleep: float = 2.0):
         self.client = client
@@ -287,5 +289,6 @@ class Execution:
             for k, v in rows
         )
         hint = (f"{len(self.events)} log lines read · <code>.logs</code> · <code>.wait()</code> · <code>.stop()</code> · "
+                "<code>.artifacts</code> · <code>.download()</code> · "
                 f"<code>%mycli attach {html.escape(str(self.execution_id))}</code>")
         return f"<table class='mycli-handle'>{body}</table><div style='font-size:90%;opacity:.8'>{hint}</div>"

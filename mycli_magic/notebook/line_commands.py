@@ -1,4 +1,4 @@
-"""The line magic's commands: `%mycli status|logs|stop|list|attach|configure|init|destroy|doctor`.
+"""The line magic's commands: `%mycli status|logs|stop|list|attach|artifacts|configure|init|destroy|doctor`.
 
 They mirror the `mycli` CLI's commands and words, with notebook manners: `status` gives back
 an execution handle, `list` a table that renders as HTML, `attach` and `logs -f` the live
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import html
 import shlex
+from pathlib import Path
 
 from IPython.core.error import UsageError
 
@@ -50,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     attach.add_argument("--out", metavar="VAR", help="also store the execution handle in VAR")
     attach.add_argument("-t", "--timestamps", action="store_true", help="show each line's time (UTC)")
     command("stop", "stop the execution (exit 130)")
+    files = command("artifacts", "the files the run wrote to $MYCLI_OUTPUTS; -o DIR: download them (sha256 checked)")
+    files.add_argument("-o", "--output", metavar="DIR", help="save them under DIR (created if needed)")
     listing = command("list", "recent executions, newest first", ref=False)
     listing.add_argument("--limit", metavar="N", type=int, default=20, help="how many (1-1000, default 20)")
     for name, help_text in PASS_THROUGH.items():  # their options are parsed by the command itself
@@ -120,6 +123,16 @@ def cmd_logs(magics, args):
     else:
         ref = escape_controls(handle.execution_id)
         print(f"… {ref} is still {escape_controls(handle.status)}; follow it live: %mycli logs {ref} -f")
+
+
+def cmd_artifacts(magics, args):
+    handle = _handle(magics, args)
+    if args.output:
+        from ..downloads import describe
+
+        handle.download(args.output)
+        print(f"✓ Saved {describe(handle.artifact_listing())} to {Path(args.output).expanduser().resolve()} (sha256 checked)")
+    return handle.artifacts
 
 
 def cmd_attach(magics, args):
@@ -262,7 +275,7 @@ def _progress(line: str) -> None:
 
 
 COMMANDS = {
-    "status": cmd_status, "logs": cmd_logs, "attach": cmd_attach, "stop": cmd_stop, "list": cmd_list,
+    "status": cmd_status, "logs": cmd_logs, "attach": cmd_attach, "stop": cmd_stop, "list": cmd_list, "artifacts": cmd_artifacts,
     "configure": cmd_configure, "init": cmd_init, "destroy": cmd_destroy, "doctor": cmd_doctor,
 }
 

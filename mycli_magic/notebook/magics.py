@@ -18,62 +18,13 @@ from typing import Iterator
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
-from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.core.magic_arguments import magic_arguments
 from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode, Union
 
 from ..errors import MycliError
+from .arguments import FLAG_NAMES, exec_arguments, parse_options
 
-FLAG_NAMES = {"repo": "--repo", "skip_git": "--skip-git"}
 STOP_CONFIRM_SECONDS = 15.0  # after an interrupt, how long to wait for the engine to report STOPPED
-
-
-def exec_arguments(func):
-    """`mycli exec`'s flags plus the notebook's own, stacked once (as IPython's %%script does)."""
-    decorators = [
-        argument("--repo", metavar="URL", help="git repository to clone (overrides .mycli.yaml and the git remote)"),
-        argument("--branch", metavar="B", help="branch or tag to check out (overrides .mycli.yaml; default: main)"),
-        argument("--image", metavar="I", help="container image (overrides .mycli.yaml and MycliMagics.image)"),
-        argument("--env", metavar="K=V", action="append", default=[],
-                 help="environment variable for the command; repeatable; merged over .mycli.yaml's env"),
-        argument("--timeout", metavar="S", type=int, help="seconds before the remote command is stopped (default 1800)"),
-        argument("--skip-git", action="store_true", help="run the command directly, without cloning a repository"),
-        argument("--cpu", metavar="VCPU", help="vCPU: 0.25, 0.5, 1, 2, 4, 8 or 16 (overrides .mycli.yaml and MycliMagics.cpu)"),
-        argument("--memory", metavar="SIZE", help="memory: MiB (4096) or 4GiB / 4G, a pair AWS Fargate runs with the cpu "
-                 "(overrides .mycli.yaml and MycliMagics.memory)"),
-        argument("--profile", metavar="P", help="profile from $MYCLI_HOME/config.yaml (default: MycliMagics.profile)"),
-        argument("--bg", action="store_true",
-                 help="detach: return at once while the run goes on (the panel keeps updating); never raises"),
-        argument("--out", metavar="VAR", help="store an execution handle in VAR (.logs, .wait(), .stop(), .refresh())"),
-        argument("--no-raise", action="store_true", help="do not raise when the remote command exits non-zero"),
-    ]
-    for decorator in reversed(decorators):
-        func = decorator(func)
-    return func
-
-
-def parse_options(magic_func, line: str):
-    """Split like a POSIX shell (IPython's own splitter keeps the quotes: --env "A=b c" would
-    arrive as '"A=b' 'c"'), then parse; a mistake is a UsageError naming the option, and so is
-    a word that is no option (a command written on this line instead of in the cell)."""
-    import shlex
-
-    try:
-        argv = shlex.split(line)
-    except ValueError as exc:
-        raise UsageError(f"%%mycli: {exc} in the options line (check the quotes)") from None
-    try:
-        args, extras = magic_func.parser.parse_known_args(argv)
-    except UsageError as exc:
-        raise UsageError(f"%%mycli: {exc} (see: %%mycli?)") from None
-    words = [word for word in extras if word != "--"]
-    unknown = [word for word in words if word.startswith("-")]
-    if unknown:
-        raise UsageError(f"%%mycli: unrecognized arguments: {' '.join(unknown)} (see: %%mycli?)")
-    if words:  # as `mycli exec "echo hi" --wait`: nothing on this line may reach the shell
-        raise UsageError(f"%%mycli: {' '.join(shlex.quote(w) for w in words)} on the %%mycli line "
-                         f"{'is not an option' if len(words) == 1 else 'are not options'}: the command goes in the "
-                         "cell, on the lines below %%mycli; this line takes only options (see: %%mycli?)")
-    return args
 
 
 def expand(shell, line: str, where: str) -> str:
@@ -124,6 +75,13 @@ class MycliMagics(Magics):
         "(Save log, %mycli logs ID, handle.logs).")).tag(config=True)
     task_vcpu = Float(0.25, help="vCPU of the AWS task, for the cost estimate (when the engine does not report it).").tag(config=True)
     task_memory_gb = Float(0.5, help="Memory in GB of the AWS task, for the cost estimate.").tag(config=True)
+    download_artifacts = Bool(True, help=(
+        "When a waiting %%mycli cell ends with artifacts (files the command wrote to $MYCLI_OUTPUTS), download "
+        "them into mycli-runs/<execution id>/ beside the notebook (sha256 checked) and show them. "
+        "False: only list them (handle.download() fetches them).")).tag(config=True)
+    download_limit_mb = Float(200.0, min=0.0, help=(
+        "At most this many MiB of artifacts are downloaded by a cell by itself; the files over it are "
+        "listed, not fetched (handle.download() or %mycli artifacts ID -o DIR gets them).")).tag(config=True)
 
     # %%mycli ---------------------------------------------------------------------------------
 
@@ -151,10 +109,16 @@ class MycliMagics(Magics):
             raise UsageError("--timeout must be at least 1 second")
         if not cell.strip():
             raise UsageError("the cell is empty: write the command to run on the lines below %%mycli")
+        from ..uploads import prepare, send
+
         with self.user_errors():
             payload = self._payload(args, cell)
-            client = self.connect(args.profile)
-            info = client.exec(payload)
+            # paths, the upload cap and git are checked before anything is sent or started
+            with prepare(args.upload, args.local_changes, payload, cwd=os.getcwd()) as files:
+                for note in files.lines:  # what goes along: `→ Upload: data (3 files, 1.2 MiB) → $MYCLI_INPUTS`
+                    print(note, flush=True)
+                client = self.connect(args.profile)
+                info = client.exec({**payload, **send(client, files)})
         from .handle import Execution
 
         handle = Execution(client, info, max_idle_sleep=self.poll_interval)
@@ -164,7 +128,7 @@ class MycliMagics(Magics):
         view.show(handle, background=args.bg)
         if args.bg:
             return None
-        self.wait_in_cell(handle, view, stop_on_interrupt=True)
+        self.wait_in_cell(handle, view, stop_on_interrupt=True, collect=True)
         failure = None if args.no_raise else handle.failure()
         if failure is not None:
             raise failure
@@ -177,6 +141,7 @@ class MycliMagics(Magics):
             cell, repo=args.repo, branch=args.branch, image=args.image, env=parse_env_pairs(args.env),
             timeout=args.timeout, skip_git=args.skip_git, cwd=os.getcwd(), flag_names=FLAG_NAMES,
             cpu=args.cpu, memory=args.memory, size_defaults=(self.cpu, self.memory, "%config MycliMagics"),
+            local_changes=args.local_changes,
         )
         payload = dict(resolved.payload)
         if "image" not in payload and self.image:
@@ -190,12 +155,13 @@ class MycliMagics(Magics):
     @no_var_expand
     @line_magic("mycli")
     def mycli_line(self, line: str):
-        """%mycli status|logs|stop|list|attach|configure|init|destroy|doctor ... (the `mycli` CLI's commands)
+        """%mycli status|logs|stop|list|attach|artifacts|configure|init|destroy|doctor ... (the CLI's commands)
 
           %mycli status ID            the execution as a handle (.logs, .wait(), .stop())
           %mycli logs ID [-f] [-t]    its log so far; -f: live, until it ends; -t: timestamps
           %mycli attach ID [--out V]  the live panel with the whole log (e.g. after a kernel restart)
           %mycli stop ID              stop it (exit 130)
+          %mycli artifacts ID [-o DIR]  the files it wrote to $MYCLI_OUTPUTS; -o: download them
           %mycli list [--limit N]     recent executions (a table)
           %mycli configure ...        as `mycli configure` (endpoint, API key, profiles)
           %mycli init ... / destroy   deploy or remove the AWS stack (needs the AWS extras)
@@ -240,9 +206,10 @@ class MycliMagics(Magics):
                                 memory_gb=self.task_memory_gb, handle_name=handle_name)
         return make_view(choose_display(self.shell, self.display), settings)
 
-    def wait_in_cell(self, handle, view, stop_on_interrupt: bool) -> None:
+    def wait_in_cell(self, handle, view, stop_on_interrupt: bool, collect: bool = False) -> None:
         """Follow until the run ends. An interrupt stops the remote run (the cell's own run) or
-        detaches (a run only being watched), says so in one line, and re-raises."""
+        detaches (a run only being watched), says so in one line, and re-raises. With `collect`,
+        the run's artifacts are then listed and (download_artifacts) saved beside the notebook."""
         __tracebackhide__ = True
         try:
             with self.user_errors():
@@ -255,7 +222,24 @@ class MycliMagics(Magics):
         except BaseException:
             view.close()
             raise
+        if collect:
+            self._collect(handle, view)
         view.finished(handle)
+
+    def _collect(self, handle, view) -> None:
+        """The run's artifacts, listed and saved; an interrupt here leaves the (ended) run alone."""
+        __tracebackhide__ = True
+        from .results import show_artifacts
+
+        try:
+            show_artifacts(handle, view, self.download_artifacts, int(self.download_limit_mb * 1024 * 1024))
+        except KeyboardInterrupt:
+            from .handle import Interrupted
+
+            ref = handle.execution_id
+            line = f"■ Interrupted while saving the artifacts of execution {ref}; get them with: %mycli artifacts {ref} -o DIR"
+            view.close()
+            raise Interrupted(line) from None
 
     @staticmethod
     def _stop_after_interrupt(handle, view) -> str:

@@ -107,6 +107,17 @@ class PanelView:
         self.render(force=True)
         self.close()
 
+    def artifacts(self, handle: "Execution", files: list, notes: list[str]) -> None:
+        """The run's artifacts under the log: links to the local copies, images inline."""
+        from IPython.display import HTML
+
+        from .panel_files import files_html
+
+        self.files = W.Output()
+        self.files.append_display_data(HTML(files_html(files, notes)))
+        children = list(self.widget.children)
+        self.widget.children = children[:-1] + [self.files, children[-1]]  # above the summary
+
     def interrupted(self, handle: "Execution", stopped: bool, detail: str = "") -> str:
         ref = handle.execution_id
         line = (f"■ Interrupted: stopped execution {ref} on the remote (exit {handle.exit_code})." if stopped else

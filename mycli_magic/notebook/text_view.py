@@ -79,6 +79,17 @@ class TextView:
         self._end_line()
         self.say(summary_line(handle.info, self.settings.vcpu, self.settings.memory_gb))
 
+    def artifacts(self, handle: "Execution", files: list, notes: list[str]) -> None:
+        """The run's artifacts, one line each, and where they are (before the summary line)."""
+        from ..downloads import listing_lines
+
+        self._end_line()
+        listing = {**files.listing, "skipped": []}  # the log said what was skipped, with its own count
+        for line in listing_lines(listing):
+            self.say(f"  {line}")
+        for note in notes:
+            self.say(note)
+
     def interrupted(self, handle: "Execution", stopped: bool, detail: str = "") -> str:
         """The one line saying what the interrupt did; the Interrupted exception shows it."""
         self.close()

@@ -261,3 +261,37 @@ def test_attach_after_kernel_restart_shows_the_whole_log(notebook, tmp_path):
     expect_contains(attached.locator(".mycli-log"), "after-restart")
     expect_text(attached.locator(".mycli-badge"), re.compile(r"^STOPPED · exit 0 · "))
     nb.screenshot("10-attached-after-restart-finished", 2)
+
+
+def test_artifacts_show_inline_under_the_log_and_their_link_opens_the_local_copy(notebook):
+    svg = ("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"120\" height=\"60\">"
+           "<rect x=\"10\" y=\"20\" width=\"30\" height=\"40\" fill=\"#1976d2\"/>"
+           "<rect x=\"60\" y=\"5\" width=\"30\" height=\"55\" fill=\"#388e3c\"/></svg>")
+    nb = notebook([LOAD, f"%%mycli --skip-git --out run\nprintf '%s' '{svg}' > \"$MYCLI_OUTPUTS/chart.svg\"\n"
+                         "echo 'a,b' > \"$MYCLI_OUTPUTS/table.csv\""])
+    loaded(nb)
+    nb.run(1)
+    panel = nb.panel(1)
+    expect_text(panel.locator(".mycli-badge"), re.compile(r"^STOPPED · exit 0 · "))
+    image = panel.locator(".mycli-artifacts img")
+    expect(image).to_be_visible()
+    size = image.evaluate("img => img.complete && [img.naturalWidth, img.naturalHeight]")
+    assert size == [120, 60]  # the browser decoded the SVG the run wrote
+    execution_id = panel.locator(".mycli-id").inner_text().strip()
+    local = nb.lab.root / "mycli-runs" / execution_id / "chart.svg"
+    assert local.read_text() == svg  # downloaded beside the notebook
+    rows = panel.locator(".mycli-files tbody tr")
+    expect(rows).to_have_count(2)
+    assert rows.nth(1).inner_text().split() == ["table.csv", "4", "bytes"]
+    # under the log, above the summary line
+    order = panel.evaluate("""p => ['.mycli-log', '.mycli-artifacts', '.mycli-summary']
+        .map(s => p.querySelector(s).getBoundingClientRect().top)""")
+    assert order == sorted(order), order
+    nb.screenshot("11-artifacts-inline-image", 1)
+    panel.locator(".mycli-files a", has_text="table.csv").click()
+    # JupyterLab opens the local copy as a document in a new tab; the page stays where it was
+    tab = nb.page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="table.csv")
+    expect(tab).to_be_visible()
+    expect(nb.page.get_by_role("tabpanel", name="table.csv")).to_be_visible()  # JupyterLab's CSV viewer, on the copy
+    expect(nb.page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text=nb.name)).to_have_count(1)  # still JupyterLab
+    nb.screenshot("12-artifact-link-opened-in-jupyterlab")

@@ -21,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..common import add_json_argument, add_profile_argument, add_raw_argument, int_in_range
 
     parser.usage = ("mycli exec [--repo URL] [--branch B] [--image I] [--env K=V]... [--timeout S] [--skip-git]\n"
-                    "                  [--cpu VCPU] [--memory SIZE] [--wait|-w] [--json] [--dry-run] [--raw] [--profile P] COMMAND")
+                    "                  [--cpu VCPU] [--memory SIZE] [--upload PATH]... [--local-changes]\n"
+                    "                  [--wait|-w [--download DIR]] [--json] [--dry-run] [--raw] [--profile P] COMMAND")
     parser.epilog = USAGE_NOTE
     parser.add_argument("--repo", metavar="URL", help="git repository to clone (overrides .mycli.yaml and git remote)")
     parser.add_argument("--branch", metavar="B", help="branch or tag to check out (overrides .mycli.yaml; default: main)")
@@ -33,6 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpu", metavar="VCPU", help="vCPU for the run: 0.25, 0.5, 1, 2, 4, 8 or 16 (overrides .mycli.yaml)")
     parser.add_argument("--memory", metavar="SIZE", help="memory for the run: MiB (4096) or 4GiB / 4G; a pair AWS Fargate "
                         "runs with --cpu (overrides .mycli.yaml)")
+    parser.add_argument("--upload", metavar="PATH", action="append", default=[],
+                        help="a file or directory for the run, at $MYCLI_INPUTS/<its name>; repeatable; 100 MiB in all")
+    parser.add_argument("--local-changes", action="store_true",
+                        help="run your working tree: carry unpushed commits, uncommitted and untracked files into the clone")
+    parser.add_argument("--download", metavar="DIR",
+                        help="with --wait: when the run ends, save its artifacts ($MYCLI_OUTPUTS) into DIR, sha256 checked")
     parser.add_argument("-w", "--wait", action="store_true",
                         help="stream the output until the command ends and exit with its exit code (Ctrl-C detaches)")
     add_json_argument(parser)
@@ -103,17 +110,36 @@ def _mycli_options(words: list[str], options: tuple[str, ...]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from ...project import parse_env_pairs, resolve_exec_settings
-    from ...safe_text import clean_log, escaped
-    from ..common import err, open_client, print_json
+    from ..common import err
+
+    from ...errors import UsageError
+    from ...uploads import prepare
 
     command = command_text(args.words, options=getattr(args, "_options", ()), warn=err)
+    if args.download and not args.wait:
+        raise UsageError("--download needs --wait (it saves the artifacts when the run ends); "
+                         "for a run that is not waited for: mycli artifacts ID -o DIR")
     resolved = resolve_exec_settings(
         command, repo=args.repo, branch=args.branch, image=args.image, env=parse_env_pairs(args.env),
         timeout=args.timeout, skip_git=args.skip_git, cpu=args.cpu, memory=args.memory,
+        local_changes=args.local_changes,
     )
+    # everything local (paths, the size cap, git) is checked before anything is sent or started
+    with prepare(args.upload, args.local_changes, resolved.payload, cwd=".") as files:
+        return _run(args, resolved, files)
+
+
+def _run(args: argparse.Namespace, resolved, files) -> int:
+    from ...safe_text import clean_log, escaped
+    from ...uploads import send
+    from ..common import err, open_client, print_json
+
+    lines = resolved.lines[:-1] + files.lines + resolved.lines[-1:]  # the command stays last
     if args.dry_run:
-        for line in resolved.lines:
+        for line in lines:
             err(line)
+        if files.inputs or files.changes:
+            err("→ Dry run: uploads are checked but not sent, so the script below does not unpack them")
         client = open_client(args)
         answer = client.exec({**resolved.payload, "dry_run": True})
         if args.json:
@@ -129,13 +155,16 @@ def run(args: argparse.Namespace) -> int:
     quiet = args.json
     say = err if (args.wait or args.json) else print
     if not quiet:
-        for line in resolved.lines:
+        for line in lines:
             say(line)
     client = open_client(args)
+    if (files.inputs or files.changes) and not quiet:
+        say("→ Uploading...")
+    payload = {**resolved.payload, **send(client, files)}
     if not quiet:
         say("")
         say("→ Starting execution...")
-    execution = client.exec(resolved.payload)
+    execution = client.exec(payload)
     if args.json and not args.wait:
         print_json(execution)
         return 0
@@ -147,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
             say(line)
     if not args.wait:
         return 0
-    return _wait(client, execution, args.json, args.raw)
+    return _wait(client, execution, args.json, args.raw, args.download)
 
 
 def details_lines(execution: dict, monitor: bool = True) -> list[str]:
@@ -179,7 +208,7 @@ def details_lines(execution: dict, monitor: bool = True) -> list[str]:
     ]
 
 
-def _wait(client, execution: dict, as_json: bool, raw: bool = False) -> int:
+def _wait(client, execution: dict, as_json: bool, raw: bool = False, download: str | None = None) -> int:
     from ..common import err, execution_ref, follow_to_end, print_json
 
     ident = execution.get("execution_id", "")
@@ -188,6 +217,31 @@ def _wait(client, execution: dict, as_json: bool, raw: bool = False) -> int:
         err("")
         err("→ Following the output (Ctrl-C detaches; the command keeps running)")
     code, final = follow_to_end(client, ref, ident, timestamps=False, out=sys.stderr if as_json else sys.stdout, raw=raw)
+    if download and final is not None:
+        _download(client, ref, download, code)
     if as_json and final is not None:
         print_json(final)
     return code
+
+
+def _download(client, ref: str, directory: str, code: int) -> None:
+    """Save the run's artifacts; a failure is said in one line and, after a run that succeeded,
+    is the error mycli exits with (after one that failed, the run's own exit code wins)."""
+    from pathlib import Path
+
+    from ...downloads import describe, download, listing_when_complete
+    from ...errors import MycliError
+    from ..common import err
+
+    try:
+        listing = listing_when_complete(client, ref)
+        if not listing.get("artifacts"):
+            err(f"→ No artifacts to save in {directory} (the command wrote nothing to $MYCLI_OUTPUTS)")
+            return
+        download(client, listing, Path(directory))
+    except MycliError as exc:
+        if code == 0:
+            raise
+        err(f"✗ Could not save the artifacts: {exc}")
+        return
+    err(f"✓ Saved {describe(listing)} to {Path(directory).expanduser().resolve()} (sha256 checked)")

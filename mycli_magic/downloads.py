@@ -1,0 +1,121 @@
+"""What comes back from a run: its artifacts listed, waited for, and saved with their sha256
+checked. Shared by `mycli artifacts`, `mycli exec --wait --download` and the notebook.
+
+A file is saved only inside the chosen directory and only once its size and sha256 are what
+the engine listed (transfer.save_stream); one already there with the same size and sha256 is
+kept, not fetched again, so downloading twice costs nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import MycliError
+from .transfer import file_sha256, human_size, save_stream, target_path
+
+if TYPE_CHECKING:
+    from .client import ApiClient
+
+COMPLETE_WAIT_SECONDS = 60.0
+
+
+@dataclass
+class Saved:
+    paths: list[Path] = field(default_factory=list)  # in listing order
+    left_out: list[str] = field(default_factory=list)  # names over the size limit, not fetched
+    fetched_bytes: int = 0
+
+
+def total_size(listing: dict) -> int:
+    return sum(int(a.get("size") or 0) for a in listing.get("artifacts") or [])
+
+
+def describe(listing: dict) -> str:
+    """`3 files, 1.2 MiB`."""
+    count = len(listing.get("artifacts") or [])
+    return f"{count} file{'s' if count != 1 else ''}, {human_size(total_size(listing))}"
+
+
+def listing_when_complete(client: "ApiClient", ref: str, timeout: float = COMPLETE_WAIT_SECONDS) -> dict:
+    """The artifacts answer once collection has finished (it runs just after the command ends);
+    MycliError at once if the run is still going, or if collection has not finished in `timeout` s."""
+    deadline, delay, checked = time.monotonic() + timeout, 0.1, False
+    while True:
+        listing = client.artifacts(ref)
+        if listing.get("complete") is not False:
+            return listing
+        if not checked:
+            status = client.status(ref).get("status")
+            if status != "STOPPED":
+                from .safe_text import escape_controls
+
+                raise MycliError(f"execution {ref} is still {escape_controls(status)}: its artifacts are collected "
+                                 "when it ends; ask again then")
+            checked = True
+        if time.monotonic() >= deadline:
+            raise MycliError(f"the artifacts of execution {ref} are still being collected after {timeout:.0f} s; "
+                             "ask again in a moment")
+        time.sleep(delay)
+        delay = min(delay * 1.5, 2.0)
+
+
+def download(client: "ApiClient", listing: dict, directory: Path | str, limit: int | None = None) -> Saved:
+    """Save every listed artifact under `directory`; with `limit` (bytes), the ones that would take
+    the total over it are left out (named in `left_out`). MycliError on a mismatch or a bad name,
+    before that file is written."""
+    directory = Path(directory).expanduser()
+    saved, planned = Saved(), 0
+    artifacts = listing.get("artifacts") or []
+    for artifact in artifacts:  # every name checked before anything is written
+        target_path(directory, str(artifact.get("name", "")))
+    for artifact in artifacts:
+        name, size, sha256 = str(artifact["name"]), int(artifact.get("size") or 0), str(artifact.get("sha256") or "")
+        if limit is not None and planned + size > limit:
+            saved.left_out.append(name)
+            continue
+        planned += size
+        target = target_path(directory, name)
+        if _already_there(target, size, sha256):
+            saved.paths.append(target)
+            continue
+        with client.open_file(str(artifact.get("url") or "")) as stream:
+            try:
+                saved.paths.append(save_stream(stream, directory, name, size, sha256))
+            except OSError as exc:  # a full disk, a directory we may not write, a file in the way
+                raise MycliError(f"cannot save {target}: {exc.strerror or exc}; nothing was saved under that name") from None
+        saved.fetched_bytes += size
+    return saved
+
+
+def _already_there(target: Path, size: int, sha256: str) -> bool:
+    try:
+        return target.is_file() and not target.is_symlink() and target.stat().st_size == size and file_sha256(target) == sha256
+    except OSError:
+        return False
+
+
+def listing_lines(listing: dict) -> list[str]:
+    """The artifacts as aligned lines (name, size, sha256's first 12), then what was skipped."""
+    from .safe_text import escape_controls
+
+    artifacts = listing.get("artifacts") or []
+    rows = [(escape_controls(a.get("name")), human_size(int(a.get("size") or 0)), str(a.get("sha256") or "")[:12])
+            for a in artifacts]
+    lines = []
+    if rows:
+        width = max(len("NAME"), *(len(r[0]) for r in rows))
+        size_width = max(len("SIZE"), *(len(r[1]) for r in rows))
+        lines.append(f"{'NAME'.ljust(width)}  {'SIZE'.rjust(size_width)}  SHA256")
+        lines += [f"{n.ljust(width)}  {s.rjust(size_width)}  {h}" for n, s, h in rows]
+    else:
+        lines.append("No artifacts (the command wrote nothing to $MYCLI_OUTPUTS).")
+    lines += [f"→ Skipped {escape_controls(line)}" if not str(line).startswith("→") else escape_controls(line)
+              for line in listing.get("skipped") or []]
+    if listing.get("reason"):
+        lines.append(f"⚠ {escape_controls(listing['reason'])}")
+    if listing.get("complete") is False:
+        lines.append("… still being collected (the run has not finished, or has only just)")
+    return lines

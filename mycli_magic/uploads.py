@@ -1,0 +1,114 @@
+"""What goes into a run besides the command: `--upload PATH` files and `--local-changes`.
+
+Both fronts (`mycli exec`, `%%mycli`) do it in two steps. `prepare` works locally only — it
+checks the paths and the size cap, packs, and captures the git difference — so every mistake
+is one line before anything is sent or started. `send` then hands each archive to the engine
+(the `upload` action, then a PUT to the URL it gives) and returns the exec fields naming them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from .errors import UsageError
+from .local_changes import LocalChanges, capture
+from .transfer import DEFAULT_UPLOAD_CAP, Packed, pack_uploads
+
+if TYPE_CHECKING:
+    from .client import ApiClient
+
+
+@dataclass
+class Prepared:
+    """Archives ready to send; `close()` removes the temporary directory holding them."""
+
+    workdir: Path | None = None
+    inputs: Packed | None = None
+    changes: LocalChanges | None = None
+    lines: list[str] = field(default_factory=list)  # "→ ..." lines for the user
+
+    def close(self) -> None:
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+
+    def __enter__(self) -> "Prepared":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def prepare(uploads: Sequence[str], local_changes: bool, payload: dict, cwd: Path | str,
+            cap: int = DEFAULT_UPLOAD_CAP, flag: str = "--local-changes") -> Prepared:
+    """Pack `uploads` and, with `local_changes`, capture the working tree's difference from
+    origin/<the payload's branch>. UsageError (nothing sent, nothing left behind) when a path is
+    missing, the files are over `cap`, or the changes cannot be expressed."""
+    prepared = Prepared()
+    if local_changes:
+        prepared.changes = _capture(payload, Path(cwd), flag)
+        prepared.lines.append(f"→ Local changes: {prepared.changes.summary}" if prepared.changes else
+                              "→ Local changes: none (the working tree matches origin); the run clones it as is")
+    if not uploads:
+        return prepared
+    prepared.workdir = Path(tempfile.mkdtemp(prefix="mycli-upload-"))
+    try:
+        prepared.inputs = pack_uploads(uploads, prepared.workdir, cap)
+    except BaseException:
+        prepared.close()
+        raise
+    names = ", ".join(sorted({_basename(p) for p in uploads}))
+    prepared.lines.append(f"→ Upload: {names} ({prepared.inputs.describe()}) → $MYCLI_INPUTS")
+    return prepared
+
+
+def send(client: "ApiClient", prepared: Prepared) -> dict:
+    """Upload what `prepare` made; returns the exec request's `inputs` / `local_changes` fields."""
+    fields: dict = {}
+    if prepared.inputs is not None:
+        packed = prepared.inputs
+        fields["inputs"] = _put(client, packed.path, packed.size, packed.sha256, "inputs")
+    if prepared.changes is not None:
+        import hashlib
+
+        archive = prepared.changes.archive
+        workdir = prepared.workdir or Path(tempfile.mkdtemp(prefix="mycli-upload-"))
+        prepared.workdir = workdir
+        path = workdir / "local-changes.tar.gz"
+        path.write_bytes(archive)
+        fields["local_changes"] = _put(client, path, len(archive), hashlib.sha256(archive).hexdigest(), "local_changes")
+    return fields
+
+
+def _put(client: "ApiClient", path: Path, size: int, sha256: str, purpose: str) -> str:
+    ticket = client.upload(size, sha256, purpose)
+    upload_id = ticket.get("upload_id")
+    if not isinstance(upload_id, str) or not upload_id:
+        from .errors import ApiRequestError
+
+        raise ApiRequestError(f"{client.endpoint.url} answered the upload request without an upload_id; "
+                              "is the engine up to date?", 502)
+    client.put_file(ticket, path, size)
+    return upload_id
+
+
+def _capture(payload: dict, cwd: Path, flag: str) -> LocalChanges | None:
+    from .gitdetect import find_git_root
+
+    if payload.get("skip_git"):
+        raise UsageError(f"{flag} carries your local git work into the run's clone; with no clone (skip-git) "
+                         "there is nothing to apply it to: drop one of them")
+    root = find_git_root(cwd)
+    if root is None:
+        raise UsageError(f"{flag}: {cwd} is not in a git repository; run it from your repository's working tree")
+    return capture(root, str(payload.get("branch") or "main"))
+
+
+def _basename(path: str) -> str:
+    p = Path(os.path.expanduser(str(path)))
+    return p.resolve().name if p.name in ("", ".", "..") else p.name

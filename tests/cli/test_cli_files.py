@@ -1,0 +1,149 @@
+"""Files in and out through the real `mycli` executable and a real embedded engine: --upload
+arrives byte for byte with its modes, --local-changes runs the working tree, --wait --download
+and `mycli artifacts -o` save what the run wrote to $MYCLI_OUTPUTS, sha256 checked; mistakes are
+one line before anything is sent."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import stat
+
+import pytest
+
+from tests.support.cli import Cli, git, make_repo_with_origin
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory) -> Cli:
+    cli = Cli(tmp_path_factory.mktemp("files-home"))
+    yield cli
+    cli.stop_engine()
+
+
+def executions(cli: Cli) -> int:
+    proc = cli.run("list", "--json", "--limit", "1000")
+    assert proc.returncode == 0, proc.stderr
+    return len(json.loads(proc.stdout)["executions"])
+
+
+def test_uploads_arrive_byte_for_byte_with_their_modes(cli, tmp_path):
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    payload = os.urandom(300_000)
+    (data / "sub" / "blob.bin").write_bytes(payload)
+    (data / "run.sh").write_text("#!/bin/sh\necho ran\n")
+    (data / "run.sh").chmod(0o750)
+    (tmp_path / "notes.txt").write_text("one file\n")
+    proc = cli.run("exec", "--skip-git", "--wait", "--upload", str(data), "--upload", str(tmp_path / "notes.txt"),
+                   'cd "$MYCLI_INPUTS" && sha256sum data/sub/blob.bin && stat -c "%a %n" data/run.sh && '
+                   "./data/run.sh && cat notes.txt && ls", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"{hashlib.sha256(payload).hexdigest()}  data/sub/blob.bin" in proc.stdout
+    assert "750 data/run.sh" in proc.stdout and "ran\n" in proc.stdout and "one file\n" in proc.stdout
+    assert "→ Upload: data, notes.txt (3 files, " in proc.stderr
+
+
+def test_an_upload_over_the_cap_is_one_line_and_starts_nothing(cli, tmp_path):
+    before = executions(cli)
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as fh:
+        fh.truncate(100 * 1024 * 1024 + 1)  # sparse: 100 MiB and a byte
+    proc = cli.run("exec", "--skip-git", "--upload", str(big), "true", cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "more than the 100.0 MiB cap" in proc.stderr and "nothing was sent" in proc.stderr
+    assert executions(cli) == before
+
+
+def test_wait_download_saves_the_outputs_with_their_sha256(cli, tmp_path):
+    out = tmp_path / "results"
+    proc = cli.run("exec", "--skip-git", "--wait", "--download", str(out),
+                   'mkdir -p "$MYCLI_OUTPUTS/tables" && printf "<svg/>" > "$MYCLI_OUTPUTS/plot.svg" && '
+                   'seq 1 1000 > "$MYCLI_OUTPUTS/tables/n.csv"', cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "plot.svg").read_bytes() == b"<svg/>"
+    assert (out / "tables" / "n.csv").read_text() == "".join(f"{i}\n" for i in range(1, 1001))
+    assert f"✓ Saved 2 files, " in proc.stderr and str(out.resolve()) in proc.stderr
+
+
+def test_artifacts_lists_then_downloads_and_json_names_the_paths(cli, tmp_path):
+    run = cli.run("exec", "--json", "--skip-git", "--wait", 'printf hello > "$MYCLI_OUTPUTS/greeting.txt"; exit 3', cwd=tmp_path)
+    assert run.returncode == 3, run.stderr  # a failed run's outputs come back too
+    ident = json.loads(run.stdout)["execution_id"]
+    listed = cli.run("artifacts", ident)
+    assert listed.returncode == 0, listed.stderr
+    sha = hashlib.sha256(b"hello").hexdigest()
+    assert listed.stdout.splitlines()[0].split() == ["NAME", "SIZE", "SHA256"]
+    assert listed.stdout.splitlines()[1].split() == ["greeting.txt", "5", "bytes", sha[:12]]
+    saved = cli.run("artifacts", ident, "-o", str(tmp_path / "dl"), "--json")
+    assert saved.returncode == 0, saved.stderr
+    answer = json.loads(saved.stdout)
+    assert answer["artifacts"][0]["sha256"] == sha
+    assert answer["artifacts"][0]["path"] == str((tmp_path / "dl" / "greeting.txt").resolve())
+    assert (tmp_path / "dl" / "greeting.txt").read_bytes() == b"hello"
+
+
+def test_a_run_with_no_outputs_lists_none(cli, tmp_path):
+    run = cli.exec_json("--skip-git", "--wait", "true", cwd=tmp_path)
+    proc = cli.run("artifacts", run["execution_id"], "-o", str(tmp_path / "none"))
+    assert proc.returncode == 0 and "No artifacts" in proc.stdout and not (tmp_path / "none").exists()
+
+
+def test_local_changes_run_the_working_tree(cli, tmp_path):
+    origin, work = make_repo_with_origin(tmp_path / "repo")
+    git("commit", "--quiet", "--allow-empty", "-m", "local only", cwd=work)  # not pushed
+    (work / "which.txt").write_text("edited, not committed\n")
+    (work / "new.txt").write_text("untracked\n")
+    (work / "tool.sh").write_text("#!/bin/sh\necho tool\n")
+    (work / "tool.sh").chmod(0o755)
+    plain = cli.run("exec", "--wait", "cat which.txt; ls", cwd=work)
+    assert plain.returncode == 0 and "feature\n" in plain.stdout and "new.txt" not in plain.stdout
+    assert "--local-changes runs your working tree" in plain.stderr
+    carried = cli.run("exec", "--wait", "--local-changes", "cat which.txt new.txt; ./tool.sh; git log --format=%s -1",
+                      cwd=work)
+    assert carried.returncode == 0, carried.stdout + carried.stderr
+    assert carried.stdout.count("edited, not committed\n") == 1 and "untracked\n" in carried.stdout
+    assert "tool\n" in carried.stdout and "local only\n" in carried.stdout
+    assert re.search(r"→ Local changes: 1 local commit and 3 changed files \(2 untracked\) on top of [0-9a-f]{12}",
+                     carried.stderr), carried.stderr
+    assert "--local-changes runs your working tree" not in carried.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--skip-git", "--local-changes"], "drop one of them"),
+    (["--skip-git", "--download", "d"], "--download needs --wait"),
+    (["--skip-git", "--upload", "/nonexistent/x"], "--upload /nonexistent/x: no such file or directory"),
+])
+def test_mistakes_are_one_line_and_start_nothing(cli, tmp_path, args, words):
+    before = executions(cli)
+    proc = cli.run("exec", *args, "true", cwd=tmp_path)
+    assert proc.returncode == 2 and words in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    assert executions(cli) == before
+
+
+def test_local_changes_outside_a_repository_says_where_to_run_it(cli, tmp_path):
+    proc = cli.run("exec", "--repo", "https://example.invalid/x.git", "--local-changes", "true", cwd=tmp_path)
+    assert proc.returncode == 2 and "is not in a git repository" in proc.stderr
+
+
+def test_downloaded_files_do_not_keep_remote_modes_beyond_the_users_umask(cli, tmp_path):
+    proc = cli.run("exec", "--skip-git", "--wait", "--download", str(tmp_path / "o"),
+                   'printf x > "$MYCLI_OUTPUTS/f"; chmod 4777 "$MYCLI_OUTPUTS/f"', cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    mode = stat.S_IMODE((tmp_path / "o" / "f").stat().st_mode)
+    assert not mode & (stat.S_ISUID | stat.S_IWOTH)
+
+
+def test_downloading_from_a_run_still_going_says_so_at_once(cli, tmp_path):
+    gate = tmp_path / "gate"
+    run = cli.exec_json("--skip-git", f"while [ ! -e {gate} ]; do sleep 0.05; done", cwd=tmp_path)
+    try:
+        proc = cli.run("artifacts", run["execution_id"], "-o", str(tmp_path / "dl"))
+        assert proc.returncode == 1, proc.stderr
+        assert re.search(r"is still (PENDING|RUNNING): its artifacts are collected when it ends", proc.stderr)
+        listed = cli.run("artifacts", run["execution_id"])
+        assert listed.returncode == 0 and "… still being collected" in listed.stdout
+    finally:
+        gate.touch()
