@@ -17,7 +17,8 @@ from .doctor import OK, PROBLEM, Finding
 from .stack import aws_errors, client, failure_reason, stack_outputs
 
 EXPECTED_OUTPUTS = ("ApiEndpoint", "Region", "FunctionName", "ClusterName", "TaskDefinitionFamily", "LogGroupName",
-                    "ExecutionsTableName", "SubnetIds", "SecurityGroupId", "TaskRoleName", "GitCredentialsSecretArn")
+                    "ExecutionsTableName", "SubnetIds", "SecurityGroupId", "TaskRoleName", "GitCredentialsSecretArn",
+                    "ArtifactsBucketName")
 READY = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
 FAILED = ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED", "CREATE_FAILED", "UPDATE_ROLLBACK_FAILED")
 PLACEHOLDER_MAX_BYTES = 64 * 1024  # the package carries bcrypt (hundreds of KB); the inline placeholder is < 1 KB

@@ -52,15 +52,23 @@ def test_parameters_are_the_seeds_and_secrets_do_not_echo(template):
         assert "Default" in param or name == "APIKeyHash", f"{name}: a new parameter needs a default, or updates break"
 
 
+def _containers(template: dict) -> dict:
+    return {c["Name"]: c for c in template["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"]}
+
+
 def test_git_credentials_reach_containers_only_through_task_definition_secrets(template):
+    """Only the fetch container (the helper image that clones) gets the credentials: the
+    executor, where the user's command runs, has none, so /proc/1/environ cannot show them."""
     resources = template["Resources"]
-    container = resources["TaskDefinition"]["Properties"]["ContainerDefinitions"][0]
-    assert container["Name"] == "executor"
-    assert container["LinuxParameters"]["InitProcessEnabled"] is True
-    secrets = {s["Name"]: s["ValueFrom"] for s in container["Secrets"]}
+    containers = _containers(template)
+    assert list(containers) == ["fetch", "executor", "publish"]
+    assert containers["executor"]["LinuxParameters"]["InitProcessEnabled"] is True
+    secrets = {s["Name"]: s["ValueFrom"] for s in containers["fetch"]["Secrets"]}
     assert set(secrets) == {"MYCLI_GITHUB_TOKEN", "MYCLI_GITLAB_TOKEN", "MYCLI_SSH_PRIVATE_KEY"}
     assert all("${GitCredentials}" in str(v) for v in secrets.values())
-    assert "Environment" not in container
+    assert "Secrets" not in containers["executor"] and "Secrets" not in containers["publish"]
+    for container in containers.values():
+        assert not any("TOKEN" in e["Name"] or "SSH" in e["Name"] for e in container.get("Environment", []))
     text = TEMPLATE.read_text()
     # the tokens appear in exactly one resource: the Secrets Manager secret
     for param in ("GitHubToken", "GitLabToken", "SSHPrivateKey"):
@@ -106,9 +114,12 @@ def test_lambda_role_allows_every_aws_call_the_orchestrator_makes(template):
 
     statements = template["Resources"]["LambdaRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     allowed = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
-    prefixes = {"ecs": "ecs", "dynamodb": "dynamodb", "logs": "logs"}
+    prefixes = {"ecs": "ecs", "dynamodb": "dynamodb", "logs": "logs", "s3": "s3"}
     source = "\n".join(p.read_text() for p in (TEMPLATE.parent.parent / "orchestrator" / "engines").glob("ecs*.py"))
-    calls = set(re.findall(r"clients\.(ecs|dynamodb|logs)\.([a-z_]+)\(", source))
+    calls = set(re.findall(r"clients\.(ecs|dynamodb|logs|s3)\.([a-z_]+)\(", source))
+    # a presigned URL is the orchestrator's permission lent out: the operation it names needs it
+    calls |= {("s3", op) for op in re.findall(r"generate_presigned_url\(\s*\"([a-z_]+)\"", source)}
+    calls = {(svc, "get_object" if op == "head_object" else op) for svc, op in calls if op != "generate_presigned_url"}
     assert calls, "found no AWS calls: the pattern no longer matches the code"
     needed = {f"{prefixes[svc]}:{''.join(w.capitalize() for w in op.split('_'))}" for svc, op in calls}
     assert needed - allowed == set()
