@@ -145,17 +145,11 @@ def prologue_lines(request: ExecRequest, notes: tuple[str, ...] = (), needs_tmp:
     return _prologue(request, notes, needs_tmp)
 
 
-def clone_lines(request: ExecRequest, workdir: str, hosts: GitHosts = GitHosts(),
-                in_clone: tuple[str, ...] = ()) -> list[str]:
-    """Install git if needed, authenticate, clone `request.repo` into `workdir/repo`, then run
-    `in_clone` inside the fresh clone while `"$@"` still holds the clone's credential options
-    (local changes are applied there), and end in the clone."""
-    lines = _git_section(request, workdir, credential_kind(request.repo or "", hosts))
-    if in_clone:
-        target = sh_quote(f"{workdir.rstrip('/')}/repo")
-        cut = len(lines) - 1 - lines[::-1].index("set --")
-        lines[cut:cut] = [f"cd {target} || mycli_not_started 'the clone has no working tree'", *in_clone]
-    return lines
+def clone_lines(request: ExecRequest, workdir: str, hosts: GitHosts = GitHosts()) -> list[str]:
+    """Install git if needed, authenticate, clone `request.repo` into `workdir/repo` (applying
+    the local changes found in $MYCLI_LOCAL_CHANGES when the request has some), and end in the
+    clone with the credential options dropped."""
+    return _git_section(request, workdir, credential_kind(request.repo or "", hosts))
 
 
 def _prologue(request: ExecRequest, notes: tuple[str, ...], needs_tmp: bool = True) -> list[str]:
