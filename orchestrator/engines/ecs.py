@@ -1,9 +1,11 @@
 """The AWS engine: each execution is an ECS Fargate task, its output a CloudWatch Logs stream,
 its record a DynamoDB item.
 
-exec registers (or reuses) the image's task definition and calls RunTask with the script as the
-container command; git credentials never travel in the request: the task definition's `secrets`
-hand them to the container. status asks ECS and falls back to the record once ECS has forgotten
+exec registers (or reuses) the image's task definition and calls RunTask; the task is three
+containers on one volume (ecs_scripts.py): fetch (clone, local changes, inputs; the only one with
+the git credentials, from the task definition's `secrets`), executor (the user's image, only the
+command) and publish (outputs to S3). Uploads and artifacts go through the stack's bucket
+(ecs_files.py); the log is the three containers' streams in order (ecs_logs.py). status asks ECS and falls back to the record once ECS has forgotten
 a task. logs pages GetLogEvents forward. stop is StopTask with a reason. ECS has no task
 timeout, so the script carries a watchdog and the engine stops any task it sees past its deadline.
 """
@@ -18,10 +20,13 @@ from typing import Mapping
 from ..engine import PENDING, RUNNING, STOPPED, STOPPED_BY_USER_EXIT_CODE, Execution, LogPage
 from ..errors import BadRequest, EngineUnavailable, NotFound, UpstreamError
 from ..ids import new_execution_id
-from ..shell import TIMEOUT_EXIT_CODE, GitHosts, build_script
+from ..shell import TIMEOUT_EXIT_CODE, GitHosts
 from ..validation import ExecRequest, ListRequest, LogsRequest, PruneRequest, Ref, UploadRequest
 from .ecs_aws import Clients, aws_errors, error_code
-from .ecs_command import build_launch
+from .ecs_command import Launch, build_task_launch
+from .ecs_files import Files
+from .ecs_logs import read_log
+from .ecs_scripts import PUBLISH_SCRIPT, RUN_SCRIPT, executor_script, fetch_script, publish_script
 from .ecs_settings import EcsSettings
 from .ecs_store import TTL_SECONDS, ExecutionStore
 from .ecs_taskdefs import TaskDefinitions
@@ -29,12 +34,12 @@ from .ecs_taskdefs import TaskDefinitions
 ID_ATTEMPTS = 20
 log = logging.getLogger("mycli.ecs")
 
-WORKDIR = "/workspace"
 RUNTIME = "fargate"
+CONTAINERS = ("fetch", "executor", "publish")  # the task definition's, in the order they run
+MIB = 1024 * 1024
 FORGOTTEN_AFTER_SECONDS = 300  # a task ECS cannot describe this long after creation is gone
 STOP_WAIT_SECONDS = 3.0
 LOG_POLL_SECONDS = 1.0
-MAX_EMPTY_PAGES = 20
 USER_STOP_REASON = "Stopped by user (mycli stop)"
 MAX_TAG_VALUE = 256
 _TAG_UNSAFE = str.maketrans({c: "_" for c in "~!#$%^&*()[]{}|\\;'\",<>?`"})
@@ -44,9 +49,6 @@ _STATUS = {
     "DEACTIVATING": RUNNING, "STOPPING": RUNNING, "DEPROVISIONING": RUNNING, "STOPPED": STOPPED, "DELETED": STOPPED,
 }
 _CHECK_ECS = "the cluster (MYCLI_CLUSTER), subnets and security group, and the orchestrator's ecs permissions"
-_NO_FILES_YET = ("uploads, local changes and artifacts are not yet available on the AWS engine; "
-                 "use the embedded engine (mycli server) for runs that need them")
-_CHECK_LOGS = "the log group (MYCLI_LOG_GROUP) and the orchestrator's logs:GetLogEvents permission"
 
 
 def _ts(value: object) -> float | None:
@@ -74,6 +76,7 @@ class EcsEngine:
         self.task_definitions = TaskDefinitions(
             self.clients, settings.task_definition, settings.container, settings.default_image
         )
+        self.files = Files(self.clients, settings.bucket, settings.max_upload_mb * MIB)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "EcsEngine":
@@ -81,19 +84,29 @@ class EcsEngine:
 
     # the Engine contract --------------------------------------------------------------------
 
+    def scripts_for(self, request: ExecRequest) -> dict[str, str]:
+        """The scripts RunTask carries: fetch's, which holds the executor's and publish's."""
+        publish = publish_script(self.settings.max_artifact_mb * MIB, self.settings.max_artifacts_mb * MIB)
+        return {"fetch": fetch_script(request, executor_script(request), publish, self.hosts)}
+
     def script_for(self, request: ExecRequest) -> tuple[str, str]:
-        return build_script(request, workdir=WORKDIR, watchdog=True, hosts=self.hosts), RUNTIME
+        return (f"# container fetch (helper image); it leaves {RUN_SCRIPT} for the executor and "
+                f"{PUBLISH_SCRIPT} for publish\n" + self.scripts_for(request)["fetch"]), RUNTIME
+
+    def launch_for(self, request: ExecRequest, execution_id: str) -> Launch:
+        """How the run reaches its containers: RunTask overrides (and a one-off definition when
+        the scripts do not fit); also what `mycli doctor` validates."""
+        return build_task_launch(self.scripts_for(request), list(CONTAINERS), {"MYCLI_EXECUTION_ID": execution_id},
+                                 request.size)
 
     def start(self, request: ExecRequest) -> Execution:
         self.settings.check()
-        if request.inputs or request.local_changes:
-            raise BadRequest(_NO_FILES_YET)
-        script, _ = self.script_for(request)
-        build_launch(self.settings.container, script, {"MYCLI_EXECUTION_ID": "0" * 12}, request.size)  # a 400 before any AWS call
+        self.launch_for(request, "0" * 12)  # a 400 before any AWS call
+        self.files.check_uploads(request)
         image = request.image or self.settings.default_image
         execution_id, now = self._reserve_id(request, image)
         try:
-            answer = self._run_task(request, script, image, execution_id)
+            answer = self._run_task(request, image, execution_id)
         except BaseException:
             self.store.delete(execution_id)  # release the reservation: nothing runs under this ID
             raise
@@ -133,7 +146,7 @@ class EcsEngine:
         try:
             used = answer["_mycli"]
             self.store.put(execution, task_definition=task.get("taskDefinitionArn") or used["task_definition"],
-                           transport=used["transport"])
+                           transport=used["transport"], containers=list(CONTAINERS))
         except Exception:
             # A task nobody can find by its execution ID is worse than no task: take it back.
             self._stop_task(task_arn, "mycli could not record this execution; stopped it")
@@ -156,13 +169,12 @@ class EcsEngine:
                 return execution_id, now
         raise EngineUnavailable("could not allocate a unique execution ID; try again")
 
-    def _run_task(self, request: ExecRequest, script: str, image: str, execution_id: str) -> dict:
-        env = {"MYCLI_EXECUTION_ID": execution_id}  # the request's env is exported by the script itself
-        launch = build_launch(self.settings.container, script, env, request.size)
+    def _run_task(self, request: ExecRequest, image: str, execution_id: str) -> dict:
+        launch = self.launch_for(request, execution_id)  # the request's env is exported by the script itself
         task_definition = self.task_definitions.for_image(image)
         one_off = None
-        if launch.definition_command:
-            task_definition = one_off = self.task_definitions.one_off(task_definition, launch.definition_command)
+        if launch.definition_commands:
+            task_definition = one_off = self.task_definitions.one_off(task_definition, launch.definition_commands)
         try:
             with aws_errors("ECS RunTask", _CHECK_ECS):
                 answer = self.clients.ecs.run_task(
@@ -175,25 +187,34 @@ class EcsEngine:
         return answer
 
     def get(self, ref: Ref) -> Execution:
+        return self._current(ref)[0]
+
+    def _current(self, ref: Ref) -> tuple[Execution, dict, dict | None]:
+        """(the execution brought up to date, the store's fields, ECS's task or None)."""
         self.settings.check()
         execution, extra = self._record(ref)
+        task = None
         if execution.status != STOPPED:
             task = self._describe([execution.task_arn]).get(execution.task_arn)
             execution = self._refresh(execution, extra, task)
-        return execution
+        return execution, extra, task
 
     def logs(self, request: LogsRequest) -> LogPage:
-        execution = self.get(request.ref)
+        execution, extra, task = self._current(request.ref)
         deadline = time.monotonic() + request.wait_seconds
         token = request.next_token
         while True:
-            events, next_token = self._read_log(execution.log_stream, token, request.limit)
+            names = extra.get("containers") or [self.settings.container]
+            streams = [self._stream(execution.task_arn, name) for name in names] if extra.get("containers") else [execution.log_stream]
+            states = {c.get("name"): c.get("lastStatus") for c in (task or {}).get("containers", [])}
+            finished = [execution.status == STOPPED or states.get(name) == "STOPPED" for name in names]
+            events, next_token, at_end = read_log(self.clients, self.settings.log_group, streams, finished, token, request.limit)
             if events or execution.status == STOPPED or time.monotonic() >= deadline:
                 settled = execution.status == STOPPED and time.time() - (execution.stopped_at or 0) >= self.settings.log_settle
-                return LogPage(events, next_token, execution, complete=settled)
+                return LogPage(events, next_token, execution, complete=settled and at_end)
             time.sleep(min(LOG_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
             token = next_token
-            execution = self.get(request.ref)
+            execution, extra, task = self._current(request.ref)
 
     def stop(self, ref: Ref) -> Execution:
         execution = self.get(ref)
@@ -223,10 +244,11 @@ class EcsEngine:
             f"(the log group's retention) and execution records after {TTL_SECONDS // 86400} days (DynamoDB TTL)")
 
     def create_upload(self, request: UploadRequest) -> dict:
-        raise BadRequest(_NO_FILES_YET)
+        self.settings.check()
+        return self.files.create_upload(request)
 
     def artifacts(self, ref: Ref) -> dict:
-        raise BadRequest(_NO_FILES_YET)
+        return self.files.artifacts(self.get(ref))
 
     # internals -----------------------------------------------------------------------------
 
@@ -256,8 +278,8 @@ class EcsEngine:
             params["capacityProviderStrategy"] = [{"capacityProvider": self.settings.capacity_provider, "weight": 1}]
         return params
 
-    def _stream(self, task_arn: str) -> str:
-        return f"{self.settings.stream_prefix}/{self.settings.container}/{task_arn.rsplit('/', 1)[-1]}"
+    def _stream(self, task_arn: str, container: str | None = None) -> str:
+        return f"{self.settings.stream_prefix}/{container or self.settings.container}/{task_arn.rsplit('/', 1)[-1]}"
 
     def _record(self, ref: Ref) -> tuple[Execution, dict]:
         execution_id = ref.execution_id
@@ -343,33 +365,3 @@ class EcsEngine:
                 if error_code(exc) not in ("InvalidParameterException", "ClientException"):
                     raise
                 log.info("StopTask %s: %s (already gone)", task_arn, exc)
-
-    def _read_log(self, stream: str, token: str | None, limit: int) -> tuple[list[tuple[int, str]], str | None]:
-        """One page of events after `token`. Empty pages with a new token are skipped (a gap in
-        time); the end of the stream is the token coming back unchanged. A stream that does not
-        exist yet (the task has not started) is an empty page, not an error."""
-        from botocore.exceptions import ClientError
-
-        # startFromHead on every page: with a nextForwardToken but without it, CloudWatch pages
-        # from the tail and lines go missing (GetLogEvents API reference).
-        params = {"logGroupName": self.settings.log_group, "logStreamName": stream, "limit": limit, "startFromHead": True}
-        for _ in range(MAX_EMPTY_PAGES):
-            if token:
-                params["nextToken"] = token
-            with aws_errors("CloudWatch Logs GetLogEvents", _CHECK_LOGS):
-                try:
-                    answer = self.clients.logs.get_log_events(**params)
-                except ClientError as exc:
-                    if error_code(exc) == "ResourceNotFoundException":
-                        return [], token
-                    if error_code(exc) == "InvalidParameterException" and token:
-                        from ..errors import BadRequest
-
-                        raise BadRequest("next_token is not a token a previous logs call returned (or it expired)") from None
-                    raise
-            events = [(int(e["timestamp"]), e["message"].rstrip("\n")) for e in answer.get("events", [])]
-            next_token = answer.get("nextForwardToken") or token
-            if events or next_token == token:
-                return events, next_token
-            token = next_token
-        return [], token
