@@ -122,8 +122,9 @@ def fetch_script(request: ExecRequest, executor: str, publish: str, hosts: GitHo
         lines += clone_lines(request, WORKDIR, hosts)  # applies $MYCLI_LOCAL_CHANGES in the clone
     lines += [
         "unset MYCLI_GITHUB_TOKEN MYCLI_GITLAB_TOKEN MYCLI_SSH_PRIVATE_KEY MYCLI_GIT_USER MYCLI_GIT_PASSWORD",
-        # a user's image may run as another user: the task's own volume is theirs to write
-        f"chmod -R a+rwX {INPUTS} {OUTPUTS} {WORKDIR} 2>/dev/null",
+        # a user's image may run as another user: the clone and the outputs directory are theirs to
+        # write (the task's own volume); the inputs keep their modes as uploaded
+        f"chmod a+rwx {INPUTS} {OUTPUTS} && chmod -R a+rwX {WORKDIR} 2>/dev/null",
         f"printf '%s' {sh_quote(executor)} > {RUN_SCRIPT}.new && mv {RUN_SCRIPT}.new {RUN_SCRIPT} "
         "|| mycli_not_started 'the command could not be handed to the executor'",
         "exit 0",
