@@ -94,6 +94,7 @@ def fetch_script(request: ExecRequest, executor: str, publish: str, hosts: GitHo
         lines += _tools(*tools) + s3_lines()
     lines += [
         f"mkdir -p {INPUTS} {OUTPUTS} {WORKDIR} {VOLUME}/.mycli || mycli_not_started 'the task volume is not writable'",
+        "# shellcheck disable=SC2016,SC1003  # a script, written as it is",
         f"printf '%s' {sh_quote(publish)} > {PUBLISH_SCRIPT} || mycli_not_started 'the task volume is not writable'",
     ]
     if request.inputs:
@@ -125,8 +126,10 @@ def fetch_script(request: ExecRequest, executor: str, publish: str, hosts: GitHo
         # a user's image may run as another user: the clone and the outputs directory are theirs to
         # write (the task's own volume); the inputs keep their modes as uploaded
         f"chmod a+rwx {INPUTS} {OUTPUTS} && chmod -R a+rwX {WORKDIR} 2>/dev/null",
-        f"printf '%s' {sh_quote(executor)} > {RUN_SCRIPT}.new && mv {RUN_SCRIPT}.new {RUN_SCRIPT} "
-        "|| mycli_not_started 'the command could not be handed to the executor'",
+        "# shellcheck disable=SC2016,SC1003  # a script, written as it is",
+        f"if ! {{ printf '%s' {sh_quote(executor)} > {RUN_SCRIPT}.new && mv {RUN_SCRIPT}.new {RUN_SCRIPT}; }}; then",
+        "  mycli_not_started 'the command could not be handed to the executor'",
+        "fi",
         "exit 0",
     ]
     return "\n".join(lines) + "\n"
