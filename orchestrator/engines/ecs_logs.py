@@ -2,36 +2,34 @@
 the awslogs driver's naming), read in the containers' order — fetch, executor, publish — as
 one log.
 
-The logs token is `{stream index}:{CloudWatch forward token}`. A stream is read to its end (the
-token coming back unchanged); the reader moves to the next stream only once that container has
-stopped (the next one starts only after it, by dependsOn), so lines come in the order they were
-printed. Runs from before the task had several containers have a single stream; their tokens
-(plain CloudWatch tokens) still page it.
+The logs token holds each stream's CloudWatch forward token (`m|t0|t1|t2`). A stream is read to
+its end (the token coming back unchanged); the reader goes on to the next stream only once that
+container has stopped (the next one starts only after it, by dependsOn), so lines come in the
+order they were printed. Runs from before the task had several containers have a single stream;
+their tokens (plain CloudWatch tokens) still page it.
 """
 
 from __future__ import annotations
-
-import re
 
 from ..errors import BadRequest
 from .ecs_aws import Clients, aws_errors, error_code
 
 MAX_EMPTY_PAGES = 20
 _CHECK_LOGS = "the log group (MYCLI_LOG_GROUP) and the orchestrator's logs:GetLogEvents permission"
-_TOKEN = re.compile(r"^([0-9]):(.*)\Z", re.S)
 
 
-def split_token(token: str | None) -> tuple[int, str | None]:
+def split_tokens(token: str | None, count: int) -> list[str | None]:
+    """Each stream's CloudWatch token from the logs token (`m|t0|t1|t2`; a plain CloudWatch
+    token is a single-stream run's)."""
     if not token:
-        return 0, None
-    match = _TOKEN.match(token)
-    if match is None:
-        return 0, token  # a plain CloudWatch token: a single-stream run's
-    return int(match.group(1)), match.group(2) or None
+        return [None] * count
+    parts = token[2:].split("|") if token.startswith("m|") else [token]
+    parts = (parts + [""] * count)[:count]
+    return [part or None for part in parts]
 
 
-def join_token(index: int, token: str | None) -> str:
-    return f"{index}:{token or ''}"
+def join_tokens(tokens: list[str | None]) -> str:
+    return "m|" + "|".join(t or "" for t in tokens)
 
 
 def read_stream(clients: Clients, log_group: str, stream: str, token: str | None,
@@ -68,17 +66,17 @@ def read_stream(clients: Clients, log_group: str, stream: str, token: str | None
 def read_log(clients: Clients, log_group: str, streams: list[str], finished: list[bool], token: str | None,
              limit: int) -> tuple[list[tuple[int, str]], str, bool]:
     """A page of the run's log across its streams: (events, next token, at the very end).
-    `finished[i]`: container i has stopped, so nothing more comes in stream i. A page goes on
-    into the next stream once a finished one is read to its end, up to `limit` events."""
-    index, cw_token = split_token(token)
-    index = min(index, len(streams) - 1)
+    `finished[i]`: container i has stopped, so its stream is read to its end and the page goes
+    on into the next one. Every call reads each earlier stream again from its own token (one
+    cheap call at its end), so a line the awslogs driver ships late is not lost."""
+    tokens = split_tokens(token, len(streams))
     events: list[tuple[int, str]] = []
-    while True:
-        page, cw_token, at_end = read_stream(clients, log_group, streams[index], cw_token, limit - len(events))
-        events += page
-        if page and len(events) < limit:
-            continue  # read this stream to its end first
-        last = index == len(streams) - 1
-        if len(events) >= limit or not at_end or not finished[index] or last:
-            return events, join_token(index, cw_token), at_end and finished[index] and last
-        index, cw_token = index + 1, None
+    for index, stream in enumerate(streams):
+        while len(events) < limit:
+            page, tokens[index], at_end = read_stream(clients, log_group, stream, tokens[index], limit - len(events))
+            events += page
+            if at_end:
+                break
+        if len(events) >= limit or not finished[index]:
+            return events, join_tokens(tokens), False
+    return events, join_tokens(tokens), True

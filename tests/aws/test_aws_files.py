@@ -252,6 +252,10 @@ def test_destroy_empties_the_bucket_first(aws):
     """A bucket with objects cannot be deleted (aws_rules enforces it, CloudFormation's delete
     included): destroy empties it. Runs last: it removes the module's stack."""
     assert aws.s3.list_objects_v2(Bucket=aws.bucket)["KeyCount"] > 0
+    block = aws.s3.get_public_access_block(Bucket=aws.bucket)["PublicAccessBlockConfiguration"]
+    assert block == {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
+    assert aws.s3.get_bucket_encryption(Bucket=aws.bucket)["ServerSideEncryptionConfiguration"]["Rules"][0][
+        "ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     policy = json.loads(aws.s3.get_bucket_policy(Bucket=aws.bucket)["Policy"])
     assert policy["Statement"][0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     done = aws.deployer.run("destroy", "--force", "--region", REGION, "--stack-name", STACK, timeout=120)

@@ -271,9 +271,34 @@ def _secrets_and_stages_are_created() -> None:
 
 
 def _bucket_policies_are_created() -> None:
-    """moto's CloudFormation skips AWS::S3::BucketPolicy (with a warning): attach the policy as
-    CloudFormation does, so the deployed bucket holds the template's TLS-only statement."""
+    """moto's CloudFormation skips AWS::S3::BucketPolicy (with a warning), and creates a bucket
+    without its LifecycleConfiguration and PublicAccessBlockConfiguration: apply them as
+    CloudFormation does, so the deployed bucket holds the template's TLS-only statement, its
+    expiry rules and its public access block."""
     from moto.core.common_models import CloudFormationModel
+    from moto.s3.models import FakeBucket, s3_backends
+    from moto.utilities.utils import get_partition
+
+    original_create = FakeBucket.create_from_cloudformation_json
+
+    def create_bucket(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        bucket = original_create.__func__(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        properties = cloudformation_json.get("Properties", {})
+        backend = s3_backends[account_id][get_partition(region_name)]
+        rules = (properties.get("LifecycleConfiguration") or {}).get("Rules") or []
+        if rules:
+            backend.put_bucket_lifecycle(bucket.name, [{
+                "ID": r.get("Id", ""), "Status": r["Status"], "Prefix": r.get("Prefix", ""),
+                **({"Expiration": {"Days": int(r["ExpirationInDays"])}} if "ExpirationInDays" in r else {}),
+                **({"AbortIncompleteMultipartUpload": {"DaysAfterInitiation": int(
+                    r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])}} if "AbortIncompleteMultipartUpload" in r else {}),
+            } for r in rules])
+        block = properties.get("PublicAccessBlockConfiguration")
+        if block:
+            backend.put_public_access_block(bucket.name, {k: str(v).lower() for k, v in block.items()})
+        return bucket
+
+    FakeBucket.create_from_cloudformation_json = classmethod(create_bucket)
 
     class BucketPolicy(CloudFormationModel):
         __module__ = "moto.s3.models"
