@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime
 from typing import Mapping
 
-from ..engine import PENDING, RUNNING, STOPPED, STOPPED_BY_USER_EXIT_CODE, Execution, LogPage
+from ..engine import PENDING, RUNNING, STOPPED, Execution, LogPage
 from ..errors import BadRequest, EngineUnavailable, NotFound, UpstreamError
 from ..ids import new_execution_id
-from ..shell import TIMEOUT_EXIT_CODE, GitHosts
+from ..shell import GitHosts
 from ..validation import ExecRequest, ListRequest, LogsRequest, PruneRequest, Ref, UploadRequest
-from .ecs_aws import Clients, aws_errors, error_code
+from .ecs_aws import Clients, aws_errors
 from .ecs_command import Launch, build_task_launch
 from .ecs_files import Files
 from .ecs_logs import read_log
@@ -30,6 +29,7 @@ from .ecs_scripts import PUBLISH_SCRIPT, RUN_SCRIPT, executor_script, fetch_scri
 from .ecs_settings import EcsSettings
 from .ecs_store import TTL_SECONDS, ExecutionStore
 from .ecs_taskdefs import TaskDefinitions
+from .ecs_tasks import CHECK_ECS as _CHECK_ECS, STATUS as _STATUS, Tasks, timestamp as _ts
 
 ID_ATTEMPTS = 20
 log = logging.getLogger("mycli.ecs")
@@ -37,26 +37,12 @@ log = logging.getLogger("mycli.ecs")
 RUNTIME = "fargate"
 CONTAINERS = ("fetch", "executor", "publish")  # the task definition's, in the order they run
 MIB = 1024 * 1024
-FORGOTTEN_AFTER_SECONDS = 300  # a task ECS cannot describe this long after creation is gone
 STOP_WAIT_SECONDS = 3.0
 LOG_POLL_SECONDS = 1.0
 USER_STOP_REASON = "Stopped by user (mycli stop)"
 MAX_TAG_VALUE = 256
 _TAG_UNSAFE = str.maketrans({c: "_" for c in "~!#$%^&*()[]{}|\\;'\",<>?`"})
 
-_STATUS = {
-    "PROVISIONING": PENDING, "PENDING": PENDING, "ACTIVATING": PENDING, "RUNNING": RUNNING,
-    "DEACTIVATING": RUNNING, "STOPPING": RUNNING, "DEPROVISIONING": RUNNING, "STOPPED": STOPPED, "DELETED": STOPPED,
-}
-_CHECK_ECS = "the cluster (MYCLI_CLUSTER), subnets and security group, and the orchestrator's ecs permissions"
-
-
-def _ts(value: object) -> float | None:
-    if isinstance(value, datetime):
-        return value.timestamp()
-    if isinstance(value, (int, float)):
-        return float(value)
-    return None
 
 
 def tag_value(value: str) -> str:
@@ -77,6 +63,7 @@ class EcsEngine:
             self.clients, settings.task_definition, settings.container, settings.default_image
         )
         self.files = Files(self.clients, settings.bucket, settings.max_upload_mb * MIB)
+        self.tasks = Tasks(self.clients, settings, self.store)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "EcsEngine":
@@ -149,7 +136,7 @@ class EcsEngine:
                            transport=used["transport"], containers=list(CONTAINERS))
         except Exception:
             # A task nobody can find by its execution ID is worse than no task: take it back.
-            self._stop_task(task_arn, "mycli could not record this execution; stopped it")
+            self.tasks.stop_task(task_arn, "mycli could not record this execution; stopped it")
             raise
         log.info("started %s as %s", execution_id, task_arn)
         return execution
@@ -195,8 +182,8 @@ class EcsEngine:
         execution, extra = self._record(ref)
         task = None
         if execution.status != STOPPED:
-            task = self._describe([execution.task_arn]).get(execution.task_arn)
-            execution = self._refresh(execution, extra, task)
+            task = self.tasks.describe([execution.task_arn]).get(execution.task_arn)
+            execution = self.tasks.refresh(execution, extra, task)
         return execution, extra, task
 
     def logs(self, request: LogsRequest) -> LogPage:
@@ -221,7 +208,7 @@ class EcsEngine:
         if execution.status == STOPPED:
             return execution
         self.store.update(execution.execution_id, stop_requested="user", desired_status=STOPPED)
-        self._stop_task(execution.task_arn, USER_STOP_REASON)
+        self.tasks.stop_task(execution.task_arn, USER_STOP_REASON)
         deadline = time.monotonic() + STOP_WAIT_SECONDS
         while True:
             execution = self.get(ref)
@@ -232,9 +219,9 @@ class EcsEngine:
     def list(self, request: ListRequest) -> list[Execution]:
         self.settings.check()
         records = self.store.recent(request.limit)
-        live = self._describe([e.task_arn for e, _ in records if e.status != STOPPED])
+        live = self.tasks.describe([e.task_arn for e, _ in records if e.status != STOPPED])
         return [
-            execution if execution.status == STOPPED else self._refresh(execution, extra, live.get(execution.task_arn))
+            execution if execution.status == STOPPED else self.tasks.refresh(execution, extra, live.get(execution.task_arn))
             for execution, extra in records
         ]
 
@@ -291,77 +278,3 @@ class EcsEngine:
         if found is None:
             raise NotFound(f"execution {execution_id} not found")
         return found
-
-    def _describe(self, task_arns: list[str]) -> dict[str, dict]:
-        """task ARN → DescribeTasks' task, 100 at a time; tasks ECS no longer knows are absent."""
-        found: dict[str, dict] = {}
-        task_arns = [arn for arn in task_arns if arn.startswith("arn:")]  # not "pending/ID": a start in flight
-        for start in range(0, len(task_arns), 100):
-            batch = task_arns[start:start + 100]
-            with aws_errors("ECS DescribeTasks", _CHECK_ECS):
-                answer = self.clients.ecs.describe_tasks(cluster=self.settings.cluster, tasks=batch)
-            for task in answer.get("tasks", []):
-                found[task["taskArn"]] = task
-        return found
-
-    def _refresh(self, execution: Execution, extra: dict, task: dict | None) -> Execution:
-        """The record brought up to date from ECS's view; saved once the task has stopped."""
-        now = time.time()
-        if task is None:
-            if now - execution.created_at > FORGOTTEN_AFTER_SECONDS:
-                execution.status = execution.desired_status = STOPPED
-                execution.stopped_at = execution.stopped_at or now
-                execution.stopped_reason = execution.stopped_reason or (
-                    "ECS no longer reports this task (stopped tasks are kept about an hour); its exit code is unknown"
-                )
-                execution.stop_code = execution.stop_code or "TaskForgotten"
-                self._save_final(execution)
-            return execution
-        execution.status = _STATUS.get(task.get("lastStatus", ""), execution.status)
-        execution.desired_status = task.get("desiredStatus", execution.desired_status)
-        execution.started_at = _ts(task.get("startedAt")) or execution.started_at
-        container = next((c for c in task.get("containers", []) if c.get("name") == self.settings.container), {})
-        if execution.status == STOPPED:
-            execution.stopped_at = _ts(task.get("stoppedAt")) or now
-            execution.stop_code = task.get("stopCode")
-            execution.stopped_reason = task.get("stoppedReason") or container.get("reason")
-            execution.exit_code = container.get("exitCode")
-            # our StopTask only decides the exit code if it was what stopped the task: one that
-            # exited by itself just before (stopCode EssentialContainerExited) keeps its own code
-            requested = extra.get("stop_requested") if execution.stop_code == "UserInitiated" else None
-            if requested == "user":
-                execution.exit_code = STOPPED_BY_USER_EXIT_CODE
-            elif requested == "timeout":
-                execution.exit_code = TIMEOUT_EXIT_CODE
-            self._save_final(execution)
-        elif extra.get("stop_requested") is None:
-            self._enforce_timeout(execution, now)
-        return execution
-
-    def _enforce_timeout(self, execution: Execution, now: float) -> None:
-        start = execution.started_at or execution.created_at
-        if now <= start + execution.timeout_seconds + self.settings.timeout_grace:
-            return
-        reason = f"Timed out after {execution.timeout_seconds} seconds (stopped by mycli)"
-        log.warning("execution %s is past its deadline; stopping %s", execution.execution_id, execution.task_arn)
-        self.store.update(execution.execution_id, stop_requested="timeout", desired_status=STOPPED)
-        self._stop_task(execution.task_arn, reason)
-        execution.desired_status = STOPPED
-
-    def _save_final(self, execution: Execution) -> None:
-        self.store.update(
-            execution.execution_id, status=STOPPED, desired_status=STOPPED, started_at=execution.started_at,
-            stopped_at=execution.stopped_at, exit_code=execution.exit_code, stop_code=execution.stop_code,
-            stopped_reason=execution.stopped_reason,
-        )
-
-    def _stop_task(self, task_arn: str, reason: str) -> None:
-        from botocore.exceptions import ClientError
-
-        with aws_errors("ECS StopTask", _CHECK_ECS):
-            try:
-                self.clients.ecs.stop_task(cluster=self.settings.cluster, task=task_arn, reason=reason[:255])
-            except ClientError as exc:
-                if error_code(exc) not in ("InvalidParameterException", "ClientException"):
-                    raise
-                log.info("StopTask %s: %s (already gone)", task_arn, exc)
