@@ -102,7 +102,7 @@ class FargateSimulator:
             definition = self.backend.describe_task_definition(task.task_definition_arn)
             task.sim_definitions = [_camel(c) for c in definition.container_definitions]
             task.sim_volumes = _camel(definition.volumes or [])
-            task.sim_task_role = definition.task_role_arn or ""
+            task.sim_task_role = getattr(definition, "task_role_arn", None) or ""
             task.containers = [self._container(definition, c) for c in task.sim_definitions]
             task.last_status = "PROVISIONING"  # ECS's first state (moto starts tasks at RUNNING)
         return tasks
@@ -168,7 +168,7 @@ class FargateSimulator:
         if definitions is None:
             definition = self.backend.describe_task_definition(task.task_definition_arn)
             definitions, task.sim_volumes = [_camel(c) for c in definition.container_definitions], []
-            task.sim_task_role = definition.task_role_arn or ""
+            task.sim_task_role = getattr(definition, "task_role_arn", None) or ""
         task.created_at = datetime.now(timezone.utc)
         for spec in definitions:
             image = spec.get("image") or ""
