@@ -25,7 +25,7 @@ from .ecs_aws import Clients, aws_errors
 from .ecs_command import Launch, build_task_launch
 from .ecs_files import Files
 from .ecs_logs import read_log
-from .ecs_scripts import PUBLISH_SCRIPT, RUN_SCRIPT, executor_script, fetch_script, publish_script
+from .ecs_scripts import RUN_SCRIPT, executor_script, fetch_script
 from .ecs_settings import EcsSettings
 from .ecs_store import TTL_SECONDS, ExecutionStore
 from .ecs_taskdefs import TaskDefinitions
@@ -72,19 +72,20 @@ class EcsEngine:
     # the Engine contract --------------------------------------------------------------------
 
     def scripts_for(self, request: ExecRequest) -> dict[str, str]:
-        """The scripts RunTask carries: fetch's, which holds the executor's and publish's."""
-        publish = publish_script(self.settings.max_artifact_mb * MIB, self.settings.max_artifacts_mb * MIB)
-        return {"fetch": fetch_script(request, executor_script(request), publish, self.hosts)}
+        """The scripts RunTask carries: fetch's, which holds the executor's (publish's is its
+        task definition's command)."""
+        return {"fetch": fetch_script(request, executor_script(request), self.hosts)}
 
     def script_for(self, request: ExecRequest) -> tuple[str, str]:
-        return (f"# container fetch (helper image); it leaves {RUN_SCRIPT} for the executor and "
-                f"{PUBLISH_SCRIPT} for publish\n" + self.scripts_for(request)["fetch"]), RUNTIME
+        return (f"# container fetch (helper image); it leaves {RUN_SCRIPT} for the executor\n"
+                + self.scripts_for(request)["fetch"]), RUNTIME
 
     def launch_for(self, request: ExecRequest, execution_id: str) -> Launch:
         """How the run reaches its containers: RunTask overrides (and a one-off definition when
         the scripts do not fit); also what `mycli doctor` validates."""
+        caps = {"MYCLI_MAX_ARTIFACT_MB": str(self.settings.max_artifact_mb), "MYCLI_MAX_ARTIFACTS_MB": str(self.settings.max_artifacts_mb)}
         return build_task_launch(self.scripts_for(request), list(CONTAINERS), {"MYCLI_EXECUTION_ID": execution_id},
-                                 request.size)
+                                 request.size, {"publish": caps})
 
     def start(self, request: ExecRequest) -> Execution:
         self.settings.check()

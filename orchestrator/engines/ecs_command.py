@@ -103,31 +103,34 @@ def build_launch(container: str, script: str, env: dict[str, str], size: Size | 
 
 
 def build_task_launch(scripts: dict[str, str], containers: list[str], env: dict[str, str],
-                      size: Size | None = None) -> Launch:
+                      size: Size | None = None, container_env: dict[str, dict[str, str]] | None = None) -> Launch:
     """RunTask overrides for a task of several containers: `scripts` (container → script, the
     helper containers' own) travel packed (the helper image has base64 and gunzip), `env` goes
-    to every container in `containers`, a size becomes the task's cpu (CPU units) and memory
-    (MiB) — the containers only reserve memory (soft), so the executor may use what the task
-    has. Too large for the overrides: the commands go into a one-off task definition and the
-    overrides carry only the environment (and the size)."""
+    to every container in `containers`, `container_env` to the one it names, a size becomes the
+    task's cpu (CPU units) and memory (MiB) — the containers only reserve memory (soft), so the
+    executor may use what the task has. Too large for the overrides: the commands go into a
+    one-off task definition and the overrides carry only the environment (and the size)."""
     commands = {name: ["/bin/sh", "-c", packed(script)] for name, script in scripts.items()}
-    environment = [{"name": k, "value": v} for k, v in env.items()]
     sized = {"cpu": str(cpu_units(size.cpu)), "memory": str(size.memory)} if size is not None else {}
+
+    def environment(container: str) -> list[dict]:
+        return [{"name": k, "value": v} for k, v in {**env, **(container_env or {}).get(container, {})}.items()]
+
     with_commands = {"containerOverrides": [
-        {"name": c, **({"command": commands[c]} if c in commands else {}), "environment": environment} for c in containers
+        {"name": c, **({"command": commands[c]} if c in commands else {}), "environment": environment(c)} for c in containers
     ], **sized}
     if fits(with_commands):
         return Launch(with_commands, "packed")
-    env_only = {"containerOverrides": [{"name": c, "environment": environment} for c in containers], **sized}
+    env_only = {"containerOverrides": [{"name": c, "environment": environment(c)} for c in containers], **sized}
     if not fits(env_only):
         raise BadRequest(
             f"env does not fit in ECS RunTask's {MAX_OVERRIDES_CHARS:,}-character overrides limit "
             f"({overrides_size(env_only):,} characters as sent, non-ASCII escaped); pass less in env"
         )
-    size = sum(len(c[2]) for c in commands.values())
-    if size > MAX_DEFINITION_COMMAND_CHARS:
+    packed_chars = sum(len(c[2]) for c in commands.values())
+    if packed_chars > MAX_DEFINITION_COMMAND_CHARS:
         raise BadRequest(
-            f"the command is too large for ECS even compressed ({size:,} characters; RunTask overrides "
+            f"the command is too large for ECS even compressed ({packed_chars:,} characters; RunTask overrides "
             f"allow {MAX_OVERRIDES_CHARS:,} and a task definition about {MAX_DEFINITION_COMMAND_CHARS // 1024} KiB); "
             "put the command in a script in your repo"
         )

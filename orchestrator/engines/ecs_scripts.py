@@ -3,14 +3,14 @@
 - **fetch** (the stack's pinned helper image): the header, the clone with the git credentials
   (it is the only container that has them), the local changes applied in the clone, the inputs
   downloaded and extracted, then the executor's script written to /mycli/.mycli/run.sh — last,
-  so its presence means the fetch finished. The publish script is written first, so outputs are
-  published even when the clone fails (only fetch's command travels in RunTask's overrides). It always exits 0 unless the container itself dies:
+  so its presence means the fetch finished. It always exits 0 unless the container itself dies:
   a failure is said in the log, and the executor then reports it with exit code 200.
 - **executor** (the user's image): its command is the task definition's, `/bin/sh
   /mycli/.mycli/run.sh`, so the user's image needs /bin/sh and nothing else (no base64, gunzip,
   curl or git) whatever the size of the command. The script runs the command with the watchdog.
-- **publish** (helper image, after the executor is COMPLETE; its command, the task definition's,
-  runs /mycli/.mycli/publish.sh): walks /mycli/outputs in the shell
+- **publish** (helper image, after the executor is COMPLETE; its script is the task definition's
+  command, kept equal to `publish_script()` by tests/aws/test_aws_template.py, so it takes no
+  room in RunTask's overrides; the caps come in its environment): walks /mycli/outputs in the shell
   (globs, never following a link), uploads each regular file under the caps as
   `artifacts/{id}/files/{n}`, then the manifest `artifacts/{id}/manifest` last; the engine
   reads the manifest (ecs_files.py). Its lines: `F<TAB>n<TAB>size<TAB>sha256<TAB>name` and
@@ -31,7 +31,6 @@ INPUTS = f"{VOLUME}/inputs"
 OUTPUTS = f"{VOLUME}/outputs"
 WORKDIR = f"{VOLUME}/work"
 RUN_SCRIPT = f"{VOLUME}/.mycli/run.sh"
-PUBLISH_SCRIPT = f"{VOLUME}/.mycli/publish.sh"
 MANIFEST_NAME = "manifest"
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
@@ -85,17 +84,15 @@ def s3_lines() -> list[str]:
     ]
 
 
-def fetch_script(request: ExecRequest, executor: str, publish: str, hosts: GitHosts, notes: tuple[str, ...] = ()) -> str:
-    """The fetch container's script; `executor` and `publish` are the scripts it leaves on the
-    volume for the other two containers."""
+def fetch_script(request: ExecRequest, executor: str, hosts: GitHosts, notes: tuple[str, ...] = ()) -> str:
+    """The fetch container's script; `executor` is the script it leaves on the volume for the
+    executor."""
     lines = prologue_lines(request, notes, needs_tmp=True)
     tools = ("git curl", "git curl openssh-client") if not request.skip_git else ("curl", "curl")
     if request.inputs or request.local_changes:
         lines += _tools(*tools) + s3_lines()
     lines += [
         f"mkdir -p {INPUTS} {OUTPUTS} {WORKDIR} {VOLUME}/.mycli || mycli_not_started 'the task volume is not writable'",
-        "# shellcheck disable=SC2016,SC1003  # a script, written as it is",
-        f"printf '%s' {sh_quote(publish)} > {PUBLISH_SCRIPT} || mycli_not_started 'the task volume is not writable'",
     ]
     if request.inputs:
         key = sh_quote(upload_key("inputs", request.inputs))
@@ -165,11 +162,18 @@ def executor_script(request: ExecRequest) -> str:
     return "\n".join(lines + command_lines(request, watchdog=True)) + "\n"
 
 
-def publish_script(max_file_bytes: int, max_run_bytes: int, max_files: int = 10_000) -> str:
-    """The publish container's script; the execution ID comes from $MYCLI_EXECUTION_ID."""
+def publish_script(max_files: int = 10_000) -> str:
+    """The publish container's script (the task definition's command). From its environment:
+    MYCLI_EXECUTION_ID, the S3 URL and region, and the caps MYCLI_MAX_ARTIFACT_MB (one file,
+    default 100) and MYCLI_MAX_ARTIFACTS_MB (the run, default 1024); 0 turns a cap off."""
     lines = [
         "#!/bin/sh",
         "set -u",
+        "mycli_cap() { case $1 in '' | *[!0-9]*) echo \"$2\" ;; 0) echo 4611686018427387904 ;; *) echo $(($1 * 1048576)) ;; esac; }",
+        "mycli_file_mb=${MYCLI_MAX_ARTIFACT_MB:-100}",
+        "mycli_run_mb=${MYCLI_MAX_ARTIFACTS_MB:-1024}",
+        "mycli_file_cap=$(mycli_cap \"$mycli_file_mb\" 104857600)",
+        "mycli_run_cap=$(mycli_cap \"$mycli_run_mb\" 1073741824)",
         *_tools("curl sha256sum", "curl coreutils"),
         *s3_lines(),
         "mycli_tmp=$(mktemp -d) || exit 1",
@@ -189,11 +193,11 @@ def publish_script(max_file_bytes: int, max_run_bytes: int, max_files: int = 10_
         "  if [ ! -f \"$1\" ]; then mycli_skip \"$mycli_name: not a regular file\"; return; fi",
         f"  if [ \"$mycli_n\" -ge {max_files} ]; then mycli_skip \"$mycli_name: over {max_files:,} files\"; return; fi",
         "  mycli_size=$(wc -c < \"$1\" | tr -d ' ') || { mycli_skip \"$mycli_name: cannot be read\"; return; }",
-        f"  if [ \"$mycli_size\" -gt {max_file_bytes} ]; then",
-        f"    mycli_skip \"$mycli_name: $mycli_size bytes, over the per-file cap of {max_file_bytes:,}\"; return",
+        "  if [ \"$mycli_size\" -gt \"$mycli_file_cap\" ]; then",
+        "    mycli_skip \"$mycli_name: $mycli_size bytes, over the per-file cap of $mycli_file_mb MiB\"; return",
         "  fi",
-        f"  if [ $((mycli_total + mycli_size)) -gt {max_run_bytes} ]; then",
-        f"    mycli_skip \"$mycli_name: $mycli_size bytes would exceed the per-run cap of {max_run_bytes:,}\"; return",
+        "  if [ $((mycli_total + mycli_size)) -gt \"$mycli_run_cap\" ]; then",
+        "    mycli_skip \"$mycli_name: $mycli_size bytes would exceed the per-run cap of $mycli_run_mb MiB\"; return",
         "  fi",
         "  mycli_sha=$(sha256sum < \"$1\" | cut -c1-64)",
         "  mycli_n=$((mycli_n + 1))",

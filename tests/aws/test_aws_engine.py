@@ -108,8 +108,10 @@ def test_exec_status_logs_through_the_cli(aws):
     # script fetch left on the volume), so the user's image needs nothing but /bin/sh
     assert overrides["fetch"]["command"][:2] == ["/bin/sh", "-c"] and "base64 -d | gunzip" in overrides["fetch"]["command"][2]
     assert "command" not in overrides["executor"]
+    assert "command" not in overrides["publish"]  # its script is its task definition's
     for override in overrides.values():
-        assert override["environment"] == [{"name": "MYCLI_EXECUTION_ID", "value": execution_id}]
+        assert override["environment"][0] == {"name": "MYCLI_EXECUTION_ID", "value": execution_id}
+    assert {e["name"] for e in overrides["publish"]["environment"][1:]} == {"MYCLI_MAX_ARTIFACT_MB", "MYCLI_MAX_ARTIFACTS_MB"}
 
     listed = json.loads(aws.cli.run("list", "--json").stdout)["executions"]
     assert execution_id in [e["execution_id"] for e in listed]
@@ -152,18 +154,16 @@ def test_stop_sends_sigterm_and_reports_130(aws):
 
 def test_64_kib_commands_run_and_an_incompressible_one_is_refused(aws):
     # compresses well: packed into the overrides (fetch's command, which carries the executor's
-    # and publish's scripts: about 2.5 KB of the 8,192 are the helpers' own, compressed)
+    # script: about 1.5 KB of the 8,192 are the helpers' own, compressed)
     body = "".join(f"echo line {n}: the quick brown fox jumps over the lazy dog >/dev/null\n" for n in range(2000))
-    command = body[: 48 * 1024 - 20] + "\necho done-48k\n"
+    command = body[: 64 * 1024 - 20] + "\necho done-64k\n"
+    assert 60 * 1024 < len(command.encode()) <= 64 * 1024
     final = _run(aws, command)
     assert final["exit_code"] == 0, final
-    assert "done-48k" in aws.server.all_lines(final["execution_id"])
+    assert "done-64k" in aws.server.all_lines(final["execution_id"])
     overrides = _task(aws, final["task_arn"])["overrides"]
     assert len(json.dumps(overrides)) <= 8192  # what AWS would have enforced (moto does not)
     assert "base64 -d | gunzip" in overrides["containerOverrides"][0]["command"][2]
-    # 64 KiB of the same: a one-off definition (below) once the overrides cannot hold it
-    final = _run(aws, body[: 64 * 1024 - 20] + "\necho done-64k\n")
-    assert final["exit_code"] == 0 and "done-64k" in aws.server.all_lines(final["execution_id"])
 
     # compresses ~4x, like real code: travels in a one-off task definition, retired after RunTask
     words = random.Random(3).choices(["alpha", "beta", "gamma", "delta", "x", "y", "print", "for", "in", "range"], k=20000)

@@ -191,7 +191,7 @@ def test_only_regular_files_under_the_caps_leave_the_run(aws):
     assert sorted(a["name"] for a in answer["artifacts"]) == ["real/ok.txt", "small.bin"]
     skipped = "\n".join(answer["skipped"])
     for expected in ("passwd-link: symbolic link", "root-link: symbolic link", "real/etc-link: symbolic link",
-                     "pipe: not a regular file", "not a usable name", "big.bin: 2000000 bytes, over the per-file cap of 1,048,576"):
+                     "pipe: not a regular file", "not a usable name", "big.bin: 2000000 bytes, over the per-file cap of 1 MiB"):
         assert expected in skipped, skipped
         assert any(expected in line for line in lines if line.startswith("→ Skipped ")), lines
     assert "root:" not in "".join(_fetch(a["url"]).decode("latin-1") for a in answer["artifacts"])

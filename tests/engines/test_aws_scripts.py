@@ -17,8 +17,7 @@ import boto3
 import pytest
 
 from orchestrator.engines.ecs_files import parse_manifest
-from orchestrator.engines.ecs_scripts import (PUBLISH_SCRIPT, RUN_SCRIPT, executor_script, fetch_script, publish_script,
-                                              upload_key)
+from orchestrator.engines.ecs_scripts import RUN_SCRIPT, executor_script, fetch_script, publish_script, upload_key
 from orchestrator.shell import GitHosts
 from orchestrator.validation import parse_request
 from tests.support.aws import aws_env
@@ -85,14 +84,14 @@ def test_publish_uploads_regular_files_and_says_what_it_left_out(s3, shell, tmp_
     (outputs / "sub" / "b.bin").write_bytes(blob)
     (outputs / "a b.txt").write_text("ä\n")
     (outputs / ".hidden").write_text("h\n")
-    (outputs / "big.bin").write_bytes(b"x" * 5000)
+    (outputs / "big.bin").write_bytes(b"x" * 1_100_000)
     (outputs / "link").symlink_to("/etc/passwd")
     (outputs / "dirlink").symlink_to("/etc")
     os.mkfifo(outputs / "pipe")
     (outputs / "new\nline").write_text("n")
     (outputs / "back\\slash").write_text("b")
     execution_id = f"6b10{shell[0][:4]:0<8}"[:12]
-    done = _run(shell, publish_script(max_file_bytes=4000, max_run_bytes=10_000), tmp_path / "vol", _task_env(s3, execution_id))
+    done = _run(shell, publish_script(), tmp_path / "vol", {**_task_env(s3, execution_id), "MYCLI_MAX_ARTIFACT_MB": "1"})
     assert done.returncode == 0, done.stdout + done.stderr
     manifest = client.get_object(Bucket=bucket, Key=f"artifacts/{execution_id}/manifest")["Body"].read().decode()
     artifacts, skipped = parse_manifest(manifest)
@@ -103,7 +102,7 @@ def test_publish_uploads_regular_files_and_says_what_it_left_out(s3, shell, tmp_
         assert body == (outputs / artifact["name"]).read_bytes()
     text = "\n".join(skipped)
     for expected in ("link: symbolic link", "dirlink: symbolic link", "pipe: not a regular file",
-                     "big.bin: 5000 bytes, over the per-file cap of 4,000", "not a usable name (control characters or a backslash)"):
+                     "big.bin: 1100000 bytes, over the per-file cap of 1 MiB", "not a usable name (control characters or a backslash)"):
         assert expected in text, (expected, text)
         assert any(expected in line for line in done.stdout.splitlines() if line.startswith("→ Skipped ")), done.stdout
     assert len(skipped) == 6
@@ -117,13 +116,14 @@ def test_publish_keeps_to_the_per_run_cap_and_survives_no_outputs(s3, shell, tmp
     outputs = tmp_path / "vol" / "outputs"
     outputs.mkdir(parents=True)
     for name in ("1", "2", "3"):
-        (outputs / name).write_bytes(b"y" * 400)
-    done = _run(shell, publish_script(max_file_bytes=1000, max_run_bytes=1000), tmp_path / "vol", _task_env(s3, "6b10cccccccc"))
+        (outputs / name).write_bytes(b"y" * 400_000)
+    caps = {"MYCLI_MAX_ARTIFACT_MB": "0", "MYCLI_MAX_ARTIFACTS_MB": "1"}  # 0: no per-file cap
+    done = _run(shell, publish_script(), tmp_path / "vol", {**_task_env(s3, "6b10cccccccc"), **caps})
     assert done.returncode == 0, done.stderr
     artifacts, skipped = parse_manifest(client.get_object(Bucket=bucket, Key="artifacts/6b10cccccccc/manifest")["Body"].read().decode())
-    assert [a["name"] for a in artifacts] == ["1", "2"] and skipped == ["3: 400 bytes would exceed the per-run cap of 1,000"]
+    assert [a["name"] for a in artifacts] == ["1", "2"] and skipped == ["3: 400000 bytes would exceed the per-run cap of 1 MiB"]
     shutil.rmtree(outputs)
-    done = _run(shell, publish_script(1000, 1000), tmp_path / "vol", _task_env(s3, "6b10dddddddd"))
+    done = _run(shell, publish_script(), tmp_path / "vol", _task_env(s3, "6b10dddddddd"))
     assert done.returncode == 0 and "the outputs directory is missing" in done.stdout
     assert "→ Artifacts: 0 files, 0 B" in done.stdout
 
@@ -132,7 +132,7 @@ def _request(**fields):
     return parse_request({"action": "exec", **fields})[1]
 
 
-def test_fetch_downloads_the_inputs_and_leaves_the_other_scripts(s3, shell, tmp_path):
+def test_fetch_downloads_the_inputs_and_leaves_the_executors_script(s3, shell, tmp_path):
     client, bucket, _, _ = s3
     archive = io.BytesIO()
     with tarfile.open(fileobj=archive, mode="w:gz") as tar:
@@ -145,7 +145,7 @@ def test_fetch_downloads_the_inputs_and_leaves_the_other_scripts(s3, shell, tmp_
     request = _request(command="echo hi", skip_git=True, inputs=upload_id)
     volume = tmp_path / "vol"
     volume.mkdir()
-    done = _run(shell, fetch_script(request, executor_script(request), "echo publish\n", GitHosts()), volume, _task_env(s3))
+    done = _run(shell, fetch_script(request, executor_script(request), GitHosts()), volume, _task_env(s3))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "✓ Inputs in $MYCLI_INPUTS (/mycli/inputs)" in done.stdout
     with tarfile.open(fileobj=io.BytesIO(archive.getvalue())) as tar:
@@ -153,14 +153,13 @@ def test_fetch_downloads_the_inputs_and_leaves_the_other_scripts(s3, shell, tmp_
             path = volume / "inputs" / member.name
             assert path.read_bytes() == tar.extractfile(member).read() and (path.stat().st_mode & 0o777) == member.mode
     assert (volume / RUN_SCRIPT[len("/mycli/"):]).read_text() == executor_script(request)
-    assert (volume / PUBLISH_SCRIPT[len("/mycli/"):]).read_text() == "echo publish\n"
 
 
 def test_fetch_without_the_upload_leaves_no_command(s3, shell, tmp_path):
     request = _request(command="echo hi", skip_git=True, inputs="up-" + "2" * 32)
     volume = tmp_path / "vol"
     volume.mkdir()
-    done = _run(shell, fetch_script(request, executor_script(request), "", GitHosts()), volume, _task_env(s3))
+    done = _run(shell, fetch_script(request, executor_script(request), GitHosts()), volume, _task_env(s3))
     assert done.returncode == 200 and "the inputs could not be downloaded" in done.stderr
     assert not (volume / RUN_SCRIPT[len("/mycli/"):]).exists()
 
@@ -198,7 +197,7 @@ def test_the_executor_needs_only_a_shell(shell, busybox_only, tmp_path):
 ], ids=["direct", "inputs", "local-changes", "ssh"])
 def test_the_scripts_are_clean_under_shellcheck(fields):
     request = _request(command="make", **fields)
-    executor, publish = executor_script(request), publish_script(100, 1000)
-    for script in (fetch_script(request, executor, publish, GitHosts()), executor, publish):
+    executor = executor_script(request)
+    for script in (fetch_script(request, executor, GitHosts()), executor, publish_script()):
         result = subprocess.run(["shellcheck", "-s", "sh", "-"], input=script, capture_output=True, text=True)
         assert result.returncode == 0, result.stdout + result.stderr
