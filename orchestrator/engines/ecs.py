@@ -85,7 +85,7 @@ class EcsEngine:
         the scripts do not fit); also what `mycli doctor` validates."""
         caps = {"MYCLI_MAX_ARTIFACT_MB": str(self.settings.max_artifact_mb), "MYCLI_MAX_ARTIFACTS_MB": str(self.settings.max_artifacts_mb)}
         return build_task_launch(self.scripts_for(request), list(CONTAINERS), {"MYCLI_EXECUTION_ID": execution_id},
-                                 request.size, {"publish": caps})
+                                 request.size, {"publish": caps}, executor=self.settings.container)
 
     def start(self, request: ExecRequest) -> Execution:
         self.settings.check()

@@ -103,25 +103,31 @@ def build_launch(container: str, script: str, env: dict[str, str], size: Size | 
 
 
 def build_task_launch(scripts: dict[str, str], containers: list[str], env: dict[str, str],
-                      size: Size | None = None, container_env: dict[str, dict[str, str]] | None = None) -> Launch:
+                      size: Size | None = None, container_env: dict[str, dict[str, str]] | None = None,
+                      executor: str = "executor") -> Launch:
     """RunTask overrides for a task of several containers: `scripts` (container → script, the
     helper containers' own) travel packed (the helper image has base64 and gunzip), `env` goes
     to every container in `containers`, `container_env` to the one it names, a size becomes the
-    task's cpu (CPU units) and memory (MiB) — the containers only reserve memory (soft), so the
-    executor may use what the task has. Too large for the overrides: the commands go into a
+    task's cpu (CPU units) and memory (MiB) and the executor's memory limit (the containers only
+    reserve memory, so the limit is the size asked, as on the embedded engine). Too large for the overrides: the commands go into a
     one-off task definition and the overrides carry only the environment (and the size)."""
     commands = {name: ["/bin/sh", "-c", packed(script)] for name, script in scripts.items()}
     sized = {"cpu": str(cpu_units(size.cpu)), "memory": str(size.memory)} if size is not None else {}
 
-    def environment(container: str) -> list[dict]:
-        return [{"name": k, "value": v} for k, v in {**env, **(container_env or {}).get(container, {})}.items()]
+    def override(container: str, with_command: bool) -> dict:
+        answer: dict = {"name": container}
+        if with_command and container in commands:
+            answer["command"] = commands[container]
+        answer["environment"] = [{"name": k, "value": v}
+                                 for k, v in {**env, **(container_env or {}).get(container, {})}.items()]
+        if size is not None and container == executor:
+            answer["memory"] = size.memory
+        return answer
 
-    with_commands = {"containerOverrides": [
-        {"name": c, **({"command": commands[c]} if c in commands else {}), "environment": environment(c)} for c in containers
-    ], **sized}
+    with_commands = {"containerOverrides": [override(c, True) for c in containers], **sized}
     if fits(with_commands):
         return Launch(with_commands, "packed")
-    env_only = {"containerOverrides": [{"name": c, "environment": environment(c)} for c in containers], **sized}
+    env_only = {"containerOverrides": [override(c, False) for c in containers], **sized}
     if not fits(env_only):
         raise BadRequest(
             f"env does not fit in ECS RunTask's {MAX_OVERRIDES_CHARS:,}-character overrides limit "

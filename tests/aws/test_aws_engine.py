@@ -289,7 +289,8 @@ def test_a_size_reaches_runtask_and_shows_asked_applied_and_costed(aws):
     assert final["resources_enforced"] is True
     overrides = _task(aws, final["task_arn"])["overrides"]
     assert (overrides["cpu"], overrides["memory"]) == ("2048", "8192")
-    assert overrides["containerOverrides"][0]["name"] == "executor" and overrides["containerOverrides"][0]["memory"] == 8192
+    by_name = {o["name"]: o for o in overrides["containerOverrides"]}
+    assert by_name["executor"]["memory"] == 8192 and "memory" not in by_name["fetch"] and "memory" not in by_name["publish"]
     assert "(Fargate Spot, 2 vCPU, 8 GB, public IPv4)" in done.stderr
     shown = aws.cli.run("status", final["execution_id"]).stdout
     assert "Size:           2 vCPU, 8192 MiB asked; applied as asked" in shown
