@@ -63,7 +63,7 @@ def aws(tmp_path_factory):
                           args=("--engine", "aws", "--stack-name", STACK, "--region", REGION, "--state-dir", str(home / "engine")))
     outputs = {o["OutputKey"]: o["OutputValue"]
                for o in boto3.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]["Outputs"]}
-    yield SimpleNamespace(server=server, sim=sim, repo=repo, origin=base / "origin.git", deployer=deployer,
+    yield SimpleNamespace(server=server, sim=sim, repo=repo, origin=base / "origin.git", deployer=deployer, home=home, env=env,
                           ecs=boto3.client("ecs"), s3=boto3.client("s3"), bucket=outputs["ArtifactsBucketName"])
     stop_server(server)
     sim.close()
@@ -246,6 +246,31 @@ def test_a_failed_clone_is_the_executors_200_and_publish_still_answers(aws):
     assert any("the repository could not be cloned" in line for line in lines)
     answer = _artifacts(aws, final["execution_id"])
     assert answer["artifacts"] == [] and answer["reason"] is None
+
+
+def test_the_cli_uploads_and_downloads_through_s3(aws, tmp_path):
+    """The real client against the AWS engine: `--upload` PUTs to the presigned URL (no API key
+    sent to S3), `--wait --download` and `mycli artifacts -o` fetch the presigned GETs, sha256
+    checked; `--local-changes` carries the working tree."""
+    cli = Cli(aws.home, extra_env={**aws.env, "MYCLI_API_ENDPOINT": aws.server.url, "MYCLI_API_KEY": aws.server.key})
+    (tmp_path / "in.bin").write_bytes(os.urandom(70_000))
+    done = cli.run("exec", "--skip-git", "--upload", str(tmp_path / "in.bin"), "--wait", "--download", str(tmp_path / "out"),
+                   "--", 'cp "$MYCLI_INPUTS/in.bin" "$MYCLI_OUTPUTS/back.bin"', timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "out" / "back.bin").read_bytes() == (tmp_path / "in.bin").read_bytes()
+    listed = cli.run("list", "--json")
+    execution_id = json.loads(listed.stdout)["executions"][0]["execution_id"]
+    again = cli.run("artifacts", execution_id, "-o", str(tmp_path / "again"))
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "again" / "back.bin").read_bytes() == (tmp_path / "in.bin").read_bytes()
+    work = tmp_path / "work"
+    subprocess.run(["git", "clone", "-q", f"http://x-access-token:{TOKEN}@{aws.repo.host}/origin.git", str(work)], check=True)
+    subprocess.run(["git", "-C", str(work), "remote", "set-url", "origin", f"http://{aws.repo.host}/origin.git"], check=True)
+    (work / "app.py").write_text("print('local, not pushed')\n")
+    done = cli.run("exec", "--local-changes", "--repo", f"http://{aws.repo.host}/origin.git", "--branch", "main", "--wait",
+                   "--", "cat app.py", cwd=work, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "print('local, not pushed')" in done.stdout
 
 
 def test_destroy_empties_the_bucket_first(aws):
