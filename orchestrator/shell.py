@@ -112,7 +112,15 @@ def build_script(
         lines.append("rm -f \"$mycli_tmp/id_key\"")
     # The request's environment is set only now, so none of it (GIT_PROXY_COMMAND, LD_PRELOAD,
     # PATH...) can steer the clone while credentials are at hand.
-    lines += [f"export {key}={sh_quote(value)}" for key, value in sorted(request.env.items())]
+    lines += command_lines(request, watchdog)
+    return "\n".join(lines) + "\n"
+
+
+def command_lines(request: ExecRequest, watchdog: bool) -> list[str]:
+    """The end of every script: the request's env exported, the command run in a child shell
+    (with the watchdog when asked), the result reported, the script's exit code the command's.
+    Needs the prologue's `mycli_rule` (and `mycli_tmp` with the watchdog)."""
+    lines = [f"export {key}={sh_quote(value)}" for key, value in sorted(request.env.items())]
     lines += [
         "printf '%s\\n' '' \"$mycli_rule\" 'Executing command...' \"$mycli_rule\" ''",
     ]
@@ -128,7 +136,20 @@ def build_script(
         "printf '%s\\n' \"$mycli_rule\"",
         "exit \"$mycli_rc\"",
     ]
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def prologue_lines(request: ExecRequest, notes: tuple[str, ...] = (), needs_tmp: bool = True) -> list[str]:
+    """The script's start (sh settings, `mycli_not_started`, the temporary directory and its
+    trap, signal traps, the header): for engines that compose their own scripts."""
+    return _prologue(request, notes, needs_tmp)
+
+
+def clone_lines(request: ExecRequest, workdir: str, hosts: GitHosts = GitHosts()) -> list[str]:
+    """Install git if needed, authenticate, clone `request.repo` into `workdir/repo` (applying
+    the local changes found in $MYCLI_LOCAL_CHANGES when the request has some), and end in the
+    clone with the credential options dropped."""
+    return _git_section(request, workdir, credential_kind(request.repo or "", hosts))
 
 
 def _prologue(request: ExecRequest, notes: tuple[str, ...], needs_tmp: bool = True) -> list[str]:

@@ -35,12 +35,14 @@ FAILED_STATES = ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED", "CREAT
 @dataclass(frozen=True)
 class StackOptions:
     """The stack's brakes and reach (template parameters ReservedConcurrency, ApiRateLimit,
-    ApiBurstLimit, EcrRepositories): passed on every init, so an update keeps what was asked."""
+    ApiBurstLimit, EcrRepositories, ArtifactRetentionDays): passed on every init, so an update
+    keeps what was asked."""
 
     reserved_concurrency: int = 0
     api_rate_limit: int = 10
     api_burst_limit: int = 20
     ecr_repositories: str = ""
+    artifact_retention_days: int = 7
 
     def parameters(self) -> dict[str, str]:
         if self.reserved_concurrency < 0:
@@ -49,8 +51,11 @@ class StackOptions:
             raise UsageError("--api-rate-limit must be at least 1 and at most --api-burst-limit")
         if not _ECR_PATTERN.match(self.ecr_repositories):
             raise UsageError("--ecr-repositories must be a repository name or pattern (lowercase letters, digits, . _ - / *)")
+        if not 1 <= self.artifact_retention_days <= 3650:
+            raise UsageError("--artifact-retention-days must be 1 to 3650")
         return {"ReservedConcurrency": str(self.reserved_concurrency), "ApiRateLimit": str(self.api_rate_limit),
-                "ApiBurstLimit": str(self.api_burst_limit), "EcrRepositories": self.ecr_repositories}
+                "ApiBurstLimit": str(self.api_burst_limit), "EcrRepositories": self.ecr_repositories,
+                "ArtifactRetentionDays": str(self.artifact_retention_days)}
 
 
 @dataclass(frozen=True)
@@ -94,12 +99,15 @@ def add_init_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ecr-repositories", default="", metavar="PATTERN",
                         help="private ECR repositories tasks may pull from, e.g. docker-hub/* for a pull-through cache "
                              "(default: none, public images only)")
+    parser.add_argument("--artifact-retention-days", type=int, default=7, metavar="DAYS",
+                        help="days the bucket keeps runs' uploads and artifacts before S3 deletes them (default 7)")
 
 
 def init_from_args(args: argparse.Namespace, credentials: GitCredentials, progress: Progress,
                    environ: Mapping[str, str] = os.environ) -> "InitResult":
     """init_stack with the flags of add_init_arguments; the fronts ask only for the credentials."""
-    options = StackOptions(args.reserved_concurrency, args.api_rate_limit, args.api_burst_limit, args.ecr_repositories)
+    options = StackOptions(args.reserved_concurrency, args.api_rate_limit, args.api_burst_limit, args.ecr_repositories,
+                           args.artifact_retention_days)
     return init_stack(args.region, args.stack_name, args.force, credentials, progress, capacity=args.capacity,
                       default_image=args.default_image, github_host=args.github_host, gitlab_host=args.gitlab_host,
                       profile=args.profile, environ=environ, options=options)

@@ -4,7 +4,9 @@ reports progress through a callback and never prompts.
 Order matters: ECS refuses DeleteCluster while the cluster has tasks that have not stopped
 (PENDING ones included), and a stopping task still holds its network interface in the stack's
 subnets and security group. So the tasks are stopped and *waited for* before the stack goes;
-deleting the stack at once ends DELETE_FAILED.
+deleting the stack at once ends DELETE_FAILED. Likewise CloudFormation cannot delete a bucket
+that holds objects: the artifacts bucket is emptied (after the tasks, whose publish step writes
+to it) before the stack goes.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ def destroy_stack(
     outputs = aws_stack.stack_outputs(stack_name, region)
     if outputs is not None and outputs.get("ClusterName"):
         _stop_tasks(outputs["ClusterName"], region, progress)
+    if outputs is not None and outputs.get("ArtifactsBucketName"):
+        _empty_bucket(outputs["ArtifactsBucketName"], region, progress)
     _delete_task_definitions(f"{stack_name}-task", region, progress)
     if outputs is None:
         progress(f"  No stack named {stack_name} in {region}; nothing else to delete")
@@ -111,6 +115,27 @@ def _wait_stopped(ecs, cluster: str, task_arns: list[str], progress: Progress) -
                            f"{TASKS_STOP_TIMEOUT_SECONDS // 60} minutes; nothing was deleted; run mycli destroy again later")
         task_arns = pending
         time.sleep(aws_stack.POLL_SECONDS)
+
+
+def _empty_bucket(bucket: str, region: str, progress: Progress) -> None:
+    """Delete every object (uploads and artifacts), 1,000 a call: a non-empty bucket fails
+    DeleteStack ("The bucket you tried to delete is not empty")."""
+    from botocore.exceptions import ClientError
+
+    s3 = aws_stack.client("s3", region)
+    progress(f"→ Emptying bucket {bucket}...")
+    removed = 0
+    with aws_stack.aws_errors("S3 ListObjectsV2/DeleteObjects"):
+        try:
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if keys:
+                    s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+                    removed += len(keys)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "NoSuchBucket":
+                raise
+    progress(f"✓ Removed {removed} object(s)")
 
 
 def _delete_task_definitions(prefix: str, region: str, progress: Progress) -> None:

@@ -17,7 +17,8 @@ from .doctor import OK, PROBLEM, Finding
 from .stack import aws_errors, client, failure_reason, stack_outputs
 
 EXPECTED_OUTPUTS = ("ApiEndpoint", "Region", "FunctionName", "ClusterName", "TaskDefinitionFamily", "LogGroupName",
-                    "ExecutionsTableName", "SubnetIds", "SecurityGroupId", "TaskRoleName", "GitCredentialsSecretArn")
+                    "ExecutionsTableName", "SubnetIds", "SecurityGroupId", "TaskRoleName", "GitCredentialsSecretArn",
+                    "ArtifactsBucketName")
 READY = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
 FAILED = ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED", "CREATE_FAILED", "UPDATE_ROLLBACK_FAILED")
 PLACEHOLDER_MAX_BYTES = 64 * 1024  # the package carries bcrypt (hundreds of KB); the inline placeholder is < 1 KB
@@ -177,22 +178,26 @@ def check_task_definition(ctx: Context) -> Iterator[Finding]:
     if size_problem:
         wrong.append(size_problem)
     name = variables.get("MYCLI_CONTAINER_NAME") or "executor"
-    container = next((c for c in definition.get("containerDefinitions", []) if c.get("name") == name), None)
-    if container is None:
-        wrong.append(f"it has no container {name}")
-        container = {}
-    log = container.get("logConfiguration") or {}
-    options = log.get("options") or {}
-    if container and (log.get("logDriver") != "awslogs" or options.get("awslogs-group") != ctx.outputs["LogGroupName"]
-                      or options.get("awslogs-stream-prefix") != (variables.get("MYCLI_LOG_STREAM_PREFIX") or "task")):
-        wrong.append(f"its logs do not go to {ctx.outputs['LogGroupName']} as the orchestrator reads them")
-    if container and options.get("mode") != "blocking":
-        wrong.append(f"awslogs mode is {options.get('mode') or 'unset (non-blocking by default)'}: output is dropped when its buffer fills")
-    if container and not (container.get("linuxParameters") or {}).get("initProcessEnabled"):
+    containers = {c.get("name"): c for c in definition.get("containerDefinitions", [])}
+    missing = [n for n in ("fetch", name, "publish") if n not in containers]
+    if missing:
+        wrong.append(f"it has no container {', '.join(missing)} (a run is fetch → {name} → publish)")
+    for container in containers.values():
+        log = container.get("logConfiguration") or {}
+        options = log.get("options") or {}
+        if (log.get("logDriver") != "awslogs" or options.get("awslogs-group") != ctx.outputs["LogGroupName"]
+                or options.get("awslogs-stream-prefix") != (variables.get("MYCLI_LOG_STREAM_PREFIX") or "task")):
+            wrong.append(f"{container.get('name')}'s logs do not go to {ctx.outputs['LogGroupName']} as the orchestrator reads them")
+        elif options.get("mode") != "blocking":
+            wrong.append(f"{container.get('name')}'s awslogs mode is {options.get('mode') or 'unset (non-blocking by default)'}: "
+                         "output is dropped when its buffer fills")
+    if name in containers and not (containers[name].get("linuxParameters") or {}).get("initProcessEnabled"):
         wrong.append("no init process: mycli stop's SIGTERM never reaches the command")
     secret = ctx.outputs.get("GitCredentialsSecretArn", "")
-    if container and not all(s.get("valueFrom", "").startswith(secret + ":") for s in container.get("secrets", [])):
+    if not all(s.get("valueFrom", "").startswith(secret + ":") for c in containers.values() for s in c.get("secrets", [])):
         wrong.append("its git credentials point at another secret than the stack's")
+    if containers.get(name, {}).get("secrets"):
+        wrong.append(f"{name} has the git credentials: the command could read them (they belong to fetch only)")
     fix = ctx.recreate
     own = _stack_revision(ctx)
     if own and own != definition["taskDefinitionArn"]:

@@ -94,7 +94,7 @@ def check_run_task(ctx: Context) -> Iterator[Finding]:
     from botocore.validate import validate_parameters
 
     from orchestrator.engines.ecs import EcsEngine
-    from orchestrator.engines.ecs_command import build_launch, overrides_size
+    from orchestrator.engines.ecs_command import overrides_size
     from orchestrator.engines.ecs_settings import EcsSettings
     from orchestrator.errors import ApiError
     from orchestrator.validation import parse_request
@@ -105,8 +105,7 @@ def check_run_task(ctx: Context) -> Iterator[Finding]:
         engine = EcsEngine(settings)
         # with a size, so the task-level cpu/memory overrides are checked against the model too
         _, request = parse_request({"action": "exec", "command": "echo mycli doctor", "skip_git": True, "cpu": 1})
-        script, _ = engine.script_for(request)
-        launch = build_launch(settings.container, script, {"MYCLI_EXECUTION_ID": "0" * 12}, request.size)
+        launch = engine.launch_for(request, "0" * 12)
         params = engine.run_task_params(settings.task_definition, launch.overrides, "0" * 12, request)
         model = botocore.session.get_session().get_service_model("ecs").operation_model("RunTask")
         validate_parameters(params, model.input_shape)

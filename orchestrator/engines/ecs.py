@@ -1,9 +1,11 @@
 """The AWS engine: each execution is an ECS Fargate task, its output a CloudWatch Logs stream,
 its record a DynamoDB item.
 
-exec registers (or reuses) the image's task definition and calls RunTask with the script as the
-container command; git credentials never travel in the request: the task definition's `secrets`
-hand them to the container. status asks ECS and falls back to the record once ECS has forgotten
+exec registers (or reuses) the image's task definition and calls RunTask; the task is three
+containers on one volume (ecs_scripts.py): fetch (clone, local changes, inputs; the only one with
+the git credentials, from the task definition's `secrets`), executor (the user's image, only the
+command) and publish (outputs to S3). Uploads and artifacts go through the stack's bucket
+(ecs_files.py); the log is the three containers' streams in order (ecs_logs.py). status asks ECS and falls back to the record once ECS has forgotten
 a task. logs pages GetLogEvents forward. stop is StopTask with a reason. ECS has no task
 timeout, so the script carries a watchdog and the engine stops any task it sees past its deadline.
 """
@@ -12,49 +14,35 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime
 from typing import Mapping
 
-from ..engine import PENDING, RUNNING, STOPPED, STOPPED_BY_USER_EXIT_CODE, Execution, LogPage
+from ..engine import PENDING, RUNNING, STOPPED, Execution, LogPage
 from ..errors import BadRequest, EngineUnavailable, NotFound, UpstreamError
 from ..ids import new_execution_id
-from ..shell import TIMEOUT_EXIT_CODE, GitHosts, build_script
+from ..shell import GitHosts
 from ..validation import ExecRequest, ListRequest, LogsRequest, PruneRequest, Ref, UploadRequest
-from .ecs_aws import Clients, aws_errors, error_code
-from .ecs_command import build_launch
+from .ecs_aws import Clients, aws_errors
+from .ecs_command import Launch, build_task_launch
+from .ecs_files import Files
+from .ecs_logs import read_log
+from .ecs_scripts import RUN_SCRIPT, executor_script, fetch_script
 from .ecs_settings import EcsSettings
 from .ecs_store import TTL_SECONDS, ExecutionStore
 from .ecs_taskdefs import TaskDefinitions
+from .ecs_tasks import CHECK_ECS as _CHECK_ECS, STATUS as _STATUS, Tasks, timestamp as _ts
 
 ID_ATTEMPTS = 20
 log = logging.getLogger("mycli.ecs")
 
-WORKDIR = "/workspace"
 RUNTIME = "fargate"
-FORGOTTEN_AFTER_SECONDS = 300  # a task ECS cannot describe this long after creation is gone
+CONTAINERS = ("fetch", "executor", "publish")  # the task definition's, in the order they run
+MIB = 1024 * 1024
 STOP_WAIT_SECONDS = 3.0
 LOG_POLL_SECONDS = 1.0
-MAX_EMPTY_PAGES = 20
 USER_STOP_REASON = "Stopped by user (mycli stop)"
 MAX_TAG_VALUE = 256
 _TAG_UNSAFE = str.maketrans({c: "_" for c in "~!#$%^&*()[]{}|\\;'\",<>?`"})
 
-_STATUS = {
-    "PROVISIONING": PENDING, "PENDING": PENDING, "ACTIVATING": PENDING, "RUNNING": RUNNING,
-    "DEACTIVATING": RUNNING, "STOPPING": RUNNING, "DEPROVISIONING": RUNNING, "STOPPED": STOPPED, "DELETED": STOPPED,
-}
-_CHECK_ECS = "the cluster (MYCLI_CLUSTER), subnets and security group, and the orchestrator's ecs permissions"
-_NO_FILES_YET = ("uploads, local changes and artifacts are not yet available on the AWS engine; "
-                 "use the embedded engine (mycli server) for runs that need them")
-_CHECK_LOGS = "the log group (MYCLI_LOG_GROUP) and the orchestrator's logs:GetLogEvents permission"
-
-
-def _ts(value: object) -> float | None:
-    if isinstance(value, datetime):
-        return value.timestamp()
-    if isinstance(value, (int, float)):
-        return float(value)
-    return None
 
 
 def tag_value(value: str) -> str:
@@ -74,6 +62,8 @@ class EcsEngine:
         self.task_definitions = TaskDefinitions(
             self.clients, settings.task_definition, settings.container, settings.default_image
         )
+        self.files = Files(self.clients, settings.bucket, settings.max_upload_mb * MIB)
+        self.tasks = Tasks(self.clients, settings, self.store)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "EcsEngine":
@@ -81,19 +71,30 @@ class EcsEngine:
 
     # the Engine contract --------------------------------------------------------------------
 
+    def scripts_for(self, request: ExecRequest) -> dict[str, str]:
+        """The scripts RunTask carries: fetch's, which holds the executor's (publish's is its
+        task definition's command)."""
+        return {"fetch": fetch_script(request, executor_script(request), self.hosts)}
+
     def script_for(self, request: ExecRequest) -> tuple[str, str]:
-        return build_script(request, workdir=WORKDIR, watchdog=True, hosts=self.hosts), RUNTIME
+        return (f"# container fetch (helper image); it leaves {RUN_SCRIPT} for the executor\n"
+                + self.scripts_for(request)["fetch"]), RUNTIME
+
+    def launch_for(self, request: ExecRequest, execution_id: str) -> Launch:
+        """How the run reaches its containers: RunTask overrides (and a one-off definition when
+        the scripts do not fit); also what `mycli doctor` validates."""
+        caps = {"MYCLI_MAX_ARTIFACT_MB": str(self.settings.max_artifact_mb), "MYCLI_MAX_ARTIFACTS_MB": str(self.settings.max_artifacts_mb)}
+        return build_task_launch(self.scripts_for(request), list(CONTAINERS), {"MYCLI_EXECUTION_ID": execution_id},
+                                 request.size, {"publish": caps}, executor=self.settings.container)
 
     def start(self, request: ExecRequest) -> Execution:
         self.settings.check()
-        if request.inputs or request.local_changes:
-            raise BadRequest(_NO_FILES_YET)
-        script, _ = self.script_for(request)
-        build_launch(self.settings.container, script, {"MYCLI_EXECUTION_ID": "0" * 12}, request.size)  # a 400 before any AWS call
+        self.launch_for(request, "0" * 12)  # a 400 before any AWS call
+        self.files.check_uploads(request)
         image = request.image or self.settings.default_image
         execution_id, now = self._reserve_id(request, image)
         try:
-            answer = self._run_task(request, script, image, execution_id)
+            answer = self._run_task(request, image, execution_id)
         except BaseException:
             self.store.delete(execution_id)  # release the reservation: nothing runs under this ID
             raise
@@ -133,10 +134,10 @@ class EcsEngine:
         try:
             used = answer["_mycli"]
             self.store.put(execution, task_definition=task.get("taskDefinitionArn") or used["task_definition"],
-                           transport=used["transport"])
+                           transport=used["transport"], containers=list(CONTAINERS))
         except Exception:
             # A task nobody can find by its execution ID is worse than no task: take it back.
-            self._stop_task(task_arn, "mycli could not record this execution; stopped it")
+            self.tasks.stop_task(task_arn, "mycli could not record this execution; stopped it")
             raise
         log.info("started %s as %s", execution_id, task_arn)
         return execution
@@ -156,13 +157,12 @@ class EcsEngine:
                 return execution_id, now
         raise EngineUnavailable("could not allocate a unique execution ID; try again")
 
-    def _run_task(self, request: ExecRequest, script: str, image: str, execution_id: str) -> dict:
-        env = {"MYCLI_EXECUTION_ID": execution_id}  # the request's env is exported by the script itself
-        launch = build_launch(self.settings.container, script, env, request.size)
+    def _run_task(self, request: ExecRequest, image: str, execution_id: str) -> dict:
+        launch = self.launch_for(request, execution_id)  # the request's env is exported by the script itself
         task_definition = self.task_definitions.for_image(image)
         one_off = None
-        if launch.definition_command:
-            task_definition = one_off = self.task_definitions.one_off(task_definition, launch.definition_command)
+        if launch.definition_commands:
+            task_definition = one_off = self.task_definitions.one_off(task_definition, launch.definition_commands)
         try:
             with aws_errors("ECS RunTask", _CHECK_ECS):
                 answer = self.clients.ecs.run_task(
@@ -175,32 +175,41 @@ class EcsEngine:
         return answer
 
     def get(self, ref: Ref) -> Execution:
+        return self._current(ref)[0]
+
+    def _current(self, ref: Ref) -> tuple[Execution, dict, dict | None]:
+        """(the execution brought up to date, the store's fields, ECS's task or None)."""
         self.settings.check()
         execution, extra = self._record(ref)
+        task = None
         if execution.status != STOPPED:
-            task = self._describe([execution.task_arn]).get(execution.task_arn)
-            execution = self._refresh(execution, extra, task)
-        return execution
+            task = self.tasks.describe([execution.task_arn]).get(execution.task_arn)
+            execution = self.tasks.refresh(execution, extra, task)
+        return execution, extra, task
 
     def logs(self, request: LogsRequest) -> LogPage:
-        execution = self.get(request.ref)
+        execution, extra, task = self._current(request.ref)
         deadline = time.monotonic() + request.wait_seconds
         token = request.next_token
         while True:
-            events, next_token = self._read_log(execution.log_stream, token, request.limit)
+            names = extra.get("containers") or [self.settings.container]
+            streams = [self._stream(execution.task_arn, name) for name in names] if extra.get("containers") else [execution.log_stream]
+            states = {c.get("name"): c.get("lastStatus") for c in (task or {}).get("containers", [])}
+            finished = [execution.status == STOPPED or states.get(name) == "STOPPED" for name in names]
+            events, next_token, at_end = read_log(self.clients, self.settings.log_group, streams, finished, token, request.limit)
             if events or execution.status == STOPPED or time.monotonic() >= deadline:
                 settled = execution.status == STOPPED and time.time() - (execution.stopped_at or 0) >= self.settings.log_settle
-                return LogPage(events, next_token, execution, complete=settled)
+                return LogPage(events, next_token, execution, complete=settled and at_end)
             time.sleep(min(LOG_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
             token = next_token
-            execution = self.get(request.ref)
+            execution, extra, task = self._current(request.ref)
 
     def stop(self, ref: Ref) -> Execution:
         execution = self.get(ref)
         if execution.status == STOPPED:
             return execution
         self.store.update(execution.execution_id, stop_requested="user", desired_status=STOPPED)
-        self._stop_task(execution.task_arn, USER_STOP_REASON)
+        self.tasks.stop_task(execution.task_arn, USER_STOP_REASON)
         deadline = time.monotonic() + STOP_WAIT_SECONDS
         while True:
             execution = self.get(ref)
@@ -211,9 +220,9 @@ class EcsEngine:
     def list(self, request: ListRequest) -> list[Execution]:
         self.settings.check()
         records = self.store.recent(request.limit)
-        live = self._describe([e.task_arn for e, _ in records if e.status != STOPPED])
+        live = self.tasks.describe([e.task_arn for e, _ in records if e.status != STOPPED])
         return [
-            execution if execution.status == STOPPED else self._refresh(execution, extra, live.get(execution.task_arn))
+            execution if execution.status == STOPPED else self.tasks.refresh(execution, extra, live.get(execution.task_arn))
             for execution, extra in records
         ]
 
@@ -223,10 +232,11 @@ class EcsEngine:
             f"(the log group's retention) and execution records after {TTL_SECONDS // 86400} days (DynamoDB TTL)")
 
     def create_upload(self, request: UploadRequest) -> dict:
-        raise BadRequest(_NO_FILES_YET)
+        self.settings.check()
+        return self.files.create_upload(request)
 
     def artifacts(self, ref: Ref) -> dict:
-        raise BadRequest(_NO_FILES_YET)
+        return self.files.artifacts(self.get(ref))
 
     # internals -----------------------------------------------------------------------------
 
@@ -256,8 +266,8 @@ class EcsEngine:
             params["capacityProviderStrategy"] = [{"capacityProvider": self.settings.capacity_provider, "weight": 1}]
         return params
 
-    def _stream(self, task_arn: str) -> str:
-        return f"{self.settings.stream_prefix}/{self.settings.container}/{task_arn.rsplit('/', 1)[-1]}"
+    def _stream(self, task_arn: str, container: str | None = None) -> str:
+        return f"{self.settings.stream_prefix}/{container or self.settings.container}/{task_arn.rsplit('/', 1)[-1]}"
 
     def _record(self, ref: Ref) -> tuple[Execution, dict]:
         execution_id = ref.execution_id
@@ -269,107 +279,3 @@ class EcsEngine:
         if found is None:
             raise NotFound(f"execution {execution_id} not found")
         return found
-
-    def _describe(self, task_arns: list[str]) -> dict[str, dict]:
-        """task ARN → DescribeTasks' task, 100 at a time; tasks ECS no longer knows are absent."""
-        found: dict[str, dict] = {}
-        task_arns = [arn for arn in task_arns if arn.startswith("arn:")]  # not "pending/ID": a start in flight
-        for start in range(0, len(task_arns), 100):
-            batch = task_arns[start:start + 100]
-            with aws_errors("ECS DescribeTasks", _CHECK_ECS):
-                answer = self.clients.ecs.describe_tasks(cluster=self.settings.cluster, tasks=batch)
-            for task in answer.get("tasks", []):
-                found[task["taskArn"]] = task
-        return found
-
-    def _refresh(self, execution: Execution, extra: dict, task: dict | None) -> Execution:
-        """The record brought up to date from ECS's view; saved once the task has stopped."""
-        now = time.time()
-        if task is None:
-            if now - execution.created_at > FORGOTTEN_AFTER_SECONDS:
-                execution.status = execution.desired_status = STOPPED
-                execution.stopped_at = execution.stopped_at or now
-                execution.stopped_reason = execution.stopped_reason or (
-                    "ECS no longer reports this task (stopped tasks are kept about an hour); its exit code is unknown"
-                )
-                execution.stop_code = execution.stop_code or "TaskForgotten"
-                self._save_final(execution)
-            return execution
-        execution.status = _STATUS.get(task.get("lastStatus", ""), execution.status)
-        execution.desired_status = task.get("desiredStatus", execution.desired_status)
-        execution.started_at = _ts(task.get("startedAt")) or execution.started_at
-        container = next((c for c in task.get("containers", []) if c.get("name") == self.settings.container), {})
-        if execution.status == STOPPED:
-            execution.stopped_at = _ts(task.get("stoppedAt")) or now
-            execution.stop_code = task.get("stopCode")
-            execution.stopped_reason = task.get("stoppedReason") or container.get("reason")
-            execution.exit_code = container.get("exitCode")
-            # our StopTask only decides the exit code if it was what stopped the task: one that
-            # exited by itself just before (stopCode EssentialContainerExited) keeps its own code
-            requested = extra.get("stop_requested") if execution.stop_code == "UserInitiated" else None
-            if requested == "user":
-                execution.exit_code = STOPPED_BY_USER_EXIT_CODE
-            elif requested == "timeout":
-                execution.exit_code = TIMEOUT_EXIT_CODE
-            self._save_final(execution)
-        elif extra.get("stop_requested") is None:
-            self._enforce_timeout(execution, now)
-        return execution
-
-    def _enforce_timeout(self, execution: Execution, now: float) -> None:
-        start = execution.started_at or execution.created_at
-        if now <= start + execution.timeout_seconds + self.settings.timeout_grace:
-            return
-        reason = f"Timed out after {execution.timeout_seconds} seconds (stopped by mycli)"
-        log.warning("execution %s is past its deadline; stopping %s", execution.execution_id, execution.task_arn)
-        self.store.update(execution.execution_id, stop_requested="timeout", desired_status=STOPPED)
-        self._stop_task(execution.task_arn, reason)
-        execution.desired_status = STOPPED
-
-    def _save_final(self, execution: Execution) -> None:
-        self.store.update(
-            execution.execution_id, status=STOPPED, desired_status=STOPPED, started_at=execution.started_at,
-            stopped_at=execution.stopped_at, exit_code=execution.exit_code, stop_code=execution.stop_code,
-            stopped_reason=execution.stopped_reason,
-        )
-
-    def _stop_task(self, task_arn: str, reason: str) -> None:
-        from botocore.exceptions import ClientError
-
-        with aws_errors("ECS StopTask", _CHECK_ECS):
-            try:
-                self.clients.ecs.stop_task(cluster=self.settings.cluster, task=task_arn, reason=reason[:255])
-            except ClientError as exc:
-                if error_code(exc) not in ("InvalidParameterException", "ClientException"):
-                    raise
-                log.info("StopTask %s: %s (already gone)", task_arn, exc)
-
-    def _read_log(self, stream: str, token: str | None, limit: int) -> tuple[list[tuple[int, str]], str | None]:
-        """One page of events after `token`. Empty pages with a new token are skipped (a gap in
-        time); the end of the stream is the token coming back unchanged. A stream that does not
-        exist yet (the task has not started) is an empty page, not an error."""
-        from botocore.exceptions import ClientError
-
-        # startFromHead on every page: with a nextForwardToken but without it, CloudWatch pages
-        # from the tail and lines go missing (GetLogEvents API reference).
-        params = {"logGroupName": self.settings.log_group, "logStreamName": stream, "limit": limit, "startFromHead": True}
-        for _ in range(MAX_EMPTY_PAGES):
-            if token:
-                params["nextToken"] = token
-            with aws_errors("CloudWatch Logs GetLogEvents", _CHECK_LOGS):
-                try:
-                    answer = self.clients.logs.get_log_events(**params)
-                except ClientError as exc:
-                    if error_code(exc) == "ResourceNotFoundException":
-                        return [], token
-                    if error_code(exc) == "InvalidParameterException" and token:
-                        from ..errors import BadRequest
-
-                        raise BadRequest("next_token is not a token a previous logs call returned (or it expired)") from None
-                    raise
-            events = [(int(e["timestamp"]), e["message"].rstrip("\n")) for e in answer.get("events", [])]
-            next_token = answer.get("nextForwardToken") or token
-            if events or next_token == token:
-                return events, next_token
-            token = next_token
-        return [], token

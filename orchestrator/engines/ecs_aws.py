@@ -59,6 +59,8 @@ class Clients:
             connect_timeout=5,
             read_timeout=20,
             user_agent_extra="mycli-orchestrator",
+            # presigned S3 URLs with SigV4 (content-length and x-amz-checksum-sha256 signed)
+            **({"signature_version": "s3v4"} if service == "s3" else {}),
         )
         if self._session is None:
             self._session = botocore.session.get_session()

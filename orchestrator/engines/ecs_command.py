@@ -73,6 +73,7 @@ class Launch:
     overrides: dict
     mode: str  # "plain", "packed" or "definition"
     definition_command: list[str] | None = None
+    definition_commands: dict[str, list[str]] | None = None  # container → command (a task's helpers)
 
 
 def build_launch(container: str, script: str, env: dict[str, str], size: Size | None = None) -> Launch:
@@ -99,3 +100,44 @@ def build_launch(container: str, script: str, env: dict[str, str], size: Size | 
             "put the command in a script in your repo"
         )
     return Launch(env_only, "definition", ["/bin/sh", "-c", program])
+
+
+def build_task_launch(scripts: dict[str, str], containers: list[str], env: dict[str, str],
+                      size: Size | None = None, container_env: dict[str, dict[str, str]] | None = None,
+                      executor: str = "executor") -> Launch:
+    """RunTask overrides for a task of several containers: `scripts` (container → script, the
+    helper containers' own) travel packed (the helper image has base64 and gunzip), `env` goes
+    to every container in `containers`, `container_env` to the one it names, a size becomes the
+    task's cpu (CPU units) and memory (MiB) and the executor's memory limit (the containers only
+    reserve memory, so the limit is the size asked, as on the embedded engine). Too large for the overrides: the commands go into a
+    one-off task definition and the overrides carry only the environment (and the size)."""
+    commands = {name: ["/bin/sh", "-c", packed(script)] for name, script in scripts.items()}
+    sized = {"cpu": str(cpu_units(size.cpu)), "memory": str(size.memory)} if size is not None else {}
+
+    def override(container: str, with_command: bool) -> dict:
+        answer: dict = {"name": container}
+        if with_command and container in commands:
+            answer["command"] = commands[container]
+        answer["environment"] = [{"name": k, "value": v}
+                                 for k, v in {**env, **(container_env or {}).get(container, {})}.items()]
+        if size is not None and container == executor:
+            answer["memory"] = size.memory
+        return answer
+
+    with_commands = {"containerOverrides": [override(c, True) for c in containers], **sized}
+    if fits(with_commands):
+        return Launch(with_commands, "packed")
+    env_only = {"containerOverrides": [override(c, False) for c in containers], **sized}
+    if not fits(env_only):
+        raise BadRequest(
+            f"env does not fit in ECS RunTask's {MAX_OVERRIDES_CHARS:,}-character overrides limit "
+            f"({overrides_size(env_only):,} characters as sent, non-ASCII escaped); pass less in env"
+        )
+    packed_chars = sum(len(c[2]) for c in commands.values())
+    if packed_chars > MAX_DEFINITION_COMMAND_CHARS:
+        raise BadRequest(
+            f"the command is too large for ECS even compressed ({packed_chars:,} characters; RunTask overrides "
+            f"allow {MAX_OVERRIDES_CHARS:,} and a task definition about {MAX_DEFINITION_COMMAND_CHARS // 1024} KiB); "
+            "put the command in a script in your repo"
+        )
+    return Launch(env_only, "definition", definition_commands=commands)

@@ -21,6 +21,10 @@ configuration), so the local front and the Lambda run the same engine with the s
 |                             | first)                                                    |
 | MYCLI_LOG_SETTLE_SECONDS    | how long after STOPPED a log is still reported incomplete |
 |                             | (the awslogs driver ships the last lines late; default 15)|
+| MYCLI_BUCKET                | the stack's bucket: uploads/ (inputs) and artifacts/      |
+| MYCLI_MAX_UPLOAD_MB         | one upload's cap (100)                                    |
+| MYCLI_MAX_ARTIFACT_MB       | one artifact's cap (100), applied by the publish container|
+| MYCLI_MAX_ARTIFACTS_MB      | a run's artifacts together (1024)                         |
 | DEFAULT_IMAGE               | the base definition's image (default: DEFAULT_IMAGE below)|
 | GITHUB_HOST / GITLAB_HOST   | hosts that get the GitHub / GitLab token                  |
 | AWS_REGION                  | region (set by Lambda; boto3's usual lookup otherwise)    |
@@ -70,6 +74,10 @@ class EcsSettings:
     gitlab_host: str = "gitlab.com"
     timeout_grace: int = 300
     log_settle: int = 15
+    bucket: str = ""
+    max_upload_mb: int = 100
+    max_artifact_mb: int = 100
+    max_artifacts_mb: int = 1024
     region: str | None = None
     missing: tuple[str, ...] = ()
 
@@ -94,6 +102,10 @@ class EcsSettings:
             gitlab_host=get("GITLAB_HOST") or "gitlab.com",
             timeout_grace=_seconds(get("MYCLI_TIMEOUT_GRACE_SECONDS"), 300),
             log_settle=_seconds(get("MYCLI_LOG_SETTLE_SECONDS"), 15),
+            bucket=get("MYCLI_BUCKET", ""),
+            max_upload_mb=_seconds(get("MYCLI_MAX_UPLOAD_MB"), 100),
+            max_artifact_mb=_seconds(get("MYCLI_MAX_ARTIFACT_MB"), 100),
+            max_artifacts_mb=_seconds(get("MYCLI_MAX_ARTIFACTS_MB"), 1024),
             region=get("AWS_REGION") or get("AWS_DEFAULT_REGION") or None,
             missing=tuple(name for name in REQUIRED if not get(name)),
         )

@@ -114,13 +114,14 @@ class TaskDefinitions:
                 return container.get("image")
         return None
 
-    def one_off(self, source: str, command: list[str]) -> str:
-        """A revision of `{base}-oneoff` copied from `source` with `command` built in, for a script
-        too large for RunTask's overrides. Retire it once the task has started."""
+    def one_off(self, source: str, commands: dict[str, list[str]]) -> str:
+        """A revision of `{base}-oneoff` copied from `source` with `commands` (container →
+        command) built in, for scripts too large for RunTask's overrides. Retire it once the
+        task has started."""
         definition = self._describe(source)
         if definition is None:
             raise UpstreamError(f"task definition {source} disappeared; try again")
-        return self._register(f"{self.base_family}-oneoff", self._image_of(definition) or "", command=command, base=definition)
+        return self._register(f"{self.base_family}-oneoff", self._image_of(definition) or "", commands=commands, base=definition)
 
     def retire(self, arn: str) -> None:
         """Deregister and delete a one-off revision; a running task keeps it until it stops."""
@@ -131,7 +132,8 @@ class TaskDefinitions:
         except ApiError as exc:  # a leftover revision costs nothing; `mycli destroy` removes it
             log.warning("could not retire %s: %s", arn, exc.message)
 
-    def _register(self, family: str, image: str, command: list[str] | None = None, base: dict | None = None) -> str:
+    def _register(self, family: str, image: str, commands: dict[str, list[str]] | None = None,
+                  base: dict | None = None) -> str:
         base = base or self._base()
         params = task_fields(base)
         containers = []
@@ -139,8 +141,8 @@ class TaskDefinitions:
             container = dict(container)
             if container.get("name") == self.container:
                 container["image"] = image
-                if command:
-                    container["command"] = command
+            if commands and container.get("name") in commands:
+                container["command"] = commands[container["name"]]
             containers.append(container)
         tags = [{"key": "ManagedBy", "value": "mycli"}, {"key": "Image", "value": sanitize(image)},
                 {"key": "DerivedFrom", "value": base.get("taskDefinitionArn", self.base_family).rsplit("/", 1)[-1]}]
@@ -163,10 +165,10 @@ def task_fields(definition: dict) -> dict:
 
 def inherited(definition: dict, container: str) -> str:
     """What a copy takes from the base, as canonical JSON: the copied task-level fields and the
-    container definitions, without the executor's image and command (the copy's own)."""
+    container definitions, without the executor's image (the copy's own)."""
     fields = task_fields(definition)
     containers = [
-        {k: v for k, v in c.items() if not (c.get("name") == container and k in ("image", "command"))}
+        {k: v for k, v in c.items() if not (c.get("name") == container and k == "image")}
         for c in definition.get("containerDefinitions", [])
     ]
     return json.dumps({"task": fields, "containers": containers}, sort_keys=True, default=str)

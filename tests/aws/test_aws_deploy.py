@@ -207,7 +207,8 @@ def test_the_stacks_options_reach_aws(cli: Cli):
     cloudformation, lam, iam = boto3.client("cloudformation"), boto3.client("lambda"), boto3.client("iam")
     cloudformation.create_stack(StackName="optsdefault", TemplateBody=load_template(), Capabilities=["CAPABILITY_IAM"],
                                 Parameters=parameters({"APIKeyHash": "$2b$10$" + "x" * 53}))
-    flags = ("--reserved-concurrency", "5", "--ecr-repositories", "docker-hub/*", "--api-rate-limit", "3", "--api-burst-limit", "6")
+    flags = ("--reserved-concurrency", "5", "--ecr-repositories", "docker-hub/*", "--api-rate-limit", "3", "--api-burst-limit", "6",
+             "--artifact-retention-days", "2")
     done = cli.run("init", "--force", "--region", REGION, "--stack-name", "optsset", *flags)
     assert done.returncode == 0, done.stderr
     for stack, expected in (("optsdefault", None), ("optsset", (5, "docker-hub/*", 3, 6))):
@@ -216,6 +217,8 @@ def test_the_stacks_options_reach_aws(cli: Cli):
         settings = boto3.client("apigateway").get_stage(restApiId=resources["Api"], stageName="prod")["methodSettings"]["*/*"]
         reserved = lam.get_function_concurrency(FunctionName=f"{stack}-orchestrator").get("ReservedConcurrentExecutions")
         policies = iam.list_role_policies(RoleName=resources["TaskExecutionRole"])["PolicyNames"]
+        rules = boto3.client("s3").get_bucket_lifecycle_configuration(Bucket=resources["ArtifactsBucket"])["Rules"]
+        assert {r["Expiration"]["Days"] for r in rules} == {2 if expected else 7}
         if expected:
             assert (reserved, (settings["throttlingRateLimit"], settings["throttlingBurstLimit"])) == (5, (3, 6))
             document = iam.get_role_policy(RoleName=resources["TaskExecutionRole"], PolicyName="pull-from-private-ecr")
@@ -223,7 +226,8 @@ def test_the_stacks_options_reach_aws(cli: Cli):
         else:
             assert (settings["throttlingRateLimit"], settings["throttlingBurstLimit"]) == (10, 20)
             assert reserved is None and "TaskExecutionEcrPolicy" not in resources and policies == ["write-logs-read-credentials"]
-    for bad in (("--reserved-concurrency", "-1"), ("--api-rate-limit", "30"), ("--ecr-repositories", "Bad Repo")):
+    for bad in (("--reserved-concurrency", "-1"), ("--api-rate-limit", "30"), ("--ecr-repositories", "Bad Repo"),
+                ("--artifact-retention-days", "0")):
         refused = cli.run("init", "--force", "--region", REGION, "--stack-name", "optsbad", *bad)
         assert refused.returncode == 2 and bad[0] in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
     with pytest.raises(Exception):

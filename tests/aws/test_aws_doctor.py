@@ -82,11 +82,12 @@ def _non_blocking_revision(out):
     """A newer revision registered by hand, with the old default log mode: RunTask uses it."""
     ecs = boto3.client("ecs")
     base = ecs.describe_task_definition(taskDefinition=out["TaskDefinitionFamily"])["taskDefinition"]
-    container = dict(base["containerDefinitions"][0])
-    container["logConfiguration"] = {**container["logConfiguration"],
-                                     "options": {**container["logConfiguration"]["options"], "mode": "non-blocking"}}
-    keep = ("taskRoleArn", "executionRoleArn", "networkMode", "requiresCompatibilities", "cpu", "memory")
-    ecs.register_task_definition(family=base["family"], containerDefinitions=[container], **{k: base[k] for k in keep})
+    containers = [dict(c) for c in base["containerDefinitions"]]
+    executor = next(c for c in containers if c["name"] == "executor")
+    executor["logConfiguration"] = {**executor["logConfiguration"],
+                                    "options": {**executor["logConfiguration"]["options"], "mode": "non-blocking"}}
+    keep = ("taskRoleArn", "executionRoleArn", "networkMode", "requiresCompatibilities", "cpu", "memory", "volumes")
+    ecs.register_task_definition(family=base["family"], containerDefinitions=containers, **{k: base[k] for k in keep})
 
 
 def _secret_key_missing(out):

@@ -102,9 +102,16 @@ def test_exec_status_logs_through_the_cli(aws):
     assert task["startedBy"] == execution_id
     assert {"key": "ExecutionID", "value": execution_id} in task["tags"]
     assert {t["key"] for t in task["tags"]} == {"ExecutionID", "Repo"}
-    override = task["overrides"]["containerOverrides"][0]
-    assert override["name"] == "executor" and override["command"][:2] == ["/bin/sh", "-c"]
-    assert override["environment"] == [{"name": "MYCLI_EXECUTION_ID", "value": execution_id}]
+    overrides = {o["name"]: o for o in task["overrides"]["containerOverrides"]}
+    assert list(overrides) == ["fetch", "executor", "publish"]
+    # the helpers' scripts travel packed; the executor runs its definition's command (the
+    # script fetch left on the volume), so the user's image needs nothing but /bin/sh
+    assert overrides["fetch"]["command"][:2] == ["/bin/sh", "-c"] and "base64 -d | gunzip" in overrides["fetch"]["command"][2]
+    assert "command" not in overrides["executor"]
+    assert "command" not in overrides["publish"]  # its script is its task definition's
+    for override in overrides.values():
+        assert override["environment"][0] == {"name": "MYCLI_EXECUTION_ID", "value": execution_id}
+    assert {e["name"] for e in overrides["publish"]["environment"][1:]} == {"MYCLI_MAX_ARTIFACT_MB", "MYCLI_MAX_ARTIFACTS_MB"}
 
     listed = json.loads(aws.cli.run("list", "--json").stdout)["executions"]
     assert execution_id in [e["execution_id"] for e in listed]
@@ -146,7 +153,8 @@ def test_stop_sends_sigterm_and_reports_130(aws):
 
 
 def test_64_kib_commands_run_and_an_incompressible_one_is_refused(aws):
-    # compresses well: packed into the overrides
+    # compresses well: packed into the overrides (fetch's command, which carries the executor's
+    # script: about 1.5 KB of the 8,192 are the helpers' own, compressed)
     body = "".join(f"echo line {n}: the quick brown fox jumps over the lazy dog >/dev/null\n" for n in range(2000))
     command = body[: 64 * 1024 - 20] + "\necho done-64k\n"
     assert 60 * 1024 < len(command.encode()) <= 64 * 1024
@@ -207,11 +215,16 @@ def test_per_image_task_definition_is_reused_and_collisions_get_a_hash(aws):
     assert definitions[0].endswith(f"task-definition/{STACK}-task-alpine-3-19:1")
     assert definitions[2].split("/")[-1].startswith(f"{STACK}-task-alpine-3-19-") and definitions[2] != definitions[0]
     copied = aws.ecs.describe_task_definition(taskDefinition=definitions[0])["taskDefinition"]
-    container = copied["containerDefinitions"][0]
+    containers = {c["name"]: c for c in copied["containerDefinitions"]}
+    container = containers["executor"]
     assert container["image"] == "alpine:3.19" and container["linuxParameters"]["initProcessEnabled"] is True
     assert container["logConfiguration"]["options"]["awslogs-stream-prefix"] == "task"
     assert container["logConfiguration"]["options"]["mode"] == "blocking"  # copied from the base
-    assert {s["name"] for s in container["secrets"]} >= {"MYCLI_GITHUB_TOKEN"}
+    assert container["dependsOn"] == [{"containerName": "fetch", "condition": "COMPLETE"}]
+    # only the executor's image is the request's; the helpers (and the credentials) stay as the base has them
+    assert containers["fetch"]["image"] == containers["publish"]["image"] != "alpine:3.19"
+    assert {s["name"] for s in containers["fetch"]["secrets"]} >= {"MYCLI_GITHUB_TOKEN"} and "secrets" not in container
+    assert copied["volumes"] == [{"name": "mycli"}] or copied["volumes"][0]["name"] == "mycli"
     assert copied["networkMode"] == "awsvpc" and copied["requiresCompatibilities"] == ["FARGATE"]
     families = aws.ecs.list_task_definition_families(familyPrefix=f"{STACK}-task-alpine-3-19")["families"]
     revisions = [arn for family in families for arn in aws.ecs.list_task_definitions(familyPrefix=family)["taskDefinitionArns"]]
@@ -276,7 +289,8 @@ def test_a_size_reaches_runtask_and_shows_asked_applied_and_costed(aws):
     assert final["resources_enforced"] is True
     overrides = _task(aws, final["task_arn"])["overrides"]
     assert (overrides["cpu"], overrides["memory"]) == ("2048", "8192")
-    assert overrides["containerOverrides"][0]["name"] == "executor" and overrides["containerOverrides"][0]["memory"] == 8192
+    by_name = {o["name"]: o for o in overrides["containerOverrides"]}
+    assert by_name["executor"]["memory"] == 8192 and "memory" not in by_name["fetch"] and "memory" not in by_name["publish"]
     assert "(Fargate Spot, 2 vCPU, 8 GB, public IPv4)" in done.stderr
     shown = aws.cli.run("status", final["execution_id"]).stdout
     assert "Size:           2 vCPU, 8192 MiB asked; applied as asked" in shown
@@ -331,17 +345,18 @@ def test_a_per_image_definition_follows_its_base(aws):
     old_arn = base["containerDefinitions"][0]["secrets"][0]["valueFrom"].split(":github_token")[0]
     new_arn = secrets.create_secret(Name=f"{STACK}/git-credentials-2",
                                     SecretString=secrets.get_secret_value(SecretId=old_arn)["SecretString"])["ARN"]
-    container = dict(base["containerDefinitions"][0])
-    container["secrets"] = [{**s, "valueFrom": s["valueFrom"].replace(old_arn, new_arn)} for s in container["secrets"]]
-    copied = {k: base[k] for k in ("taskRoleArn", "executionRoleArn", "networkMode", "requiresCompatibilities", "cpu", "memory")}
-    aws.ecs.register_task_definition(family=f"{STACK}-task", containerDefinitions=[container], **copied)
+    containers = [{**c, **({"secrets": [{**s, "valueFrom": s["valueFrom"].replace(old_arn, new_arn)} for s in c["secrets"]]}
+                           if c.get("secrets") else {})} for c in base["containerDefinitions"]]
+    copied = {k: base[k] for k in ("taskRoleArn", "executionRoleArn", "networkMode", "requiresCompatibilities", "cpu", "memory",
+                                   "volumes")}
+    aws.ecs.register_task_definition(family=f"{STACK}-task", containerDefinitions=containers, **copied)
     secrets.delete_secret(SecretId=old_arn, ForceDeleteWithoutRecovery=True)
 
     second = run("echo after", image=image)
     assert second["exit_code"] == 0 and second["stop_code"] == "EssentialContainerExited", second
     definition = aws.ecs.describe_task_definition(taskDefinition=_task(aws, second["task_arn"])["taskDefinitionArn"],
                                                   include=["TAGS"])
-    assert definition["taskDefinition"]["containerDefinitions"][0]["secrets"][0]["valueFrom"].startswith(new_arn)
+    assert definition["taskDefinition"]["containerDefinitions"][0]["secrets"][0]["valueFrom"].startswith(new_arn)  # fetch's
     assert definition["taskDefinition"]["revision"] == 2
     assert {"key": "DerivedFrom", "value": f"{STACK}-task:2"} in definition["tags"]
     assert run("echo again", image=image)["task_arn"] != second["task_arn"]

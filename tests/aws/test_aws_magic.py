@@ -140,5 +140,6 @@ def test_a_cells_size_reaches_runtask(deployed, aws_server, capsys):
     assert (handle.info["cpu_applied"], handle.info["memory_applied"]) == (1, 3072)
     task = boto3.client("ecs").describe_tasks(cluster=f"{STACK}-cluster", tasks=[handle.task_arn])["tasks"][0]
     overrides = task["overrides"]
-    assert (overrides["cpu"], overrides["memory"], overrides["containerOverrides"][0]["memory"]) == ("1024", "3072", 3072)
+    executor = next(o for o in overrides["containerOverrides"] if o["name"] == "executor")
+    assert (overrides["cpu"], overrides["memory"], executor["memory"]) == ("1024", "3072", 3072)
     assert "(Fargate Spot, 1 vCPU, 3 GB, public IPv4)" in capsys.readouterr().out

@@ -217,3 +217,51 @@ def test_a_cluster_with_active_tasks_cannot_be_deleted_nor_its_stack(fargate):
     with pytest.raises(ClientError):
         cloudformation.describe_stacks(StackName="rules-stack")
     assert ecs.describe_clusters(clusters=["rules-stack"])["clusters"][0]["status"] == "INACTIVE"
+
+
+def test_a_stack_whose_bucket_holds_objects_cannot_be_deleted(aws):
+    """DeleteBucket: every object must be deleted first (BucketNotEmpty, DOCS['DeleteBucket']);
+    CloudFormation's delete of the bucket fails and the stack ends DELETE_FAILED until it is empty."""
+    cloudformation, s3 = boto3.client("cloudformation"), boto3.client("s3")
+    template = {"Resources": {"Bucket": {"Type": "AWS::S3::Bucket"}},
+                "Outputs": {"Name": {"Value": {"Ref": "Bucket"}}}}
+    cloudformation.create_stack(StackName="rules-bucket", TemplateBody=json.dumps(template))
+    bucket = cloudformation.describe_stacks(StackName="rules-bucket")["Stacks"][0]["Outputs"][0]["OutputValue"]
+    s3.put_object(Bucket=bucket, Key="artifacts/x/manifest", Body=b"")
+    cloudformation.delete_stack(StackName="rules-bucket")
+    assert cloudformation.describe_stacks(StackName="rules-bucket")["Stacks"][0]["StackStatus"] == "DELETE_FAILED"
+    s3.delete_object(Bucket=bucket, Key="artifacts/x/manifest")
+    cloudformation.delete_stack(StackName="rules-bucket")
+    with pytest.raises(ClientError):
+        cloudformation.describe_stacks(StackName="rules-bucket")
+    assert bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+def test_put_object_refuses_a_body_its_hashes_do_not_match(aws):
+    """PutObject: a hex x-amz-content-sha256 or an x-amz-checksum-sha256 that differs from the body
+    is refused (XAmzContentSHA256Mismatch, BadDigest; DOCS['PutObject']); matching ones pass."""
+    import base64
+    import hashlib
+    import urllib.error
+    import urllib.request
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="rules-hashes", CreateBucketConfiguration={"LocationConstraint": REGION})
+    body = b"the body"
+    url = f"{aws_env(REGION)['AWS_ENDPOINT_URL']}/rules-hashes/k"
+
+    def put(headers: dict) -> int:
+        request = urllib.request.Request(url, data=body, method="PUT", headers={"Content-Type": "application/octet-stream",
+                                                                                **headers})
+        try:
+            with urllib.request.urlopen(request) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    right = hashlib.sha256(body).digest()
+    wrong = hashlib.sha256(b"another body").digest()
+    assert put({"x-amz-content-sha256": wrong.hex()}) == 400
+    assert put({"x-amz-checksum-sha256": base64.b64encode(wrong).decode()}) == 400
+    assert put({"x-amz-content-sha256": right.hex(), "x-amz-checksum-sha256": base64.b64encode(right).decode()}) == 200
+    assert s3.get_object(Bucket="rules-hashes", Key="k")["Body"].read() == body

@@ -52,15 +52,23 @@ def test_parameters_are_the_seeds_and_secrets_do_not_echo(template):
         assert "Default" in param or name == "APIKeyHash", f"{name}: a new parameter needs a default, or updates break"
 
 
+def _containers(template: dict) -> dict:
+    return {c["Name"]: c for c in template["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"]}
+
+
 def test_git_credentials_reach_containers_only_through_task_definition_secrets(template):
+    """Only the fetch container (the helper image that clones) gets the credentials: the
+    executor, where the user's command runs, has none, so /proc/1/environ cannot show them."""
     resources = template["Resources"]
-    container = resources["TaskDefinition"]["Properties"]["ContainerDefinitions"][0]
-    assert container["Name"] == "executor"
-    assert container["LinuxParameters"]["InitProcessEnabled"] is True
-    secrets = {s["Name"]: s["ValueFrom"] for s in container["Secrets"]}
+    containers = _containers(template)
+    assert list(containers) == ["fetch", "executor", "publish"]
+    assert containers["executor"]["LinuxParameters"]["InitProcessEnabled"] is True
+    secrets = {s["Name"]: s["ValueFrom"] for s in containers["fetch"]["Secrets"]}
     assert set(secrets) == {"MYCLI_GITHUB_TOKEN", "MYCLI_GITLAB_TOKEN", "MYCLI_SSH_PRIVATE_KEY"}
     assert all("${GitCredentials}" in str(v) for v in secrets.values())
-    assert "Environment" not in container
+    assert "Secrets" not in containers["executor"] and "Secrets" not in containers["publish"]
+    for container in containers.values():
+        assert not any("TOKEN" in e["Name"] or "SSH" in e["Name"] for e in container.get("Environment", []))
     text = TEMPLATE.read_text()
     # the tokens appear in exactly one resource: the Secrets Manager secret
     for param in ("GitHubToken", "GitLabToken", "SSHPrivateKey"):
@@ -106,9 +114,12 @@ def test_lambda_role_allows_every_aws_call_the_orchestrator_makes(template):
 
     statements = template["Resources"]["LambdaRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     allowed = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
-    prefixes = {"ecs": "ecs", "dynamodb": "dynamodb", "logs": "logs"}
+    prefixes = {"ecs": "ecs", "dynamodb": "dynamodb", "logs": "logs", "s3": "s3"}
     source = "\n".join(p.read_text() for p in (TEMPLATE.parent.parent / "orchestrator" / "engines").glob("ecs*.py"))
-    calls = set(re.findall(r"clients\.(ecs|dynamodb|logs)\.([a-z_]+)\(", source))
+    calls = set(re.findall(r"clients\.(ecs|dynamodb|logs|s3)\.([a-z_]+)\(", source))
+    # a presigned URL is the orchestrator's permission lent out: the operation it names needs it
+    calls |= {("s3", op) for op in re.findall(r"generate_presigned_url\(\s*\"([a-z_]+)\"", source)}
+    calls = {(svc, "get_object" if op == "head_object" else op) for svc, op in calls if op != "generate_presigned_url"}
     assert calls, "found no AWS calls: the pattern no longer matches the code"
     needed = {f"{prefixes[svc]}:{''.join(w.capitalize() for w in op.split('_'))}" for svc, op in calls}
     assert needed - allowed == set()
@@ -328,3 +339,91 @@ def test_doctor_expects_the_outputs_the_template_has(template):
     from mycli_magic.aws.doctor_checks import EXPECTED_OUTPUTS
 
     assert set(EXPECTED_OUTPUTS) == set(template["Outputs"])
+
+
+# --- files in, results out: the bucket and who may touch it ------------------------------------
+
+def test_the_bucket_is_private_encrypted_tls_only_and_expires_its_objects(template):
+    """S3 security best practices (https://docs.aws.amazon.com/AmazonS3/latest/userguide/security-best-practices.html):
+    block public access, encrypt at rest, deny requests that are not over TLS (aws:SecureTransport);
+    lifecycle expiration (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lifecycle-mgmt.html)."""
+    resources = template["Resources"]
+    bucket = resources["ArtifactsBucket"]
+    props = bucket["Properties"]
+    assert "BucketName" not in props  # bucket names are global: CloudFormation generates one
+    assert bucket["DeletionPolicy"] == "Delete"  # mycli destroy empties it, then the stack removes it
+    assert props["PublicAccessBlockConfiguration"] == {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                                       "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+    sse = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert sse["SSEAlgorithm"] in ("AES256", "aws:kms")
+    rules = {r["Prefix"]: r for r in props["LifecycleConfiguration"]["Rules"]}
+    assert set(rules) == {"uploads/", "artifacts/"}
+    assert all(r["Status"] == "Enabled" and r["ExpirationInDays"] == {"Ref": "ArtifactRetentionDays"} for r in rules.values())
+    assert template["Parameters"]["ArtifactRetentionDays"]["Default"] == 7
+    [deny] = resources["ArtifactsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Principal"] == "*" and deny["Action"] == "s3:*"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert {"GetAtt": "ArtifactsBucket.Arn"} in deny["Resource"] and {"Sub": "${ArtifactsBucket.Arn}/*"} in deny["Resource"]
+
+
+def _s3_grants(statements) -> dict[str, set[str]]:
+    grants: dict[str, set[str]] = {}
+    for statement in statements:
+        actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        for action in actions:
+            if action.startswith("s3:"):
+                grants.setdefault(action, set()).update(str(r.get("Sub", r)) if isinstance(r, dict) else r for r in resources)
+    return grants
+
+
+def test_s3_access_is_least_privilege(template):
+    """The orchestrator presigns PUTs to uploads/ and GETs of artifacts/, and checks uploads exist;
+    the task role reads uploads and writes artifacts — nothing else, nothing on *, no delete, no list."""
+    resources = template["Resources"]
+    lambda_statements = resources["LambdaRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    assert _s3_grants(lambda_statements) == {
+        "s3:PutObject": {"${ArtifactsBucket.Arn}/uploads/*"},
+        "s3:GetObject": {"${ArtifactsBucket.Arn}/uploads/*", "${ArtifactsBucket.Arn}/artifacts/*"},
+    }
+    task_statements = resources["TaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    assert _s3_grants(task_statements) == {
+        "s3:GetObject": {"${ArtifactsBucket.Arn}/uploads/*"},
+        "s3:PutObject": {"${ArtifactsBucket.Arn}/artifacts/*"},
+    }
+    execution_statements = resources["TaskExecutionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    assert _s3_grants(execution_statements) == {}
+    variables = resources["Orchestrator"]["Properties"]["Environment"]["Variables"]
+    assert variables["MYCLI_BUCKET"] == {"Ref": "ArtifactsBucket"}
+    assert template["Outputs"]["ArtifactsBucketName"]["Value"] == {"Ref": "ArtifactsBucket"}
+
+
+def test_the_task_runs_fetch_executor_publish_in_order_on_one_volume(template):
+    """Container dependency (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_parameters.html#container_definition_dependson):
+    COMPLETE and SUCCESS "can't be set on an essential container", so fetch and the executor are
+    not essential and publish, which waits for the executor, is the one whose exit ends the task."""
+    task = template["Resources"]["TaskDefinition"]["Properties"]
+    containers = _containers(template)
+    assert task["Volumes"] == [{"Name": "mycli"}]
+    for container in containers.values():
+        assert container["MountPoints"] == [{"SourceVolume": "mycli", "ContainerPath": "/mycli"}]
+        assert container["LogConfiguration"]["Options"]["mode"] == "blocking"
+        assert "Memory" not in container  # soft reservations: the three run one after another
+    assert sum(c["MemoryReservation"] for c in containers.values()) <= int(task["Memory"])
+    assert [c["Essential"] for c in containers.values()] == [False, False, True]
+    assert containers["executor"]["DependsOn"] == [{"ContainerName": "fetch", "Condition": "COMPLETE"}]
+    assert containers["publish"]["DependsOn"] == [{"ContainerName": "executor", "Condition": "COMPLETE"}]
+    assert containers["executor"]["Image"] == {"Ref": "DefaultImage"}
+    assert containers["fetch"]["Image"] == containers["publish"]["Image"] == {"Ref": "HelperImage"}
+    assert template["Parameters"]["HelperImage"]["Default"].startswith("public.ecr.aws/docker/library/alpine:3.")
+    # the executor runs what fetch left on the volume, with /bin/sh only
+    from orchestrator.engines.ecs_scripts import INPUTS, OUTPUTS, RUN_SCRIPT, publish_script
+
+    assert containers["executor"]["Command"][:2] == ["/bin/sh", "-c"] and RUN_SCRIPT in containers["executor"]["Command"][2]
+    # publish's script is the task definition's, verbatim: it takes no room in RunTask's overrides
+    assert containers["publish"]["Command"] == ["/bin/sh", "-c", publish_script()]
+    env = {e["Name"]: e["Value"] for e in containers["executor"]["Environment"]}
+    assert env == {"MYCLI_INPUTS": INPUTS, "MYCLI_OUTPUTS": OUTPUTS}
+    for name in ("fetch", "publish"):
+        env = {e["Name"]: e["Value"] for e in containers[name]["Environment"]}
+        assert env["MYCLI_S3_URL"] == {"Sub": "https://${ArtifactsBucket.RegionalDomainName}"}

@@ -30,6 +30,8 @@ DOCS = {
     "RunTask": "https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html",
     "FargateSizes": "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size",
     "ContainerMemory": "https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerDefinition.html",
+    "DeleteBucket": "https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteBucket.html",
+    "PutObject": "https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html",
 }
 
 # Task CPU units → the task memory values (MiB) Fargate accepts with it (FargateSizes). Kept here,
@@ -94,6 +96,8 @@ def enforce_aws_rules() -> None:
     _delete_cluster_refuses_active_tasks()
     _register_task_definition_checks()
     _run_task_checks()
+    _stack_delete_refuses_a_bucket_with_objects()
+    _put_object_checks_the_payload_hash()
 
 
 def _get_log_events_needs_start_from_head() -> None:
@@ -260,3 +264,51 @@ def _run_task_checks() -> None:
         return original(self, *args, **kwargs)
 
     EC2ContainerServiceBackend.run_task = run_task
+
+
+def _stack_delete_refuses_a_bucket_with_objects() -> None:
+    """DeleteBucket: "All objects (including all object versions and delete markers) in the
+    bucket must be deleted before the bucket itself can be deleted" (BucketNotEmpty, DeleteBucket);
+    CloudFormation's delete then fails and the stack ends DELETE_FAILED. moto's CloudFormation
+    leaves the bucket behind silently and reports the stack deleted."""
+    from moto.s3.exceptions import BucketNotEmpty
+    from moto.s3.models import FakeBucket, s3_backends
+    from moto.utilities.utils import get_partition
+
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        backend = s3_backends[account_id][get_partition(region_name)]
+        if backend.get_bucket(resource_name).keys:
+            raise BucketNotEmpty(resource_name)
+        backend.delete_bucket(resource_name)
+
+    FakeBucket.delete_from_cloudformation_json = classmethod(delete_from_cloudformation_json)
+
+
+def _put_object_checks_the_payload_hash() -> None:
+    """PutObject with SigV4: S3 computes the body's SHA-256 and refuses a request whose
+    x-amz-content-sha256 (a hex digest, not UNSIGNED-PAYLOAD) differs (XAmzContentSHA256Mismatch),
+    and a body whose x-amz-checksum-sha256 differs (BadDigest) (PutObject). moto stores any body."""
+    import base64
+    import hashlib
+
+    from moto.s3.exceptions import S3ClientError
+    from moto.s3.responses import S3Response
+
+    original = S3Response.put_object
+
+    def put_object(self, *args, **kwargs):
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        body = self.body if isinstance(self.body, bytes) else (self.body or b"")
+        digest = hashlib.sha256(body).digest()
+        claimed = headers.get("x-amz-content-sha256", "")
+        if len(claimed) == 64 and claimed != digest.hex() and "x-amz-copy-source" not in headers:
+            raise S3ClientError("XAmzContentSHA256Mismatch",
+                                f"The provided 'x-amz-content-sha256' header does not match what was computed "
+                                f"(mycli AWS rule, see {DOCS['PutObject']})")
+        checksum = headers.get("x-amz-checksum-sha256")
+        if checksum and checksum != base64.b64encode(digest).decode():
+            raise S3ClientError("BadDigest", f"The SHA256 you specified did not match the calculated checksum "
+                                             f"(mycli AWS rule, see {DOCS['PutObject']})")
+        return original(self, *args, **kwargs)
+
+    S3Response.put_object = put_object

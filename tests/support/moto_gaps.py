@@ -27,6 +27,7 @@ def fill_moto_gaps() -> None:
     _generated_role_names_fit_iam()
     _subnets_honour_availability_zone_ids()
     _secrets_and_stages_are_created()
+    _bucket_policies_are_created()
     _failed_creates_roll_back()
     _failed_deletes_end_delete_failed()
     from moto.cloudformation import parsing
@@ -267,6 +268,94 @@ def _secrets_and_stages_are_created() -> None:
             return cls(properties["StageName"])
 
     globals()["_Secret"], globals()["_Stage"] = Secret, Stage  # keep the classes alive (moto finds them by subclassing)
+
+
+def _bucket_policies_are_created() -> None:
+    """moto's CloudFormation skips AWS::S3::BucketPolicy (with a warning), and creates a bucket
+    without its LifecycleConfiguration and PublicAccessBlockConfiguration: apply them as
+    CloudFormation does, so the deployed bucket holds the template's TLS-only statement, its
+    expiry rules and its public access block."""
+    from moto.core.common_models import CloudFormationModel
+    from moto.s3.models import FakeBucket, s3_backends
+    from moto.utilities.utils import get_partition
+
+    original_create = FakeBucket.create_from_cloudformation_json
+
+    def create_bucket(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        bucket = original_create.__func__(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        properties = cloudformation_json.get("Properties", {})
+        backend = s3_backends[account_id][get_partition(region_name)]
+        rules = (properties.get("LifecycleConfiguration") or {}).get("Rules") or []
+        if rules:
+            backend.put_bucket_lifecycle(bucket.name, [{
+                "ID": r.get("Id", ""), "Status": r["Status"], "Prefix": r.get("Prefix", ""),
+                **({"Expiration": {"Days": int(r["ExpirationInDays"])}} if "ExpirationInDays" in r else {}),
+                **({"AbortIncompleteMultipartUpload": {"DaysAfterInitiation": int(
+                    r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])}} if "AbortIncompleteMultipartUpload" in r else {}),
+            } for r in rules])
+        block = properties.get("PublicAccessBlockConfiguration")
+        if block:
+            backend.put_public_access_block(bucket.name, {k: str(v).lower() for k, v in block.items()})
+        return bucket
+
+    FakeBucket.create_from_cloudformation_json = classmethod(create_bucket)
+
+    class BucketPolicy(CloudFormationModel):
+        __module__ = "moto.s3.models"
+
+        def __init__(self, bucket: str):
+            self.bucket = bucket
+
+        @property
+        def physical_resource_id(self) -> str:
+            return self.bucket
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return ""
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return "AWS::S3::BucketPolicy"
+
+        @classmethod
+        def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+            from moto.s3.models import s3_backends
+            from moto.utilities.utils import get_partition
+
+            properties = cloudformation_json["Properties"]
+            bucket = getattr(properties["Bucket"], "name", properties["Bucket"])
+            s3_backends[account_id][get_partition(region_name)].put_bucket_policy(
+                bucket, json.dumps(properties["PolicyDocument"]).encode())
+            return cls(bucket)
+
+    globals()["_BucketPolicy"] = BucketPolicy
+
+    # moto evaluates a bucket policy's statements without their conditions, so the template's
+    # "deny unless TLS" would deny every request. The moto server stands in for S3's HTTPS
+    # endpoints (clients reach it over plain HTTP only because it runs on this machine): evaluate
+    # aws:SecureTransport as true, and leave out a statement with any condition it cannot judge.
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.s3.models import FakeBucket
+
+    def get_permission(self, action: str, resource: str):
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        document = json.loads(self.policy.decode())
+        statements = document.get("Statement", [])
+        statements = [s for s in (statements if isinstance(statements, list) else [statements]) if _holds(s.get("Condition"))]
+        return IAMPolicy(json.dumps({**document, "Statement": statements})).is_action_permitted(action, resource)
+
+    FakeBucket.get_permission = get_permission
+
+
+def _holds(condition: dict | None) -> bool:
+    """Whether a statement's condition holds for a request over TLS (the only key judged)."""
+    if not condition:
+        return True
+    if set(condition) != {"Bool"} or set(condition["Bool"]) != {"aws:SecureTransport"}:
+        return False
+    return str(condition["Bool"]["aws:SecureTransport"]).lower() == "true"
 
 
 def _camel_keys(setting: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,203 @@
+"""The AWS run's container scripts (orchestrator/engines/ecs_scripts.py) under the real dash, bash
+and busybox ash, and under shellcheck: each runs with a task volume bind-mounted at /mycli (a
+private mount namespace, as a container sees its volume), against the moto server's S3 with the
+task role's credentials from a container credentials endpoint, with curl's SigV4."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import signal
+import subprocess
+import tarfile
+
+import boto3
+import pytest
+
+from orchestrator.engines.ecs_files import parse_manifest
+from orchestrator.engines.ecs_scripts import RUN_SCRIPT, executor_script, fetch_script, publish_script, upload_key
+from orchestrator.shell import GitHosts
+from orchestrator.validation import parse_request
+from tests.support.aws import aws_env
+from tests.support.fargate_creds import CredentialsEndpoint
+
+pytestmark = pytest.mark.aws
+
+REGION = "eu-north-1"
+SHELLS = {"dash": ["dash"], "bash": ["bash"], "busybox": ["busybox", "sh"]}
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    if subprocess.run(["unshare", "-m", "--propagation", "private", "true"], capture_output=True).returncode != 0:
+        pytest.fail("these tests need mount namespaces (root, as CI runs them)")
+    os.makedirs("/mycli", exist_ok=True)
+    env = aws_env(REGION)
+    client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name=REGION,
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    bucket = "mycli-scripts-test-bucket"
+    client.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    credentials = CredentialsEndpoint()
+    yield client, bucket, env, credentials
+    credentials.close()
+
+
+@pytest.fixture(params=sorted(SHELLS))
+def shell(request):
+    if not shutil.which(SHELLS[request.param][0]):
+        pytest.fail(f"{request.param} is not installed")
+    return SHELLS[request.param]
+
+
+def _run(shell, script: str, volume, env: dict, timeout: float = 60) -> subprocess.CompletedProcess:
+    path = volume.parent / f"{volume.name}.sh"
+    path.write_text(script)
+    mount = shutil.which("mount")
+    argv = [shutil.which("unshare"), "-m", "--propagation", "private", "/bin/sh", "-c", f'{mount} --bind "$0" /mycli && exec "$@"',
+            str(volume), shutil.which(shell[0]), *shell[1:], str(path)]
+    out, err = volume.parent / f"{volume.name}.out", volume.parent / f"{volume.name}.err"
+    with open(out, "wb") as stdout, open(err, "wb") as stderr:
+        proc = subprocess.Popen(argv, env=env, stdout=stdout, stderr=stderr, start_new_session=True)
+        try:
+            proc.wait(timeout)
+        finally:  # the container ends with its main process: what it left running goes too
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    return subprocess.CompletedProcess(argv, proc.returncode, out.read_text(), err.read_text())
+
+
+def _task_env(s3, execution_id: str = "6b10aaaaaaaa") -> dict:
+    client, bucket, env, credentials = s3
+    return {"PATH": "/usr/bin:/bin", "MYCLI_EXECUTION_ID": execution_id, "MYCLI_S3_URL": f"{env['AWS_ENDPOINT_URL']}/{bucket}",
+            "MYCLI_S3_REGION": REGION, **credentials.env_for("arn:aws:iam::123456789012:role/task")}
+
+
+def test_publish_uploads_regular_files_and_says_what_it_left_out(s3, shell, tmp_path):
+    client, bucket, _, credentials = s3
+    outputs = tmp_path / "vol" / "outputs"
+    (outputs / "sub").mkdir(parents=True)
+    blob = os.urandom(2500)
+    (outputs / "sub" / "b.bin").write_bytes(blob)
+    (outputs / "a b.txt").write_text("ä\n")
+    (outputs / ".hidden").write_text("h\n")
+    (outputs / "big.bin").write_bytes(b"x" * 1_100_000)
+    (outputs / "link").symlink_to("/etc/passwd")
+    (outputs / "dirlink").symlink_to("/etc")
+    os.mkfifo(outputs / "pipe")
+    (outputs / "new\nline").write_text("n")
+    (outputs / "back\\slash").write_text("b")
+    execution_id = f"6b10{shell[0][:4]:0<8}"[:12]
+    done = _run(shell, publish_script(), tmp_path / "vol", {**_task_env(s3, execution_id), "MYCLI_MAX_ARTIFACT_MB": "1"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    manifest = client.get_object(Bucket=bucket, Key=f"artifacts/{execution_id}/manifest")["Body"].read().decode()
+    artifacts, skipped = parse_manifest(manifest)
+    assert {a["name"]: a["size"] for a in artifacts} == {"sub/b.bin": 2500, "a b.txt": 3, ".hidden": 2}
+    for artifact in artifacts:
+        body = client.get_object(Bucket=bucket, Key=f"artifacts/{execution_id}/files/{artifact['key']}")["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == artifact["sha256"]
+        assert body == (outputs / artifact["name"]).read_bytes()
+    text = "\n".join(skipped)
+    for expected in ("link: symbolic link", "dirlink: symbolic link", "pipe: not a regular file",
+                     "big.bin: 1100000 bytes, over the per-file cap of 1 MiB", "not a usable name (control characters or a backslash)"):
+        assert expected in text, (expected, text)
+        assert any(expected in line for line in done.stdout.splitlines() if line.startswith("→ Skipped ")), done.stdout
+    assert len(skipped) == 6
+    assert done.stdout.rstrip().endswith("→ Artifacts: 3 files, 2.4 KiB")
+    assert "testing" not in done.stdout + done.stderr  # the keys went to curl on stdin, never printed
+    assert credentials.asked  # the keys came from the endpoint
+
+
+def test_publish_keeps_to_the_per_run_cap_and_survives_no_outputs(s3, shell, tmp_path):
+    client, bucket, _, _ = s3
+    outputs = tmp_path / "vol" / "outputs"
+    outputs.mkdir(parents=True)
+    for name in ("1", "2", "3"):
+        (outputs / name).write_bytes(b"y" * 400_000)
+    caps = {"MYCLI_MAX_ARTIFACT_MB": "0", "MYCLI_MAX_ARTIFACTS_MB": "1"}  # 0: no per-file cap
+    done = _run(shell, publish_script(), tmp_path / "vol", {**_task_env(s3, "6b10cccccccc"), **caps})
+    assert done.returncode == 0, done.stderr
+    artifacts, skipped = parse_manifest(client.get_object(Bucket=bucket, Key="artifacts/6b10cccccccc/manifest")["Body"].read().decode())
+    assert [a["name"] for a in artifacts] == ["1", "2"] and skipped == ["3: 400000 bytes would exceed the per-run cap of 1 MiB"]
+    shutil.rmtree(outputs)
+    done = _run(shell, publish_script(), tmp_path / "vol", _task_env(s3, "6b10dddddddd"))
+    assert done.returncode == 0 and "the outputs directory is missing" in done.stdout
+    assert "→ Artifacts: 0 files, 0 B" in done.stdout
+
+
+def _request(**fields):
+    return parse_request({"action": "exec", **fields})[1]
+
+
+def test_fetch_downloads_the_inputs_and_leaves_the_executors_script(s3, shell, tmp_path):
+    client, bucket, _, _ = s3
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        for name, data, mode in (("in/data.bin", os.urandom(1000), 0o640), ("tool.sh", b"#!/bin/sh\necho t\n", 0o755)):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), mode
+            tar.addfile(info, io.BytesIO(data))
+    upload_id = "up-" + "1" * 32
+    client.put_object(Bucket=bucket, Key=upload_key("inputs", upload_id), Body=archive.getvalue())
+    request = _request(command="echo hi", skip_git=True, inputs=upload_id)
+    volume = tmp_path / "vol"
+    volume.mkdir()
+    done = _run(shell, fetch_script(request, executor_script(request), GitHosts()), volume, _task_env(s3))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "✓ Inputs in $MYCLI_INPUTS (/mycli/inputs)" in done.stdout
+    with tarfile.open(fileobj=io.BytesIO(archive.getvalue())) as tar:
+        for member in tar.getmembers():
+            path = volume / "inputs" / member.name
+            assert path.read_bytes() == tar.extractfile(member).read() and (path.stat().st_mode & 0o777) == member.mode
+    assert (volume / RUN_SCRIPT[len("/mycli/"):]).read_text() == executor_script(request)
+
+
+def test_fetch_without_the_upload_leaves_no_command(s3, shell, tmp_path):
+    request = _request(command="echo hi", skip_git=True, inputs="up-" + "2" * 32)
+    volume = tmp_path / "vol"
+    volume.mkdir()
+    done = _run(shell, fetch_script(request, executor_script(request), GitHosts()), volume, _task_env(s3))
+    assert done.returncode == 200 and "the inputs could not be downloaded" in done.stderr
+    assert not (volume / RUN_SCRIPT[len("/mycli/"):]).exists()
+
+
+@pytest.fixture
+def busybox_only(tmp_path):
+    """A PATH of busybox applets and nothing else: no curl, git, python, base64 or gunzip."""
+    folder = tmp_path / "bb"
+    folder.mkdir()
+    for applet in ("sleep", "mktemp", "rm", "mkdir", "cat"):
+        os.symlink("/usr/bin/busybox", folder / applet)
+    return str(folder)
+
+
+def test_the_executor_needs_only_a_shell(shell, busybox_only, tmp_path):
+    volume = tmp_path / "vol"
+    for name in ("work", "inputs", "outputs"):
+        (volume / name).mkdir(parents=True)
+    request = _request(command='echo "in=$MYCLI_INPUTS out=$MYCLI_OUTPUTS at=$(pwd)"; echo made > "$MYCLI_OUTPUTS/f"; exit 3',
+                       skip_git=True, env={"GREETING": "it's"})
+    done = _run(shell, executor_script(request), volume, {"PATH": busybox_only})
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "in=/mycli/inputs out=/mycli/outputs at=/mycli/work" in done.stdout
+    assert "✗ Command failed with exit code: 3" in done.stdout and (volume / "outputs" / "f").read_text() == "made\n"
+    timed = _run(shell, executor_script(_request(command="sleep 30", skip_git=True, timeout_seconds=1)), volume,
+                 {"PATH": busybox_only})
+    assert timed.returncode == 124 and "✗ Timed out after 1 seconds" in timed.stdout
+
+
+@pytest.mark.parametrize("fields", [
+    {"skip_git": True},
+    {"skip_git": True, "inputs": "up-" + "3" * 32, "env": {"A": "it's"}},
+    {"repo": "https://github.com/o/r.git", "local_changes": "up-" + "4" * 32, "inputs": "up-" + "5" * 32},
+    {"repo": "git@github.com:o/r.git", "timeout_seconds": 60},
+], ids=["direct", "inputs", "local-changes", "ssh"])
+def test_the_scripts_are_clean_under_shellcheck(fields):
+    request = _request(command="make", **fields)
+    executor = executor_script(request)
+    for script in (fetch_script(request, executor, GitHosts()), executor, publish_script()):
+        result = subprocess.run(["shellcheck", "-s", "sh", "-"], input=script, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
