@@ -27,7 +27,7 @@ from ..ids import is_execution_id, new_execution_id
 from ..shell import GitHosts, build_script
 from ..statedir import prepare_state_dir, user_umask
 from ..validation import ExecRequest, ListRequest, LogsRequest, PruneRequest, Ref, UploadRequest
-from .local_container import ContainerRun, size_lines
+from .local_container import ContainerRun, local_repo_path, size_lines
 from .local_env import run_environment
 from .local_files import FileCaps, LocalFiles
 from .local_process import ProcessRun, credentials_from, pid_start_time
@@ -78,6 +78,7 @@ class LocalEngine:
         image = request.image or self.default_image
         size = request.size
         if self.container:
+            local_repo_path(None if request.skip_git else request.repo)  # one a container cannot mount: a 400 now
             notes = [f"→ Runtime: {self.container.name} container ({self.runtime_reason})", *size_lines(self.container, size)]
             workdir = WORKSPACE
         else:
@@ -106,7 +107,8 @@ class LocalEngine:
         if self.container:
             container = ContainerRun(self.container, execution_id, execution.image, workspace,
                                      workspace.with_name(f"{execution_id}.mycli"), request.size, stdin_data is not None,
-                                     files=files, local_changes=bool(request.local_changes))
+                                     files=files, local_changes=bool(request.local_changes),
+                                     repo=None if request.skip_git else request.repo)
         run = ProcessRun(
             execution_id=execution_id,
             argv=container.argv if container else ["/bin/sh", str(workspace.parent / f"{execution_id}.sh")],

@@ -20,7 +20,9 @@ import threading
 import time
 from pathlib import Path
 from typing import Callable
+from urllib.parse import unquote, urlsplit
 
+from ..errors import BadRequest
 from ..shell import NOT_STARTED_EXIT_CODE, TIMEOUT_EXIT_CODE
 from ..sizes import Size, format_cpu
 from .local_runtime import CONTROL, ContainerRuntime, applied_cpu, qualified_image
@@ -34,7 +36,8 @@ Outcome = tuple[int | None, str, str]  # exit code, reason, stop code
 
 class ContainerRun:
     def __init__(self, runtime: ContainerRuntime, execution_id: str, image: str, workspace: Path, control: Path,
-                 size: Size | None, stdin: bool, files: Path | None = None, local_changes: bool = False):
+                 size: Size | None, stdin: bool, files: Path | None = None, local_changes: bool = False,
+                 repo: str | None = None):
         self.runtime, self.image, self.size = runtime, image, size
         self.workspace, self.control, self.files = workspace, control, files
         self.name = runtime.container_name(execution_id)
@@ -42,6 +45,9 @@ class ContainerRun:
         mounts = () if files is None else tuple(
             (files / name, f"{CONTROL}/{name}", name == "local_changes")
             for name in FILE_DIRS if name != "local_changes" or local_changes)
+        local_repo = local_repo_path(repo)
+        if local_repo is not None:  # cloned from inside: the same path, read-only, so the script's URL holds
+            mounts += ((local_repo, str(local_repo), True),)
         env_names = ("MYCLI_EXECUTION_ID", "PYTHONUNBUFFERED", *(("MYCLI_CREDENTIALS_STDIN",) if stdin else ()),
                      *(("MYCLI_INPUTS", "MYCLI_OUTPUTS") if files else ()),
                      *(("MYCLI_LOCAL_CHANGES",) if len(mounts) > 2 else ()))
@@ -150,6 +156,28 @@ class ContainerRun:
                 log.warning("could not empty %s as the container's root: %s", directory,
                             result.stdout.decode("utf-8", "replace")[-300:])
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def local_repo_path(repo: str | None) -> Path | None:
+    """The host directory a repository path or file:// URL names, when it exists: a container sees
+    none of the host's files, so the run mounts it. None for a remote URL, or a path that is not
+    there (the clone then fails saying so; docker would create a missing bind source, as root)."""
+    if not repo:
+        return None
+    if repo.startswith("file://"):
+        parts = urlsplit(repo)
+        if parts.netloc not in ("", "localhost"):
+            return None
+        repo = unquote(parts.path)
+    if not repo.startswith("/"):
+        return None
+    path = Path(repo)
+    if not path.is_dir():
+        return None
+    if ":" in repo or "," in repo:
+        raise BadRequest(f"repo {repo[:80]!r} has a ':' or ',', which a container bind mount cannot name; "
+                         "move or link the repository to a path without them")
+    return path
 
 
 def size_lines(runtime: ContainerRuntime, size: Size | None) -> list[str]:
