@@ -18,7 +18,7 @@ from typing import Mapping
 from ..engine import PENDING, RUNNING, STOPPED, STOPPED_BY_USER_EXIT_CODE, Execution, LogPage
 from ..errors import BadRequest, EngineUnavailable, NotFound, UpstreamError
 from ..ids import new_execution_id
-from ..shell import TIMEOUT_EXIT_CODE, GitHosts, build_script
+from ..shell import TIMEOUT_EXIT_CODE, GitHosts, build_script, timed_out_words
 from ..validation import ExecRequest, ListRequest, LogsRequest, PruneRequest, Ref, UploadRequest
 from .ecs_aws import Clients, aws_errors, error_code
 from .ecs_command import build_launch
@@ -320,7 +320,7 @@ class EcsEngine:
         start = execution.started_at or execution.created_at
         if now <= start + execution.timeout_seconds + self.settings.timeout_grace:
             return
-        reason = f"Timed out after {execution.timeout_seconds} seconds (stopped by mycli)"
+        reason = timed_out_words(execution.timeout_seconds) + "; stopped by mycli"
         log.warning("execution %s is past its deadline; stopping %s", execution.execution_id, execution.task_arn)
         self.store.update(execution.execution_id, stop_requested="timeout", desired_status=STOPPED)
         self._stop_task(execution.task_arn, reason)

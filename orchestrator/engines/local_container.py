@@ -23,7 +23,7 @@ from typing import Callable
 from urllib.parse import unquote, urlsplit
 
 from ..errors import BadRequest
-from ..shell import NOT_STARTED_EXIT_CODE, TIMEOUT_EXIT_CODE
+from ..shell import NOT_STARTED_EXIT_CODE, TIMEOUT_EXIT_CODE, timed_out_words
 from ..sizes import Size, format_cpu
 from .local_runtime import CONTROL, ContainerRuntime, applied_cpu, qualified_image
 
@@ -73,8 +73,9 @@ class ContainerRun:
         path.write_text(script, encoding="utf-8")
         path.chmod(0o644)
 
-    def prepare(self, say: Say, stopping: Callable[[], bool], deadline: float) -> Outcome | None:
-        """Make sure the image is here; None when it is, else how the run ends."""
+    def prepare(self, say: Say, stopping: Callable[[], bool], timeout_seconds: int) -> Outcome | None:
+        """Make sure the image is here, within the run's timeout; None when it is, else how the run ends."""
+        deadline = time.monotonic() + timeout_seconds
         if self.runtime.image_present(self.image):
             return None
         say([f"→ Pulling {self.image} ({self.runtime.name} pull)..."])
@@ -91,7 +92,7 @@ class ContainerRun:
             proc.stdout.close()
             if stopping():
                 return None  # the caller reports the stop
-            return TIMEOUT_EXIT_CODE, "Timed out while pulling the image (timeout_seconds)", "Timeout"
+            return TIMEOUT_EXIT_CODE, timed_out_words(timeout_seconds, " while pulling the image"), "Timeout"
         if proc.returncode != 0:
             reason = f"image not found: {self.image}" + (f" ({last})" if last else "")
             say([f"✗ {reason}"])

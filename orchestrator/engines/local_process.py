@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from ..engine import MAX_EVENT_CHARS, STOPPED_BY_USER_EXIT_CODE
-from ..shell import GITHUB_TOKEN_VAR, GITLAB_TOKEN_VAR, NOT_STARTED_EXIT_CODE, SSH_KEY_VAR, TIMEOUT_EXIT_CODE
+from ..shell import GITHUB_TOKEN_VAR, GITLAB_TOKEN_VAR, NOT_STARTED_EXIT_CODE, SSH_KEY_VAR, TIMEOUT_EXIT_CODE, timed_out_words
 from ..statedir import open_private
 from .local_lines import LineSink
 from .local_spawn import Child
@@ -121,8 +121,7 @@ class ProcessRun:
 
     def _run(self) -> None:
         if self.container is not None:  # the image first: a pull's progress goes to the log
-            failed = self.container.prepare(self._say, lambda: self._stop is not None,
-                                            time.monotonic() + self.timeout_seconds)
+            failed = self.container.prepare(self._say, lambda: self._stop is not None, self.timeout_seconds)
             if failed is not None:
                 self.lines.flush_final()
                 self.on_finished(self.execution_id, *failed)
@@ -167,7 +166,7 @@ class ProcessRun:
         if stop is not None:
             exit_code, (reason, code) = STOPPED_BY_USER_EXIT_CODE, stop
         elif self._timed_out:
-            exit_code, reason, code = TIMEOUT_EXIT_CODE, f"Timed out after {self.timeout_seconds} seconds (timeout_seconds)", "Timeout"
+            exit_code, reason, code = TIMEOUT_EXIT_CODE, timed_out_words(self.timeout_seconds), "Timeout"
         elif rc is None:
             pass
         elif rc < 0:

@@ -136,7 +136,7 @@ def test_a_pull_that_hangs_ends_with_the_timeout_or_a_stop(fresh_engine, stallin
     image = f"{stalling_registry}/mycli-test/stalled:1"
     timed = fresh_engine.run("echo never", image=image, timeout_seconds=3)
     assert (timed["exit_code"], timed["stop_code"]) == (124, "Timeout"), fresh_engine.all_lines(timed["execution_id"])
-    assert timed["stopped_reason"] == "Timed out while pulling the image (timeout_seconds)"
+    assert timed["stopped_reason"] == "Timed out after 3 s while pulling the image, the run's --timeout"
     status, body = fresh_engine.call({"action": "exec", "command": "echo never", "skip_git": True, "image": image})
     assert status == 200, body
     deadline = time.monotonic() + 30
