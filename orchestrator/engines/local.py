@@ -61,9 +61,8 @@ class LocalEngine:
         if choice not in RUNTIMES:
             raise ServerMisconfigured(f"MYCLI_LOCAL_RUNTIME must be one of {', '.join(RUNTIMES)}, not {choice!r}")
         self.container: ContainerRuntime | None
-        self.container, self.runtime_reason = choose_runtime(choice, self.environ, self.state_dir)
+        self.container, self.runtime_reason, self._host_why = choose_runtime(choice, self.environ, self.state_dir)
         self.runtime = self.container.name if self.container else "host"
-        self._host_why = "no container runtime" if choice == "auto" else f"MYCLI_LOCAL_RUNTIME={choice}"
         self.default_image = self.environ.get("DEFAULT_IMAGE") or "ubuntu:22.04"
         self._runs: dict[str, ProcessRun] = {}
         self.spawner = Spawner()

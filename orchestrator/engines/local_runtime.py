@@ -23,7 +23,7 @@ from typing import Mapping
 
 from ..errors import ServerMisconfigured
 from ..sizes import Size, format_cpu
-from .local_probe import ProbeFailed, Prober
+from .local_probe import ProbeFailed, Prober, SettingWrong
 
 WORKSPACE = "/workspace"
 CONTROL = "/mycli"  # the run's own files: script.sh, and rc (the script's exit code) at its end
@@ -218,15 +218,23 @@ def applied_cpu(cpu: float, cores: int | None) -> float:
     return cpu if not cores or cpu <= cores else cores
 
 
-def choose_runtime(choice: str, environ: Mapping[str, str], state_dir: Path) -> tuple[ContainerRuntime | None, str]:
-    """(runtime or None for the host, why). Raises ServerMisconfigured when an explicitly chosen
-    runtime cannot run a container, or a setting is malformed."""
+def choose_runtime(choice: str, environ: Mapping[str, str],
+                   state_dir: Path) -> tuple[ContainerRuntime | None, str, str]:
+    """(runtime or None for the host, why, why in a few words: what an ignored image's notice says).
+    Raises ServerMisconfigured when an explicitly chosen runtime cannot run a container, or a
+    setting is malformed. `auto` falls back to the host, naming a setting of ours that is wrong
+    rather than "no container runtime" when that is why."""
     network = environ.get("MYCLI_CONTAINER_NETWORK") or None
     if network is not None and not _NETWORK_RE.match(network):
         raise ServerMisconfigured(f"MYCLI_CONTAINER_NETWORK {network[:40]!r} is not a network name (e.g. host, none, bridge)")
     if choice == "host":
-        return None, "MYCLI_LOCAL_RUNTIME=host"
-    failures = []
+        return None, "MYCLI_LOCAL_RUNTIME=host", "MYCLI_LOCAL_RUNTIME=host"
+    if ":" in str(state_dir) or "," in str(state_dir):  # every run's workspace is mounted from it
+        why = f"the state dir {state_dir} has a ':' or ',', which a container bind mount cannot name"
+        if choice != "auto":
+            raise ServerMisconfigured(f"MYCLI_LOCAL_RUNTIME={choice}, but {why}; pass a --state-dir (or MYCLI_HOME) without them")
+        return None, f"{why}; pass a --state-dir (or MYCLI_HOME) without them", why
+    failures, wrong = [], []
     for name in ("docker", "podman") if choice == "auto" else (choice,):
         runtime = ContainerRuntime.find(name, environ, engine_id(state_dir), network)
         if runtime is None:
@@ -234,13 +242,18 @@ def choose_runtime(choice: str, environ: Mapping[str, str], state_dir: Path) -> 
             continue
         try:
             result = Prober(runtime, Path(state_dir) / "probe").run()
+        except SettingWrong as exc:  # auto names the setting once, before the runtimes' own words
+            wrong.append(exc)
+            failures.append(f"{name}: {exc.detail if choice == 'auto' else exc}")
+            continue
         except ProbeFailed as exc:
             failures.append(f"{name}: {exc}")
             continue
         runtime.adopt(result.cores, result.limits, result.root_is_engine, result.image)
         how = "auto: " if choice == "auto" else ""
-        return runtime, f"{how}a probe container ran in {result.seconds:.1f} s"
+        return runtime, f"{how}a probe container ran in {result.seconds:.1f} s", ""
     if choice != "auto":
         raise ServerMisconfigured(f"MYCLI_LOCAL_RUNTIME={choice}, but {failures[0]}; see docs/troubleshooting.md "
                                   "(containers), or set MYCLI_LOCAL_RUNTIME=auto or host")
-    return None, "no container runtime (" + "; ".join(failures) + ")"
+    short = wrong[0].setting if wrong else "no container runtime"
+    return None, f"{short} ({'; '.join(failures)})", short
