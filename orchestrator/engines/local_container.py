@@ -126,6 +126,8 @@ class ContainerRun:
         except OSError:
             script_rc = ""
         if script_rc.isdigit():
+            if self.oom_kills():
+                return int(script_rc), self.out_of_memory(), "Killed"
             return None if int(script_rc) == rc else (int(script_rc), f"Command exited with code {script_rc}", "EssentialContainerExited")
         if rc == 137:  # the wrapper never wrote the script's code: the container itself was killed
             memory = f" (memory limit {self.size.memory} MiB)" if self.size else ""
@@ -135,6 +137,18 @@ class ContainerRun:
             return (NOT_STARTED_EXIT_CODE, f"Could not start the container ({self.runtime.name} exited {rc}; the log says why)",
                     "TaskFailedToStart")
         return None
+
+    def oom_kills(self) -> int:
+        """How many processes the kernel killed for the container's memory (0: none, or unknown)."""
+        try:
+            count = (self.control / "oom_kill").read_text().strip()
+        except OSError:
+            return 0
+        return int(count) if count.isdigit() else 0
+
+    def out_of_memory(self) -> str:
+        limit = f"its {self.size.memory} MiB memory limit" if self.size else "the memory it could have"
+        return f"Out of memory: the run went over {limit} and the kernel killed a process"
 
     def cleanup(self, ended_normally: bool) -> None:
         """Leave nothing behind: the container (a run that was killed or stopped early may have

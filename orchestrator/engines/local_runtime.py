@@ -41,8 +41,13 @@ _NETWORK_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}\Z")
 # The wrapper every container runs: stdout and stderr merged inside (the runtimes carry them as
 # two streams and lose their order), a TERM that only lets the script end first (see stop_argv),
 # the script's exit code kept in /mycli/rc (so the engine tells a command's own 125 from the
-# runtime's), and the workspace given back to the engine's user.
-WRAPPER = ("exec 2>&1; trap : TERM; /bin/sh {control}/script.sh; rc=$?; echo \"$rc\" > {control}/rc; "
+# runtime's), the container's count of OOM kills in /mycli/oom_kill (its cgroup's memory.events
+# on v2, memory.oom_control on v1: read here, since --rm removes the container and its state),
+# and the workspace given back to the engine's user.
+OOM_COUNT = ("for f in /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control; do "
+             "[ -r \"$f\" ] || continue; while read -r k v; do [ \"$k\" != oom_kill ] || echo \"$v\" > {control}/oom_kill; "
+             "done < \"$f\"; break; done; ")
+WRAPPER = ("exec 2>&1; trap : TERM; /bin/sh {control}/script.sh; rc=$?; " + OOM_COUNT + "echo \"$rc\" > {control}/rc; "
            "{chown}exit \"$rc\"")
 
 
