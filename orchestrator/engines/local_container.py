@@ -30,6 +30,8 @@ from .local_runtime import CONTROL, ContainerRuntime, applied_cpu, qualified_ima
 log = logging.getLogger("mycli.local")
 
 FILE_DIRS = ("inputs", "outputs", "local_changes")
+TERM_RETRY = 0.2  # seconds between asks while the container is not running yet
+TERM_PATIENCE = 30.0  # a container not running this long after a stop is removed
 Say = Callable[[list[str]], None]
 Outcome = tuple[int | None, str, str]  # exit code, reason, stop code
 
@@ -57,6 +59,7 @@ class ContainerRun:
             chown=runtime.chown, env_names=env_names, mounts=mounts,
         )
         self._pull: subprocess.Popen | None = None
+        self._ended = threading.Event()  # the runtime's client has ended: nothing more to ask
 
     # before -------------------------------------------------------------------------------------------
 
@@ -103,12 +106,22 @@ class ContainerRun:
 
     # stopping -----------------------------------------------------------------------------------------
 
-    def term(self) -> None:
-        """TERM inside the container, in the background (the caller holds a lock). A container
-        not running yet, or already ending, cannot be asked: it is removed instead."""
+    def term(self, delivered: Callable[[], None]) -> None:
+        """TERM inside the container, in the background (the caller holds a lock); `delivered`
+        is called once it got there (the grace before SIGKILL starts then). A stop sent right
+        after the exec finds no running container yet (the client is still creating it): it is
+        asked again until the container runs, or its client ends; one that never runs within
+        TERM_PATIENCE is removed."""
         def ask():
-            if self.runtime.run_client(self.runtime.stop_argv(self.name), timeout=15).returncode != 0:
-                self.kill()
+            give_up = time.monotonic() + TERM_PATIENCE
+            while not self._ended.is_set():
+                if self.runtime.run_client(self.runtime.stop_argv(self.name), timeout=15).returncode == 0:
+                    delivered()
+                    return
+                if time.monotonic() >= give_up:
+                    self.kill()
+                    return
+                self._ended.wait(TERM_RETRY)
         threading.Thread(target=ask, name=f"term-{self.name}", daemon=True).start()
 
     def kill(self) -> None:
@@ -153,6 +166,7 @@ class ContainerRun:
     def cleanup(self, ended_normally: bool) -> None:
         """Leave nothing behind: the container (a run that was killed or stopped early may have
         been created after its client died) and the workspace, however its files are owned."""
+        self._ended.set()
         if not ended_normally:
             self.kill()
         for directory in (self.workspace, self.control):

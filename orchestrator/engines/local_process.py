@@ -95,7 +95,6 @@ class ProcessRun:
                 self._stop = (reason, code)
             if self._child is not None:
                 self._signal(signal.SIGTERM)
-                self._kill_at = time.monotonic() + GRACE_SECONDS
 
     # ------------------------------------------------------------------------------------------
 
@@ -252,8 +251,8 @@ class ProcessRun:
                     if now >= deadline and not self._timed_out and self._stop is None:
                         self._timed_out = True
                         self._signal(signal.SIGTERM)
-                        self._kill_at = now + GRACE_SECONDS
                     if self._kill_at is not None and now >= self._kill_at:
+                        self.lines.emit([f"✗ Still running {GRACE_SECONDS:.0f} s after SIGTERM: killed (SIGKILL)"], note=True)
                         self._signal(signal.SIGKILL)
                         self._kill_at = None
         tail = partial + decoder.decode(b"", final=True)
@@ -269,7 +268,7 @@ class ProcessRun:
         """Every descendant of the script, through its supervisor (callers hold self._lock); in a
         container, every process inside it, which signalling the runtime's client would not reach."""
         if self.container is not None:
-            self.container.term() if sig == signal.SIGTERM else self.container.kill()
+            self.container.term(self._grace_from_now) if sig == signal.SIGTERM else self.container.kill()
             if sig == signal.SIGTERM:
                 return
         if self._child is None or self._child.finished:
@@ -278,6 +277,14 @@ class ProcessRun:
             self._child.kill()
         else:
             self._child.term()
+            if self._kill_at is None:
+                self._kill_at = time.monotonic() + GRACE_SECONDS
+
+    def _grace_from_now(self) -> None:
+        """The SIGTERM reached the container: SIGKILL if it is still running after the grace."""
+        with self._lock:
+            if self._kill_at is None:
+                self._kill_at = time.monotonic() + GRACE_SECONDS
 
     def _kill_group(self) -> None:
         """Without a supervisor, the script's own process group is what can still be reached."""
