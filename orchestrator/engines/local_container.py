@@ -57,6 +57,9 @@ class ContainerRun:
             name=self.name, image=image, workspace=workspace, control=control,
             labels={"mycli.execution": execution_id}, stdin=stdin, size=size, cores=runtime.cores,
             chown=runtime.chown, env_names=env_names, mounts=mounts,
+            # git refuses to clone a repository another user owns (the engine's user's, seen by a
+            # rootful container's root): trusted in the container's own, throwaway, git config
+            trusted=() if local_repo is None else (str(local_repo), f"{local_repo}/.git"),
         )
         self._pull: subprocess.Popen | None = None
         self._ended = threading.Event()  # the runtime's client has ended: nothing more to ask

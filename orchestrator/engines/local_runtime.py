@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Mapping
 
 from ..errors import ServerMisconfigured
+from ..shell import sh_quote
 from ..sizes import Size, format_cpu
 from .local_probe import ProbeFailed, Prober, SettingWrong
 
@@ -47,7 +48,7 @@ _NETWORK_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}\Z")
 OOM_COUNT = ("for f in /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control; do "
              "[ -r \"$f\" ] || continue; while read -r k v; do [ \"$k\" != oom_kill ] || echo \"$v\" > {control}/oom_kill; "
              "done < \"$f\"; break; done; ")
-WRAPPER = ("exec 2>&1; trap : TERM; /bin/sh {control}/script.sh; rc=$?; " + OOM_COUNT + "echo \"$rc\" > {control}/rc; "
+WRAPPER = ("exec 2>&1; trap : TERM; {trust}/bin/sh {control}/script.sh; rc=$?; " + OOM_COUNT + "echo \"$rc\" > {control}/rc; "
            "{chown}exit \"$rc\"")
 
 
@@ -133,7 +134,8 @@ class ContainerRuntime:
 
     def run_argv(self, *, name: str, image: str, workspace: Path, control: Path, labels: Mapping[str, str],
                  stdin: bool, size: Size | None, cores: int | None, chown: str | None,
-                 env_names: tuple[str, ...] = (), mounts: tuple[tuple[Path, str, bool], ...] = ()) -> list[str]:
+                 env_names: tuple[str, ...] = (), mounts: tuple[tuple[Path, str, bool], ...] = (),
+                 trusted: tuple[str, ...] = ()) -> list[str]:
         """`run` for one script: `workspace` at /workspace (also the working directory, so it
         exists in every image), `control` at /mycli, extra `mounts` (host, target, read-only);
         only `env_names` taken from the client's environment; `size` clamped to `cores`."""
@@ -154,7 +156,9 @@ class ContainerRuntime:
         if size is not None:
             argv += ["--cpus", format_cpu(applied_cpu(size.cpu, cores)), "--memory", f"{size.memory}m"]
         owned = " ".join([WORKSPACE, *(target for _, target, readonly in mounts if not readonly)])
-        wrapper = WRAPPER.format(control=CONTROL, chown=f"chown -R {chown} {owned} 2>/dev/null; " if chown else "")
+        wrapper = WRAPPER.format(control=CONTROL, chown=f"chown -R {chown} {owned} 2>/dev/null; " if chown else "",
+                                 trust="".join(f"git config --global --add safe.directory {sh_quote(path)} 2>/dev/null; "
+                                               for path in trusted))
         return argv + [qualified_image(self.name, image), "/bin/sh", "-c", wrapper]
 
     def stop_argv(self, name: str) -> list[str]:

@@ -4,6 +4,8 @@ same path. What notebooks/quickstart.ipynb's repository cell does, on docker and
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from tests.support import runtimes
@@ -22,6 +24,8 @@ def git_engine(request, tmp_path_factory):
 @pytest.mark.parametrize("form", ["path", "file-url"])
 def test_a_local_repository_is_cloned_in_the_container(git_engine, tmp_path, form):
     repo = make_repo(tmp_path / "some-repo", files={"hello.txt": "hello from the local repo\n"})
+    # a user's own repository, seen by a rootful container's root: git calls its ownership dubious
+    subprocess.run(["chown", "-R", "1000:1000", str(repo)], check=True)
     url = str(repo) if form == "path" else f"file://{repo}"
     final = git_engine.run("cat hello.txt; touch \"$REPO_DIR/new\" 2>/dev/null || echo ro",
                            skip_git=False, repo=url, branch="main",
