@@ -133,6 +133,12 @@ def summary_line(execution: dict, vcpu: float = DEFAULT_VCPU, memory_gb: float =
     return " · ".join(parts)
 
 
+def stop_requested_line(ident: str, check: str) -> str:
+    """What a stop answers while the run is still shutting down (its exit code is not known yet:
+    not a run that was lost). `check` is the front's own command to look again."""
+    return f"→ Stop requested for execution {escape_controls(ident)}; it is shutting down (check: {check})"
+
+
 LIST_COLUMNS = ("EXECUTION ID", "STATUS", "EXIT", "CREATED", "DURATION", "IMAGE", "WHERE", "COMMAND")
 
 

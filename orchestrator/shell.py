@@ -21,6 +21,12 @@ GITLAB_TOKEN_VAR = "MYCLI_GITLAB_TOKEN"
 SSH_KEY_VAR = "MYCLI_SSH_PRIVATE_KEY"
 CREDENTIAL_VARS = (GITHUB_TOKEN_VAR, GITLAB_TOKEN_VAR, SSH_KEY_VAR)
 TIMEOUT_EXIT_CODE = 124
+
+
+def timed_out_words(seconds: int, doing: str = "") -> str:
+    """How a timeout is worded everywhere (log, stopped_reason, CLI, notebook): plain words with
+    no parentheses of their own, since the CLI puts the reason in parentheses."""
+    return f"Timed out after {seconds} s{doing}, the run's --timeout"
 # The run could not start its command (clone failed, no git, a bad key; on a container runtime an
 # image that is missing): outside 0-125 (a command's own codes), 126/127 (sh's "cannot execute",
 # "not found"), 128+N (killed by signal N, up to 192) and 255 (`exit -1`), so it means only this.
@@ -304,6 +310,6 @@ def _run_section(request: ExecRequest, watchdog: bool) -> list[str]:
         "kill \"$mycli_dog\" 2>/dev/null",
         "if [ -e \"$mycli_tmp/timed_out\" ]; then",
         f"  mycli_rc={TIMEOUT_EXIT_CODE}",
-        f"  echo '✗ Timed out after {seconds} seconds'",
+        f"  echo {sh_quote('✗ ' + timed_out_words(seconds))}",
         "fi",
     ]

@@ -15,7 +15,7 @@ from pathlib import Path
 from IPython.core.error import UsageError
 
 from ..safe_text import clean_log, escape_controls
-from ..summary import LIST_COLUMNS, list_rows, list_table, summary_line
+from ..summary import LIST_COLUMNS, list_rows, list_table, stop_requested_line, summary_line
 
 
 class _HelpShown(Exception):
@@ -107,7 +107,11 @@ def cmd_status(magics, args):
 
 def cmd_stop(magics, args):
     handle = _handle(magics, args).stop()
-    print(summary_line(handle.info, magics.task_vcpu, magics.task_memory_gb))
+    if handle.status == "STOPPED":
+        print(summary_line(handle.info, magics.task_vcpu, magics.task_memory_gb))
+    else:  # no exit code yet: shutting down, not lost
+        ref = escape_controls(handle.execution_id)
+        print(stop_requested_line(ref, f"%mycli status {ref}"))
 
 
 def cmd_logs(magics, args):

@@ -11,7 +11,7 @@ import time
 from datetime import datetime
 
 from ..engine import PENDING, RUNNING, STOPPED, STOPPED_BY_USER_EXIT_CODE, Execution
-from ..shell import TIMEOUT_EXIT_CODE
+from ..shell import TIMEOUT_EXIT_CODE, timed_out_words
 from .ecs_aws import Clients, aws_errors, error_code
 from .ecs_settings import EcsSettings
 from .ecs_store import ExecutionStore
@@ -88,7 +88,7 @@ class Tasks:
         start = execution.started_at or execution.created_at
         if now <= start + execution.timeout_seconds + self.settings.timeout_grace:
             return
-        reason = f"Timed out after {execution.timeout_seconds} seconds (stopped by mycli)"
+        reason = timed_out_words(execution.timeout_seconds) + "; stopped by mycli"
         log.warning("execution %s is past its deadline; stopping %s", execution.execution_id, execution.task_arn)
         self.store.update(execution.execution_id, stop_requested="timeout", desired_status=STOPPED)
         self.stop_task(execution.task_arn, reason)

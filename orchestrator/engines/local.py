@@ -27,10 +27,11 @@ from ..ids import is_execution_id, new_execution_id
 from ..shell import GitHosts, build_script
 from ..statedir import prepare_state_dir, user_umask
 from ..validation import ExecRequest, ListRequest, LogsRequest, PruneRequest, Ref, UploadRequest
-from .local_container import ContainerRun, size_lines
+from .local_container import ContainerRun, local_repo_path, size_lines
 from .local_env import run_environment
 from .local_files import FileCaps, LocalFiles
 from .local_process import ProcessRun, credentials_from, pid_start_time
+from .local_recovery import recover
 from .local_retention import KeepSettings, Pruner
 from .local_runtime import WORKSPACE, ContainerRuntime, applied_cpu, choose_runtime
 from .local_spawn import Spawner
@@ -61,14 +62,13 @@ class LocalEngine:
         if choice not in RUNTIMES:
             raise ServerMisconfigured(f"MYCLI_LOCAL_RUNTIME must be one of {', '.join(RUNTIMES)}, not {choice!r}")
         self.container: ContainerRuntime | None
-        self.container, self.runtime_reason = choose_runtime(choice, self.environ, self.state_dir)
+        self.container, self.runtime_reason, self._host_why = choose_runtime(choice, self.environ, self.state_dir)
         self.runtime = self.container.name if self.container else "host"
-        self._host_why = "no container runtime" if choice == "auto" else f"MYCLI_LOCAL_RUNTIME={choice}"
         self.default_image = self.environ.get("DEFAULT_IMAGE") or "ubuntu:22.04"
         self._runs: dict[str, ProcessRun] = {}
         self.spawner = Spawner()
         self._runs_lock = threading.Lock()
-        self._recover()
+        recover(self.state_dir, self.store, self.files, self.container, self._collect, self._finish_orphan)
         self.pruner = Pruner(self.store, self.state_dir / "work", self._running_ids, self.files.prune)
         self.pruner.start_retention(self.keep.retention_days)
 
@@ -78,6 +78,7 @@ class LocalEngine:
         image = request.image or self.default_image
         size = request.size
         if self.container:
+            local_repo_path(None if request.skip_git else request.repo)  # one a container cannot mount: a 400 now
             notes = [f"→ Runtime: {self.container.name} container ({self.runtime_reason})", *size_lines(self.container, size)]
             workdir = WORKSPACE
         else:
@@ -106,7 +107,8 @@ class LocalEngine:
         if self.container:
             container = ContainerRun(self.container, execution_id, execution.image, workspace,
                                      workspace.with_name(f"{execution_id}.mycli"), request.size, stdin_data is not None,
-                                     files=files, local_changes=bool(request.local_changes))
+                                     files=files, local_changes=bool(request.local_changes),
+                                     repo=None if request.skip_git else request.repo)
         run = ProcessRun(
             execution_id=execution_id,
             argv=container.argv if container else ["/bin/sh", str(workspace.parent / f"{execution_id}.sh")],
@@ -294,34 +296,6 @@ class LocalEngine:
         line = [(seq, int(time.time() * 1000), f"✗ {reason}", 0)]
         self.store.critical(lambda: self.store.append_lines(execution_id, line))
         self._finished(execution_id, exit_code, reason, code)
-
-    def _recover(self) -> None:
-        """Executions a previous engine process left unfinished get a final state and a reason,
-        and their outputs collected when they are still there."""
-        if self.container:
-            reaped = self.container.reap()  # what a killed engine left running, by this engine's label
-            if reaped:
-                log.warning("removed %d container(s) an earlier engine process left behind", len(reaped))
-        for execution_id in self.files.records.pending_collections():  # it died while collecting
-            log.warning("collecting the outputs of %s, which an earlier engine process left uncollected", execution_id)
-            self._collect(execution_id)
-        for execution_id, pid, pid_start in self.store.unfinished():
-            if pid and pid_start and pid_start_time(pid) == pid_start:
-                try:
-                    os.killpg(pid, 9)
-                except OSError:
-                    pass
-            log.warning("execution %s was left unfinished by an earlier engine process", execution_id)
-            self._finish_orphan(
-                execution_id,
-                "Lost: the local engine stopped while this execution was running; run it again",
-                "EngineRestarted",
-                None,
-            )
-        for leftover in (self.state_dir / "work").iterdir():
-            shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
-            if leftover.exists() and self.container:  # a killed container's files, owned by its root
-                ContainerRun.empty(self.container, leftover)
 
 
 def _files_dir(state_dir: Path, execution_id: str) -> Path:

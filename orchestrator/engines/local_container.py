@@ -20,21 +20,26 @@ import threading
 import time
 from pathlib import Path
 from typing import Callable
+from urllib.parse import unquote, urlsplit
 
-from ..shell import NOT_STARTED_EXIT_CODE, TIMEOUT_EXIT_CODE
+from ..errors import BadRequest
+from ..shell import NOT_STARTED_EXIT_CODE, TIMEOUT_EXIT_CODE, timed_out_words
 from ..sizes import Size, format_cpu
 from .local_runtime import CONTROL, ContainerRuntime, applied_cpu, qualified_image
 
 log = logging.getLogger("mycli.local")
 
 FILE_DIRS = ("inputs", "outputs", "local_changes")
+TERM_RETRY = 0.2  # seconds between asks while the container is not running yet
+TERM_PATIENCE = 30.0  # a container not running this long after a stop is removed
 Say = Callable[[list[str]], None]
 Outcome = tuple[int | None, str, str]  # exit code, reason, stop code
 
 
 class ContainerRun:
     def __init__(self, runtime: ContainerRuntime, execution_id: str, image: str, workspace: Path, control: Path,
-                 size: Size | None, stdin: bool, files: Path | None = None, local_changes: bool = False):
+                 size: Size | None, stdin: bool, files: Path | None = None, local_changes: bool = False,
+                 repo: str | None = None):
         self.runtime, self.image, self.size = runtime, image, size
         self.workspace, self.control, self.files = workspace, control, files
         self.name = runtime.container_name(execution_id)
@@ -42,6 +47,9 @@ class ContainerRun:
         mounts = () if files is None else tuple(
             (files / name, f"{CONTROL}/{name}", name == "local_changes")
             for name in FILE_DIRS if name != "local_changes" or local_changes)
+        local_repo = local_repo_path(repo)
+        if local_repo is not None:  # cloned from inside: the same path, read-only, so the script's URL holds
+            mounts += ((local_repo, str(local_repo), True),)
         env_names = ("MYCLI_EXECUTION_ID", "PYTHONUNBUFFERED", *(("MYCLI_CREDENTIALS_STDIN",) if stdin else ()),
                      *(("MYCLI_INPUTS", "MYCLI_OUTPUTS") if files else ()),
                      *(("MYCLI_LOCAL_CHANGES",) if len(mounts) > 2 else ()))
@@ -49,8 +57,12 @@ class ContainerRun:
             name=self.name, image=image, workspace=workspace, control=control,
             labels={"mycli.execution": execution_id}, stdin=stdin, size=size, cores=runtime.cores,
             chown=runtime.chown, env_names=env_names, mounts=mounts,
+            # git refuses to clone a repository another user owns (the engine's user's, seen by a
+            # rootful container's root): trusted in the container's own, throwaway, git config
+            trusted=() if local_repo is None else (str(local_repo), f"{local_repo}/.git"),
         )
         self._pull: subprocess.Popen | None = None
+        self._ended = threading.Event()  # the runtime's client has ended: nothing more to ask
 
     # before -------------------------------------------------------------------------------------------
 
@@ -67,8 +79,9 @@ class ContainerRun:
         path.write_text(script, encoding="utf-8")
         path.chmod(0o644)
 
-    def prepare(self, say: Say, stopping: Callable[[], bool], deadline: float) -> Outcome | None:
-        """Make sure the image is here; None when it is, else how the run ends."""
+    def prepare(self, say: Say, stopping: Callable[[], bool], timeout_seconds: int) -> Outcome | None:
+        """Make sure the image is here, within the run's timeout; None when it is, else how the run ends."""
+        deadline = time.monotonic() + timeout_seconds
         if self.runtime.image_present(self.image):
             return None
         say([f"→ Pulling {self.image} ({self.runtime.name} pull)..."])
@@ -85,7 +98,7 @@ class ContainerRun:
             proc.stdout.close()
             if stopping():
                 return None  # the caller reports the stop
-            return TIMEOUT_EXIT_CODE, "Timed out while pulling the image (timeout_seconds)", "Timeout"
+            return TIMEOUT_EXIT_CODE, timed_out_words(timeout_seconds, " while pulling the image"), "Timeout"
         if proc.returncode != 0:
             reason = f"image not found: {self.image}" + (f" ({last})" if last else "")
             say([f"✗ {reason}"])
@@ -96,12 +109,22 @@ class ContainerRun:
 
     # stopping -----------------------------------------------------------------------------------------
 
-    def term(self) -> None:
-        """TERM inside the container, in the background (the caller holds a lock). A container
-        not running yet, or already ending, cannot be asked: it is removed instead."""
+    def term(self, delivered: Callable[[], None]) -> None:
+        """TERM inside the container, in the background (the caller holds a lock); `delivered`
+        is called once it got there (the grace before SIGKILL starts then). A stop sent right
+        after the exec finds no running container yet (the client is still creating it): it is
+        asked again until the container runs, or its client ends; one that never runs within
+        TERM_PATIENCE is removed."""
         def ask():
-            if self.runtime.run_client(self.runtime.stop_argv(self.name), timeout=15).returncode != 0:
-                self.kill()
+            give_up = time.monotonic() + TERM_PATIENCE
+            while not self._ended.is_set():
+                if self.runtime.run_client(self.runtime.stop_argv(self.name), timeout=15).returncode == 0:
+                    delivered()
+                    return
+                if time.monotonic() >= give_up:
+                    self.kill()
+                    return
+                self._ended.wait(TERM_RETRY)
         threading.Thread(target=ask, name=f"term-{self.name}", daemon=True).start()
 
     def kill(self) -> None:
@@ -119,6 +142,8 @@ class ContainerRun:
         except OSError:
             script_rc = ""
         if script_rc.isdigit():
+            if self.oom_kills():
+                return int(script_rc), self.out_of_memory(), "Killed"
             return None if int(script_rc) == rc else (int(script_rc), f"Command exited with code {script_rc}", "EssentialContainerExited")
         if rc == 137:  # the wrapper never wrote the script's code: the container itself was killed
             memory = f" (memory limit {self.size.memory} MiB)" if self.size else ""
@@ -129,9 +154,22 @@ class ContainerRun:
                     "TaskFailedToStart")
         return None
 
+    def oom_kills(self) -> int:
+        """How many processes the kernel killed for the container's memory (0: none, or unknown)."""
+        try:
+            count = (self.control / "oom_kill").read_text().strip()
+        except OSError:
+            return 0
+        return int(count) if count.isdigit() else 0
+
+    def out_of_memory(self) -> str:
+        limit = f"its {self.size.memory} MiB memory limit" if self.size else "the memory it could have"
+        return f"Out of memory: the run went over {limit} and the kernel killed a process"
+
     def cleanup(self, ended_normally: bool) -> None:
         """Leave nothing behind: the container (a run that was killed or stopped early may have
         been created after its client died) and the workspace, however its files are owned."""
+        self._ended.set()
         if not ended_normally:
             self.kill()
         for directory in (self.workspace, self.control):
@@ -150,6 +188,28 @@ class ContainerRun:
                 log.warning("could not empty %s as the container's root: %s", directory,
                             result.stdout.decode("utf-8", "replace")[-300:])
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def local_repo_path(repo: str | None) -> Path | None:
+    """The host directory a repository path or file:// URL names, when it exists: a container sees
+    none of the host's files, so the run mounts it. None for a remote URL, or a path that is not
+    there (the clone then fails saying so; docker would create a missing bind source, as root)."""
+    if not repo:
+        return None
+    if repo.startswith("file://"):
+        parts = urlsplit(repo)
+        if parts.netloc not in ("", "localhost"):
+            return None
+        repo = unquote(parts.path)
+    if not repo.startswith("/"):
+        return None
+    path = Path(repo)
+    if not path.is_dir():
+        return None
+    if ":" in repo or "," in repo:
+        raise BadRequest(f"repo {repo[:80]!r} has a ':' or ',', which a container bind mount cannot name; "
+                         "move or link the repository to a path without them")
+    return path
 
 
 def size_lines(runtime: ContainerRuntime, size: Size | None) -> list[str]:

@@ -56,6 +56,15 @@ class ProbeFailed(Exception):
     """The runtime cannot run a container the way runs need; the message says why, in one line."""
 
 
+class SettingWrong(ProbeFailed):
+    """The probe failed because of a setting of ours (`setting` says which, in a few words), not
+    because the runtime is missing or broken: `auto` names it rather than "no container runtime"."""
+
+    def __init__(self, setting: str, detail: str):
+        super().__init__(f"{setting}: {detail}")
+        self.setting, self.detail = setting, detail
+
+
 @dataclass(frozen=True)
 class ProbeResult:
     cores: int | None  # processors the runtime's containers see (clamps --cpus)
@@ -122,6 +131,7 @@ class Prober:
             return tag
         result = self._call([*self.runtime.client, "import", "-", tag], data)
         if result.returncode != 0:
+            _unreachable(self.runtime.name, result.stdout)
             raise ProbeFailed(f"could not import the probe image (exit {result.returncode}): {_last_line(result.stdout)}")
         return tag
 
@@ -148,6 +158,10 @@ class Prober:
                 raise ProbeFailed(f"a probe container could not leave its exit code in {control} (/mycli/rc)")
             if result.returncode != 0 or got != token:
                 said = _last_line(result.stdout) or "no output"
+                _unreachable(self.runtime.name, result.stdout)
+                network = self.runtime.network
+                if result.returncode != 0 and network and network in said:
+                    raise SettingWrong(f"MYCLI_CONTAINER_NETWORK={network} names no network here", said)
                 why = f"exit {result.returncode}" if result.returncode else "the workspace mount did not reach the container"
                 raise ProbeFailed(f"a probe container failed ({why}): {said}")
             info = dict(pair.partition("=")[::2] for pair in _read(workspace / "probe-info").split())
@@ -181,8 +195,22 @@ def _read(path: Path) -> str:
         return ""
 
 
+_HINT_RE = re.compile(r"^(Run|See) '[^']*--help'")
+_ERROR_RE = re.compile(r"error", re.IGNORECASE)
+_UNREACHABLE_RE = re.compile(r"Cannot connect to (the Docker daemon|Podman)|Is the docker daemon running")
+
+
 def _last_line(output: bytes | str) -> str:
-    """The last non-empty line of a client's output (where docker and podman put the error)."""
+    """The line of a client's output that says what went wrong: the last one naming an error
+    (docker puts its usage hint, "Run 'docker run --help'…", after it), else the last one."""
     text = output.decode("utf-8", "replace") if isinstance(output, bytes) else output
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1][:300] if lines else ""
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not _HINT_RE.match(line.strip())]
+    errors = [line for line in lines if _ERROR_RE.search(line)]
+    return (errors or lines or [""])[-1][:300]
+
+
+def _unreachable(name: str, output: bytes | str) -> None:
+    """A client that cannot reach its daemon fails every step: say that, not what the step was."""
+    said = _last_line(output)
+    if _UNREACHABLE_RE.search(said):
+        raise ProbeFailed(f"the {name} daemon is not reachable: {said}")

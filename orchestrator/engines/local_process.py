@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from ..engine import MAX_EVENT_CHARS, STOPPED_BY_USER_EXIT_CODE
-from ..shell import GITHUB_TOKEN_VAR, GITLAB_TOKEN_VAR, NOT_STARTED_EXIT_CODE, SSH_KEY_VAR, TIMEOUT_EXIT_CODE
+from ..shell import GITHUB_TOKEN_VAR, GITLAB_TOKEN_VAR, NOT_STARTED_EXIT_CODE, SSH_KEY_VAR, TIMEOUT_EXIT_CODE, timed_out_words
 from ..statedir import open_private
 from .local_lines import LineSink
 from .local_spawn import Child
@@ -95,7 +95,6 @@ class ProcessRun:
                 self._stop = (reason, code)
             if self._child is not None:
                 self._signal(signal.SIGTERM)
-                self._kill_at = time.monotonic() + GRACE_SECONDS
 
     # ------------------------------------------------------------------------------------------
 
@@ -121,8 +120,7 @@ class ProcessRun:
 
     def _run(self) -> None:
         if self.container is not None:  # the image first: a pull's progress goes to the log
-            failed = self.container.prepare(self._say, lambda: self._stop is not None,
-                                            time.monotonic() + self.timeout_seconds)
+            failed = self.container.prepare(self._say, lambda: self._stop is not None, self.timeout_seconds)
             if failed is not None:
                 self.lines.flush_final()
                 self.on_finished(self.execution_id, *failed)
@@ -167,7 +165,7 @@ class ProcessRun:
         if stop is not None:
             exit_code, (reason, code) = STOPPED_BY_USER_EXIT_CODE, stop
         elif self._timed_out:
-            exit_code, reason, code = TIMEOUT_EXIT_CODE, f"Timed out after {self.timeout_seconds} seconds (timeout_seconds)", "Timeout"
+            exit_code, reason, code = TIMEOUT_EXIT_CODE, timed_out_words(self.timeout_seconds), "Timeout"
         elif rc is None:
             pass
         elif rc < 0:
@@ -253,8 +251,8 @@ class ProcessRun:
                     if now >= deadline and not self._timed_out and self._stop is None:
                         self._timed_out = True
                         self._signal(signal.SIGTERM)
-                        self._kill_at = now + GRACE_SECONDS
                     if self._kill_at is not None and now >= self._kill_at:
+                        self.lines.emit([f"✗ Still running {GRACE_SECONDS:.0f} s after SIGTERM: killed (SIGKILL)"], note=True)
                         self._signal(signal.SIGKILL)
                         self._kill_at = None
         tail = partial + decoder.decode(b"", final=True)
@@ -270,7 +268,7 @@ class ProcessRun:
         """Every descendant of the script, through its supervisor (callers hold self._lock); in a
         container, every process inside it, which signalling the runtime's client would not reach."""
         if self.container is not None:
-            self.container.term() if sig == signal.SIGTERM else self.container.kill()
+            self.container.term(self._grace_from_now) if sig == signal.SIGTERM else self.container.kill()
             if sig == signal.SIGTERM:
                 return
         if self._child is None or self._child.finished:
@@ -279,6 +277,14 @@ class ProcessRun:
             self._child.kill()
         else:
             self._child.term()
+            if self._kill_at is None:
+                self._kill_at = time.monotonic() + GRACE_SECONDS
+
+    def _grace_from_now(self) -> None:
+        """The SIGTERM reached the container: SIGKILL if it is still running after the grace."""
+        with self._lock:
+            if self._kill_at is None:
+                self._kill_at = time.monotonic() + GRACE_SECONDS
 
     def _kill_group(self) -> None:
         """Without a supervisor, the script's own process group is what can still be reached."""

@@ -53,7 +53,7 @@ def _number(environ: Mapping[str, str], name: str, default: float, high: float) 
     except ValueError:
         value = -1.0
     if not 0 <= value <= high:
-        raise ServerMisconfigured(f"{name} must be a number from 0 to {high:g} (0 turns it off), not {raw[:40]!r}")
+        raise ServerMisconfigured(f"{name} must be a number from 0 to {high:.0f} (0 turns it off), not {raw[:40]!r}")
     return value
 
 

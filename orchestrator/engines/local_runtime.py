@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Mapping
 
 from ..errors import ServerMisconfigured
+from ..shell import sh_quote
 from ..sizes import Size, format_cpu
-from .local_probe import ProbeFailed, Prober
+from .local_probe import ProbeFailed, Prober, SettingWrong
 
 WORKSPACE = "/workspace"
 CONTROL = "/mycli"  # the run's own files: script.sh, and rc (the script's exit code) at its end
@@ -41,8 +42,13 @@ _NETWORK_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}\Z")
 # The wrapper every container runs: stdout and stderr merged inside (the runtimes carry them as
 # two streams and lose their order), a TERM that only lets the script end first (see stop_argv),
 # the script's exit code kept in /mycli/rc (so the engine tells a command's own 125 from the
-# runtime's), and the workspace given back to the engine's user.
-WRAPPER = ("exec 2>&1; trap : TERM; /bin/sh {control}/script.sh; rc=$?; echo \"$rc\" > {control}/rc; "
+# runtime's), the container's count of OOM kills in /mycli/oom_kill (its cgroup's memory.events
+# on v2, memory.oom_control on v1: read here, since --rm removes the container and its state),
+# and the workspace given back to the engine's user.
+OOM_COUNT = ("for f in /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control; do "
+             "[ -r \"$f\" ] || continue; while read -r k v; do [ \"$k\" != oom_kill ] || echo \"$v\" > {control}/oom_kill; "
+             "done < \"$f\"; break; done; ")
+WRAPPER = ("exec 2>&1; trap : TERM; {trust}/bin/sh {control}/script.sh; rc=$?; " + OOM_COUNT + "echo \"$rc\" > {control}/rc; "
            "{chown}exit \"$rc\"")
 
 
@@ -128,7 +134,8 @@ class ContainerRuntime:
 
     def run_argv(self, *, name: str, image: str, workspace: Path, control: Path, labels: Mapping[str, str],
                  stdin: bool, size: Size | None, cores: int | None, chown: str | None,
-                 env_names: tuple[str, ...] = (), mounts: tuple[tuple[Path, str, bool], ...] = ()) -> list[str]:
+                 env_names: tuple[str, ...] = (), mounts: tuple[tuple[Path, str, bool], ...] = (),
+                 trusted: tuple[str, ...] = ()) -> list[str]:
         """`run` for one script: `workspace` at /workspace (also the working directory, so it
         exists in every image), `control` at /mycli, extra `mounts` (host, target, read-only);
         only `env_names` taken from the client's environment; `size` clamped to `cores`."""
@@ -149,7 +156,9 @@ class ContainerRuntime:
         if size is not None:
             argv += ["--cpus", format_cpu(applied_cpu(size.cpu, cores)), "--memory", f"{size.memory}m"]
         owned = " ".join([WORKSPACE, *(target for _, target, readonly in mounts if not readonly)])
-        wrapper = WRAPPER.format(control=CONTROL, chown=f"chown -R {chown} {owned} 2>/dev/null; " if chown else "")
+        wrapper = WRAPPER.format(control=CONTROL, chown=f"chown -R {chown} {owned} 2>/dev/null; " if chown else "",
+                                 trust="".join(f"git config --global --add safe.directory {sh_quote(path)} 2>/dev/null; "
+                                               for path in trusted))
         return argv + [qualified_image(self.name, image), "/bin/sh", "-c", wrapper]
 
     def stop_argv(self, name: str) -> list[str]:
@@ -218,15 +227,23 @@ def applied_cpu(cpu: float, cores: int | None) -> float:
     return cpu if not cores or cpu <= cores else cores
 
 
-def choose_runtime(choice: str, environ: Mapping[str, str], state_dir: Path) -> tuple[ContainerRuntime | None, str]:
-    """(runtime or None for the host, why). Raises ServerMisconfigured when an explicitly chosen
-    runtime cannot run a container, or a setting is malformed."""
+def choose_runtime(choice: str, environ: Mapping[str, str],
+                   state_dir: Path) -> tuple[ContainerRuntime | None, str, str]:
+    """(runtime or None for the host, why, why in a few words: what an ignored image's notice says).
+    Raises ServerMisconfigured when an explicitly chosen runtime cannot run a container, or a
+    setting is malformed. `auto` falls back to the host, naming a setting of ours that is wrong
+    rather than "no container runtime" when that is why."""
     network = environ.get("MYCLI_CONTAINER_NETWORK") or None
     if network is not None and not _NETWORK_RE.match(network):
         raise ServerMisconfigured(f"MYCLI_CONTAINER_NETWORK {network[:40]!r} is not a network name (e.g. host, none, bridge)")
     if choice == "host":
-        return None, "MYCLI_LOCAL_RUNTIME=host"
-    failures = []
+        return None, "MYCLI_LOCAL_RUNTIME=host", "MYCLI_LOCAL_RUNTIME=host"
+    if ":" in str(state_dir) or "," in str(state_dir):  # every run's workspace is mounted from it
+        why = f"the state dir {state_dir} has a ':' or ',', which a container bind mount cannot name"
+        if choice != "auto":
+            raise ServerMisconfigured(f"MYCLI_LOCAL_RUNTIME={choice}, but {why}; pass a --state-dir (or MYCLI_HOME) without them")
+        return None, f"{why}; pass a --state-dir (or MYCLI_HOME) without them", why
+    failures, wrong = [], []
     for name in ("docker", "podman") if choice == "auto" else (choice,):
         runtime = ContainerRuntime.find(name, environ, engine_id(state_dir), network)
         if runtime is None:
@@ -234,13 +251,18 @@ def choose_runtime(choice: str, environ: Mapping[str, str], state_dir: Path) -> 
             continue
         try:
             result = Prober(runtime, Path(state_dir) / "probe").run()
+        except SettingWrong as exc:  # auto names the setting once, before the runtimes' own words
+            wrong.append(exc)
+            failures.append(f"{name}: {exc.detail if choice == 'auto' else exc}")
+            continue
         except ProbeFailed as exc:
             failures.append(f"{name}: {exc}")
             continue
         runtime.adopt(result.cores, result.limits, result.root_is_engine, result.image)
         how = "auto: " if choice == "auto" else ""
-        return runtime, f"{how}a probe container ran in {result.seconds:.1f} s"
+        return runtime, f"{how}a probe container ran in {result.seconds:.1f} s", ""
     if choice != "auto":
         raise ServerMisconfigured(f"MYCLI_LOCAL_RUNTIME={choice}, but {failures[0]}; see docs/troubleshooting.md "
                                   "(containers), or set MYCLI_LOCAL_RUNTIME=auto or host")
-    return None, "no container runtime (" + "; ".join(failures) + ")"
+    short = wrong[0].setting if wrong else "no container runtime"
+    return None, f"{short} ({'; '.join(failures)})", short

@@ -248,7 +248,7 @@ def test_an_image_that_cannot_be_pulled_is_a_clear_stop(aws):
 def test_watchdog_times_out_a_running_command(aws):
     final = _run(aws, "echo going; sleep 30", timeout_seconds=2)
     assert final["exit_code"] == 124
-    assert any("Timed out after 2 seconds" in line for line in aws.server.all_lines(final["execution_id"]))
+    assert any("Timed out after 2 s, the run's --timeout" in line for line in aws.server.all_lines(final["execution_id"]))
 
 
 def test_not_started_yet_is_an_empty_page_and_the_engine_stops_overdue_tasks(aws):
@@ -263,7 +263,7 @@ def test_not_started_yet_is_an_empty_page_and_the_engine_stops_overdue_tasks(aws
     finally:
         aws.sim.held.clear()
     assert final["status"] == "STOPPED" and final["exit_code"] == 124
-    assert "Timed out after 1 seconds" in final["stopped_reason"]
+    assert final["stopped_reason"] == "Timed out after 1 s, the run's --timeout; stopped by mycli"
 
 
 def test_a_command_is_measured_as_sent_non_ascii_escaped(aws):

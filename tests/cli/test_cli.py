@@ -65,6 +65,14 @@ def test_wait_exits_with_the_remote_exit_code(cli, tmp_path):
     assert "finished with exit code 7" in proc.stderr.splitlines()[-1]
 
 
+def test_a_timeout_is_said_in_plain_words(cli, tmp_path):
+    proc = cli.run("exec", "--skip-git", "--wait", "--timeout", "1", "sleep 30", cwd=tmp_path)
+    assert proc.returncode == 124, proc.stderr
+    last = proc.stderr.splitlines()[-1]
+    assert re.fullmatch(r"✗ Execution [0-9a-f]{12} finished with exit code 124 after \d+\.\d s "
+                        r"\(Timed out after 1 s, the run's --timeout\)", last), last
+
+
 def test_default_output_then_status_logs_and_logs_follow(cli, tmp_path):
     started = cli.run("exec", "--skip-git", "echo first; sleep 1; echo done; exit 5", cwd=tmp_path)
     assert started.returncode == 0, started.stderr

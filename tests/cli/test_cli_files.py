@@ -65,7 +65,7 @@ def test_wait_download_saves_the_outputs_with_their_sha256(cli, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert (out / "plot.svg").read_bytes() == b"<svg/>"
     assert (out / "tables" / "n.csv").read_text() == "".join(f"{i}\n" for i in range(1, 1001))
-    assert f"✓ Saved 2 files, " in proc.stderr and str(out.resolve()) in proc.stderr
+    assert "✓ Saved 2 files, " in proc.stderr and str(out.resolve()) in proc.stderr
 
 
 def test_artifacts_lists_then_downloads_and_json_names_the_paths(cli, tmp_path):

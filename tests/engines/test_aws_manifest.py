@@ -19,7 +19,7 @@ def test_a_tampered_manifest_names_nothing_outside_the_run():
         f"F\t5\t5\t{SHA}\ta/./b",
         f"F\t6\t5\t{SHA}\tgood.txt",  # listed twice: the first one stands
         f"F\t7\tlots\t{SHA}\tsize.txt",
-        f"F\t8\t5\tshort\tsha.txt",
+        "F\t8\t5\tshort\tsha.txt",
         "F\t9\t5",
         "X\tsomething else",
         "S\tlink: symbolic link, not a regular file",

@@ -186,7 +186,7 @@ def test_the_executor_needs_only_a_shell(shell, busybox_only, tmp_path):
     assert "✗ Command failed with exit code: 3" in done.stdout and (volume / "outputs" / "f").read_text() == "made\n"
     timed = _run(shell, executor_script(_request(command="sleep 30", skip_git=True, timeout_seconds=1)), volume,
                  {"PATH": busybox_only})
-    assert timed.returncode == 124 and "✗ Timed out after 1 seconds" in timed.stdout
+    assert timed.returncode == 124 and "✗ Timed out after 1 s" in timed.stdout
 
 
 @pytest.mark.parametrize("fields", [

@@ -136,7 +136,7 @@ def test_a_pull_that_hangs_ends_with_the_timeout_or_a_stop(fresh_engine, stallin
     image = f"{stalling_registry}/mycli-test/stalled:1"
     timed = fresh_engine.run("echo never", image=image, timeout_seconds=3)
     assert (timed["exit_code"], timed["stop_code"]) == (124, "Timeout"), fresh_engine.all_lines(timed["execution_id"])
-    assert timed["stopped_reason"] == "Timed out while pulling the image (timeout_seconds)"
+    assert timed["stopped_reason"] == "Timed out after 3 s while pulling the image, the run's --timeout"
     status, body = fresh_engine.call({"action": "exec", "command": "echo never", "skip_git": True, "image": image})
     assert status == 200, body
     deadline = time.monotonic() + 30
@@ -147,3 +147,20 @@ def test_a_pull_that_hangs_ends_with_the_timeout_or_a_stop(fresh_engine, stallin
     stopped = fresh_engine.wait(body["execution_id"], timeout=30)
     assert (stopped["exit_code"], stopped["stop_code"]) == (130, "UserInitiated")
     assert runtimes.containers_of(fresh_engine.runtime, body["execution_id"]) == []
+
+
+def test_a_stop_sent_right_after_the_exec_reaches_the_container(fresh_engine):
+    """The container does not run yet when the stop comes (its client was just started): the TERM
+    waits for it and ends the command — not the SIGKILL after the grace period, which is what a
+    TERM lost on the way leaves."""
+    status, body = fresh_engine.call({"action": "exec", "command": "echo started; sleep 60", "skip_git": True})
+    assert status == 200, body
+    execution_id = body["execution_id"]
+    while fresh_engine.call({"action": "status", "execution_id": execution_id})[1]["status"] == "PENDING":
+        pass  # RUNNING: the runtime's client has started; its container takes a moment more
+    assert fresh_engine.call({"action": "stop", "execution_id": execution_id})[0] == 200
+    final = fresh_engine.wait(execution_id)
+    lines = fresh_engine.all_lines(execution_id)
+    assert (final["exit_code"], final["stop_code"]) == (130, "UserInitiated"), lines
+    assert not [line for line in lines if "killed (SIGKILL)" in line], lines
+    assert runtimes.containers_of(fresh_engine.runtime, execution_id) == []

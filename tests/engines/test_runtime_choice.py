@@ -147,3 +147,49 @@ def test_a_daemon_that_never_answers_does_not_hold_the_engine_start(tmp_path):
     assert proc.returncode != 0
     assert proc.stderr.strip() == ("mycli: error: MYCLI_LOCAL_RUNTIME=docker, but docker: docker did not answer within "
                                    "20 s; see docs/troubleshooting.md (containers), or set MYCLI_LOCAL_RUNTIME=auto or host")
+
+
+@pytest.mark.containers
+def test_auto_names_a_wrong_network_setting_not_a_missing_runtime(tmp_path):
+    """docker prints its usage hint after the error: the reason is the error, and the setting."""
+    runtimes.require("docker")
+    runtimes.require("podman")
+    server = start_server(tmp_path, {"MYCLI_LOCAL_RUNTIME": "auto", "MYCLI_CONTAINER_NETWORK": "bogusnet"})
+    try:
+        answer = health(server)
+        reason = answer["runtime_reason"]
+        assert answer["runtime"] == "host"
+        assert reason.startswith("MYCLI_CONTAINER_NETWORK=bogusnet names no network here (docker: "), reason
+        assert "network bogusnet not found" in reason and "--help" not in reason, reason
+        assert "podman: " in reason and "no container runtime" not in reason, reason
+        status, body = server.call({"action": "exec", "command": "true", "skip_git": True, "image": "python:3.11"})
+        assert status == 200, body
+        assert body["notice"] == ("image python:3.11 ignored: MYCLI_CONTAINER_NETWORK=bogusnet names no network here; "
+                                  "ran on the host")
+    finally:
+        stop_server(server)
+
+
+def test_auto_names_a_state_dir_a_bind_mount_cannot_name(tmp_path):
+    home = tmp_path / "a:b"
+    home.mkdir()
+    server = start_server(home, {"MYCLI_LOCAL_RUNTIME": "auto"})
+    try:
+        answer = health(server)
+        assert answer["runtime"] == "host"
+        assert "has a ':' or ',', which a container bind mount cannot name" in answer["runtime_reason"], answer
+        assert "--state-dir" in answer["runtime_reason"]
+    finally:
+        stop_server(server)
+
+
+@pytest.mark.containers
+def test_a_docker_daemon_not_reachable_is_said_so(tmp_path):
+    runtimes.require("docker")
+    env = clean_env(tmp_path, MYCLI_LOCAL_RUNTIME="docker", DOCKER_HOST=NO_DOCKER)
+    proc = subprocess.run([sys.executable, "-m", "mycli_magic.cli", "server", "--port", "0"], env=env,
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode != 0
+    assert proc.stderr.startswith("mycli: error: MYCLI_LOCAL_RUNTIME=docker, but docker: the docker daemon is not "
+                                  "reachable: Cannot connect to the Docker daemon"), proc.stderr
+    assert "probe image" not in proc.stderr

@@ -160,7 +160,7 @@ def test_watchdog_kills_at_the_timeout_and_reports_124(shell, tmp_path):
     assert rc == 124, output
     assert time.monotonic() - started < 25  # killed, not waited out
     assert "started" in output and "NOT-REACHED" not in output
-    assert "Timed out after 1 seconds" in output
+    assert "✗ Timed out after 1 s, the run's --timeout" in output
 
 
 def test_direct_mode_runs_in_workdir(shell, tmp_path):

@@ -15,6 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ...safe_text import escape_controls
+    from ...summary import stop_requested_line
     from ..common import open_client, print_json
 
     client = open_client(args)
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     elif after.get("status") == "STOPPED":
         print(f"✓ Stopped execution {ident} (exit code {_code(after)})")
     else:
-        print(f"→ Stop requested for execution {ident}; it is shutting down (check: mycli status {ident})")
+        print(stop_requested_line(ident, f"mycli status {ident}"))
     return 0
 
 
