@@ -126,6 +126,7 @@ def follow_to_end(
     Ctrl-C: that detaches — the remote command keeps running, and the user is told how to come
     back to it and how to stop it.
     """
+    from ..errors import ConnectionFailed
     from ..follow import FollowState, follow
 
     out = out or sys.stdout
@@ -135,6 +136,8 @@ def follow_to_end(
     try:
         for page in follow(client, ref, state):
             printer.write(page)
+        printer.end_line()
+        final = client.status(ref)
     except KeyboardInterrupt:
         printer.end_line()
         err()
@@ -142,8 +145,11 @@ def follow_to_end(
         err(f"  Re-attach: mycli logs -f {execution_id}")
         err(f"  Stop it:   mycli stop {execution_id}")
         return EXIT_INTERRUPTED, None
-    printer.end_line()
-    final = client.status(ref)
+    except ConnectionFailed as exc:
+        # The execution exists: running the command again would start a second one.
+        printer.end_line()
+        raise ConnectionFailed(f"{exc.cause}; execution {execution_id} was already started: see what became of it "
+                               f"with mycli status {execution_id} (or mycli logs -f {execution_id})", exc.cause) from None
     err(finished_line(final))
     return remote_exit_code(final.get("exit_code")), final
 
