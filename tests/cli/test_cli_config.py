@@ -150,6 +150,25 @@ def test_configure_refuses_the_embedded_engines_profile_and_bad_urls(tmp_path):
     assert not (cli.home / "config.yaml").exists()
 
 
+@pytest.mark.parametrize("url, words", [
+    ("http://exa mple.com", "has a space or control character in it"),
+    ("https://host\tname/prod", "has a space or control character in it"),
+    ("http://x:99999", "has a bad port: it must be a number from 1 to 65535"),
+    ("http://x:abc/execute", "has a bad port"),
+    ("http://x:0", "has a bad port"),
+    ("http://:8080/execute", "has no valid host name"),
+    ("http://ex!ample.com", "has no valid host name"),
+])
+def test_configure_refuses_an_endpoint_that_can_never_be_reached(tmp_path, url, words):
+    cli = Cli(tmp_path / "home")
+    bad = cli.run("configure", "--endpoint", url, "--api-key", "k", "--no-verify")
+    assert bad.returncode == 2, bad.stdout
+    assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("mycli: error: endpoint ") and words in bad.stderr, bad.stderr
+    assert not (cli.home / "config.yaml").exists()
+    fine = cli.run("configure", "--endpoint", "http://[::1]:8080", "--api-key", "k", "--no-verify")
+    assert fine.returncode == 0, fine.stderr
+
+
 def test_unreachable_endpoint_is_one_line_and_exit_1(tmp_path):
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
