@@ -21,7 +21,19 @@ LOCAL_PROFILE = "local"
 
 
 def home(environ: Mapping[str, str] = os.environ) -> Path:
-    return Path(environ.get("MYCLI_HOME") or Path.home() / ".mycli")
+    """$MYCLI_HOME (`~` expanded), else ~/.mycli.
+
+    A relative MYCLI_HOME is refused rather than made absolute: it would name a different home
+    (config, key and embedded engine) in every directory a command runs from.
+    """
+    value = environ.get("MYCLI_HOME")
+    if not value:
+        return Path.home() / ".mycli"
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        raise ConfigError(f"MYCLI_HOME must be an absolute path, not {value[:80]!r} (a relative one is a different home "
+                          f"in each directory); e.g. export MYCLI_HOME=\"$PWD/{value[:80]}\"")
+    return path
 
 
 def config_path(environ: Mapping[str, str] = os.environ) -> Path:

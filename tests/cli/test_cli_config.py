@@ -234,3 +234,14 @@ def test_a_misspelt_key_in_the_global_config_is_named_not_ignored(tmp_path):
     assert proc.returncode == 2
     assert "unknown key 'api_endpiont'" in proc.stderr and "config.yaml" in proc.stderr
     assert not (home / "engine").exists(), "nothing may start on a config error"
+
+
+def test_a_relative_mycli_home_is_refused_in_one_line(tmp_path):
+    """A relative MYCLI_HOME would be a different home (and engine) in each directory."""
+    cli = Cli(tmp_path / "unused", {"MYCLI_HOME": "rel-home"})
+    for args in (["list"], ["exec", "--skip-git", "true"], ["configure", "--endpoint", "http://x", "--api-key", "k", "--no-verify"]):
+        proc = cli.run(*args, cwd=tmp_path)
+        assert proc.returncode == 2, proc.stdout
+        assert proc.stderr.strip() == ("mycli: error: MYCLI_HOME must be an absolute path, not 'rel-home' (a relative one is a "
+                                       "different home in each directory); e.g. export MYCLI_HOME=\"$PWD/rel-home\"")
+    assert not (tmp_path / "rel-home").exists(), "nothing was created or started"

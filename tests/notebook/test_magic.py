@@ -338,3 +338,11 @@ def test_destroy_without_a_terminal_asks_for_force(ip_mycli, monkeypatch, tmp_pa
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     with pytest.raises(UsageError, match="add --force"):
         ip_mycli.run_line_magic("mycli", "destroy --stack-name nb-test")
+
+
+def test_a_relative_mycli_home_is_a_one_line_usage_error(ip_mycli, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MYCLI_HOME", "rel-home")
+    with pytest.raises(UsageError, match=r"^MYCLI_HOME must be an absolute path, not 'rel-home'"):
+        ip_mycli.run_cell("%%mycli --skip-git\necho")
+    assert not (tmp_path / "rel-home").exists()
