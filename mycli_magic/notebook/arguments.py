@@ -7,7 +7,7 @@ from __future__ import annotations
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument
 
-FLAG_NAMES = {"repo": "--repo", "skip_git": "--skip-git"}
+FLAG_NAMES = {"repo": "--repo", "skip_git": "--skip-git", "branch": "--branch", "image": "--image"}
 
 
 def exec_arguments(func):

@@ -220,3 +220,19 @@ def test_size_flags_reach_the_engine_and_status_says_asked_and_applied(cli, tmp_
     assert wrong.returncode == 2 and wrong.stdout == ""
     assert wrong.stderr.strip() == ("mycli: error: memory 1024 MiB is not valid with cpu 1: choose 2048–8192 MiB in "
                                     "steps of 1024 (cpu from --cpu, memory from --memory)")
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--skip-git", "--branch", "X"], "mycli: error: --branch and --skip-git contradict each other; drop one"),
+    (["--skip-git", "--repo", "https://example.com/r.git"], "mycli: error: --repo and --skip-git contradict each other; drop one"),
+    (["--skip-git", "--image", ""], "mycli: error: --image is empty; name an image (e.g. python:3.11) or leave it out"),
+    (["--skip-git", "--image", " "], "mycli: error: --image is empty"),
+    (["--skip-git", "--image", "LOCALHOST/x:1"], "mycli: error: invalid request: image 'LOCALHOST/x:1' is not a valid image "
+                                                 "reference: the repository path must be lowercase"),
+])
+def test_contradictory_or_empty_settings_are_refused_in_one_line(cli, tmp_path, args, words):
+    proc = cli.run("exec", *args, "true", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout
+    assert proc.stderr.strip().splitlines()[-1].startswith(words), proc.stderr
+    assert "Execution ID" not in proc.stdout + proc.stderr
+
