@@ -236,3 +236,13 @@ def test_contradictory_or_empty_settings_are_refused_in_one_line(cli, tmp_path, 
     assert proc.stderr.strip().splitlines()[-1].startswith(words), proc.stderr
     assert "Execution ID" not in proc.stdout + proc.stderr
 
+
+def test_piped_stdin_is_said_not_to_be_sent(cli, tmp_path):
+    warning = "⚠ stdin is not sent to the command (mycli exec - reads the script from it; --upload FILE sends a file)"
+    piped = cli.run("exec", "--skip-git", "--wait", "cat", cwd=tmp_path, input="hello\n")
+    assert piped.returncode == 0, piped.stderr
+    assert warning in piped.stderr.splitlines() and "hello" not in piped.stdout
+    script = cli.run("exec", "--skip-git", "--wait", "-", cwd=tmp_path, input="echo from-stdin\n")
+    assert "from-stdin" in script.stdout and warning not in script.stderr
+    no_input = cli.run("exec", "--skip-git", "--wait", "true", cwd=tmp_path)  # stdin is /dev/null
+    assert no_input.returncode == 0 and "stdin" not in no_input.stderr

@@ -92,6 +92,20 @@ def command_text(words: list[str], stdin=None, options: tuple[str, ...] = (), wa
     return words[0] if len(words) == 1 else shlex.join(words)
 
 
+def stdin_has_input(stdin=None) -> bool:
+    """Whether something is piped or redirected into mycli (`echo hi | mycli exec cat`): a pipe,
+    or a non-empty file. Not a terminal, and not /dev/null (scripts and CI), which hold nothing
+    a user meant to send."""
+    import os
+    import stat
+
+    try:
+        mode = os.fstat((stdin or sys.stdin).fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return stat.S_ISFIFO(mode.st_mode) or stat.S_ISSOCK(mode.st_mode) or (stat.S_ISREG(mode.st_mode) and mode.st_size > 0)
+
+
 def _mycli_options(words: list[str], options: tuple[str, ...]) -> list[str]:
     """The words that argparse would take for one of `options` (`--wait`, `--env=A=1`, `--wa`),
     up to a `--` (after which everything is the command's)."""
@@ -116,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
     from ...uploads import prepare
 
     command = command_text(args.words, options=getattr(args, "_options", ()), warn=err)
+    if args.words != ["-"] and stdin_has_input():
+        err("⚠ stdin is not sent to the command (mycli exec - reads the script from it; --upload FILE sends a file)")
     if args.download and not args.wait:
         raise UsageError("--download needs --wait (it saves the artifacts when the run ends); "
                          "for a run that is not waited for: mycli artifacts ID -o DIR")
