@@ -109,6 +109,7 @@ class MycliMagics(Magics):
             raise UsageError("--timeout must be at least 1 second")
         if not cell.strip():
             raise UsageError("the cell is empty: write the command to run on the lines below %%mycli")
+        from ..safe_text import escape_controls
         from ..uploads import prepare, send
 
         with self.user_errors():
@@ -116,7 +117,7 @@ class MycliMagics(Magics):
             # paths, the upload cap and git are checked before anything is sent or started
             with prepare(args.upload, args.local_changes, payload, cwd=os.getcwd()) as files:
                 for note in files.lines:  # what goes along: `→ Upload: data (3 files, 1.2 MiB) → $MYCLI_INPUTS`
-                    print(note, flush=True)
+                    print(escape_controls(note), flush=True)
                 client = self.connect(args.profile)
                 info = client.exec({**payload, **send(client, files)})
         from .handle import Execution

@@ -246,3 +246,13 @@ def test_piped_stdin_is_said_not_to_be_sent(cli, tmp_path):
     assert "from-stdin" in script.stdout and warning not in script.stderr
     no_input = cli.run("exec", "--skip-git", "--wait", "true", cwd=tmp_path)  # stdin is /dev/null
     assert no_input.returncode == 0 and "stdin" not in no_input.stderr
+
+
+def test_the_exec_header_escapes_what_the_user_typed(cli, tmp_path):
+    """`→ Command: echo ESC[2J` would clear the terminal it is echoed to; list and status escape it."""
+    for flags in (["--dry-run"], ["--wait"], []):
+        proc = cli.run("exec", "--skip-git", *flags, "echo '\x1b[2J\x1b]0;title\x07'", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        header = proc.stderr if flags else proc.stdout
+        assert "→ Command: echo '\\x1b[2J\\x1b]0;title\\x07'" in header.splitlines(), header
+        assert "\x1b" not in header and "\x07" not in header

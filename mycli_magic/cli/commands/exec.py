@@ -146,11 +146,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, resolved, files) -> int:
-    from ...safe_text import clean_log, escaped
+    from ...safe_text import clean_log, escape_controls, escaped
     from ...uploads import send
     from ..common import err, open_client, print_json
 
-    lines = resolved.lines[:-1] + files.lines + resolved.lines[-1:]  # the command stays last
+    # user text (command, image, repo, paths) and the server's notice, shown as the other
+    # commands show them: `echo \x1b[2J` must not clear the screen it is echoed to
+    lines = [escape_controls(line) for line in resolved.lines[:-1] + files.lines + resolved.lines[-1:]]  # command last
     if args.dry_run:
         for line in lines:
             err(line)
@@ -187,7 +189,7 @@ def _run(args: argparse.Namespace, resolved, files) -> int:
     if not quiet:
         say("✓ Execution started")
         if execution.get("notice"):
-            say(f"⚠ {execution['notice']}")
+            say(f"⚠ {escape_controls(execution['notice'])}")
         for line in details_lines(execution, monitor=not args.wait):
             say(line)
     if not args.wait:
