@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from ..safe_text import escape_controls
-from ..summary import clock, format_duration, outcome, summary_line
+from ..summary import clock, format_duration, image_shown, outcome, summary_line
 from .failures import ExecutionFailed, Interrupted  # noqa: F401 (documented as handle.ExecutionFailed, handle.Interrupted)
 from .handle_files import ArtifactFiles
 
@@ -276,10 +276,10 @@ class Execution(ArtifactFiles):
             state = f"{state} {outcome(self.info)[1]}"
         took = format_duration(self.duration_seconds)
         return escape_controls(f"<mycli execution {self.execution_id} {state}{', ' + took if took else ''}; "
-                               f"image={self.info.get('image')}, {self.where()}, {len(self.events)} lines read>")
+                               f"image={image_shown(self.info, 'default')}, {self.where()}, {len(self.events)} lines read>")
 
     def _repr_html_(self) -> str:
-        rows = [("Execution", self.execution_id), ("Status", self.status), ("Image", self.info.get("image")),
+        rows = [("Execution", self.execution_id), ("Status", self.status), ("Image", image_shown(self.info)),
                 ("Repository", self.where()), ("Command", self.command), ("Task ARN", self.task_arn)]
         if self.status == STOPPED:
             rows.insert(2, ("Result", summary_line(self.info)))

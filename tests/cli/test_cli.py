@@ -256,3 +256,15 @@ def test_the_exec_header_escapes_what_the_user_typed(cli, tmp_path):
         header = proc.stderr if flags else proc.stdout
         assert "→ Command: echo '\\x1b[2J\\x1b]0;title\\x07'" in header.splitlines(), header
         assert "\x1b" not in header and "\x07" not in header
+
+
+def test_a_host_run_shows_no_image_it_did_not_use(cli, tmp_path):
+    """The host runtime runs the command as a process: list and status say so; status keeps the
+    asked image visible as ignored."""
+    proc = cli.run("exec", "--skip-git", "--image", "alpine:3.19", "--wait", "true", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    ident = ID_RE.search(proc.stderr).group(1)
+    status = cli.run("status", ident).stdout.splitlines()
+    assert "Image:          — (host process; alpine:3.19 ignored)" in status, status
+    row = next(line for line in cli.run("list").stdout.splitlines() if line.startswith(ident))
+    assert "— (host)" in row and "alpine" not in row, row

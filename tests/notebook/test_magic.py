@@ -52,6 +52,9 @@ def test_an_image_the_engine_could_not_use_is_one_line_in_the_cell(engine_ip, ca
     assert [line for line in out if "ignored" in line] == [
         "⚠ image python:3.11 ignored: MYCLI_LOCAL_RUNTIME=host; ran on the host"]
     assert out.index("⚠ image python:3.11 ignored: MYCLI_LOCAL_RUNTIME=host; ran on the host") == 1  # under the header
+    assert out[0].startswith("▶ mycli execution ") and " · image — (host) · " in out[0], out[0]
+    handle = engine_ip.user_ns["h"]
+    assert "image=— (host)" in repr(handle) and "python:3.11" not in repr(handle)
 
 
 def test_size_from_the_options_then_the_config_defaults(engine_ip, capsys):
