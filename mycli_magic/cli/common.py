@@ -11,6 +11,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Callable, TextIO
 
+from ..arg_types import int_in_range  # noqa: F401 (the commands' argparse type, shared with the magic)
 from ..safe_text import clean_log, escape_controls, escaped
 
 if TYPE_CHECKING:
@@ -18,20 +19,6 @@ if TYPE_CHECKING:
 
 EXIT_INTERRUPTED = 130
 RULE = "━" * 20
-
-
-def int_in_range(low: int, high: int, unit: str = ""):
-    """An argparse type: a whole number from `low` to `high`, with a message that says so."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number{' of ' + unit if unit else ''}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be from {low} to {high}{' ' + unit if unit else ''}")
-        return value
-
-    return parse
 
 
 def add_json_argument(parser: argparse.ArgumentParser) -> None:

@@ -245,3 +245,24 @@ def test_a_relative_mycli_home_is_refused_in_one_line(tmp_path):
         assert proc.stderr.strip() == ("mycli: error: MYCLI_HOME must be an absolute path, not 'rel-home' (a relative one is a "
                                        "different home in each directory); e.g. export MYCLI_HOME=\"$PWD/rel-home\"")
     assert not (tmp_path / "rel-home").exists(), "nothing was created or started"
+
+
+def test_a_bad_number_reads_the_same_in_the_cli_and_the_magic(tmp_path):
+    """One argparse type (mycli_magic.arg_types) for both fronts: the same words for the same mistake."""
+    from IPython.core.error import UsageError
+
+    from tests.support.ipython import new_shell
+
+    cli = Cli(tmp_path / "home")
+    proc = cli.run("exec", "--skip-git", "--timeout", "abc", "true", cwd=tmp_path)
+    assert proc.returncode == 2
+    cli_words = proc.stderr.strip().removeprefix("mycli: error: ").split(" (see:")[0]
+    shell = new_shell(tmp_path / "ipython")
+    try:
+        shell.run_line_magic("load_ext", "mycli_magic")
+        with pytest.raises(UsageError) as info:
+            shell.run_cell("%%mycli --skip-git --timeout abc\necho")
+    finally:
+        shell.cleanup()
+    assert cli_words == "argument --timeout: 'abc' is not a whole number of seconds"
+    assert str(info.value).startswith(f"%%mycli: {cli_words}"), str(info.value)

@@ -224,7 +224,8 @@ def test_mycli_yaml_and_a_local_git_repo(engine_ip, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("cell, words", [
-    ("%%mycli --timeout soon\necho", "%%mycli: argument --timeout: invalid int value"),
+    ("%%mycli --timeout soon\necho", "%%mycli: argument --timeout: 'soon' is not a whole number of seconds"),
+    ("%%mycli --timeout 0\necho", "%%mycli: argument --timeout: must be from 1 to 86400 seconds"),
     ("%%mycli --skip-git --bogus\necho", "unrecognized arguments: --bogus"),
     ('%%mycli --env "unclosed\necho', "check the quotes"),
     ("%%mycli --skip-git\n   \n", "the cell is empty"),
@@ -235,7 +236,8 @@ def test_mycli_yaml_and_a_local_git_repo(engine_ip, tmp_path, monkeypatch):
     ("%%mycli --skip-git --image 'not an image!'\necho", "is not a valid image reference"),
     ("%mycli status 000000000000", "not found"),
     ("%mycli frobnicate", "invalid choice: 'frobnicate'"),
-    ("%mycli list --limit 0", "--limit must be from 1 to 1000"),
+    ("%mycli list --limit 0", "argument --limit: must be from 1 to 1000"),
+    ("%mycli list --limit abc", "argument --limit: 'abc' is not a whole number"),
     ("%mycli init --capacity moon", "invalid choice: 'moon'"),
 ])
 def test_mistakes_are_one_line_usage_errors(engine_ip, capsys, cell, words):
