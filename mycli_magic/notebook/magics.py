@@ -261,3 +261,20 @@ class MycliMagics(Magics):
 
 def load_ipython_extension(ipython) -> None:
     ipython.register_magics(MycliMagics(shell=ipython, parent=ipython))
+    cleanup = ipython.input_transformers_cleanup
+    if give_an_empty_cell_a_body not in cleanup:  # %reload_ext adds it once
+        cleanup.append(give_an_empty_cell_a_body)
+
+
+def give_an_empty_cell_a_body(lines: list[str]) -> list[str]:
+    """A `%%mycli ...` cell with nothing below gets an empty body line.
+
+    IPython answers a body-less cell magic itself: "Did you mean the line magic %mycli (single
+    %)?", a dead end (%mycli does not run commands). With a body, %%mycli says what to do: a
+    command on the options line goes in the cell body, or the cell is empty.
+    """
+    import re
+
+    if len(lines) == 1 and re.match(r"%%mycli(\s|$)", lines[0]):
+        return [lines[0].rstrip("\n") + "\n", "\n"]
+    return lines

@@ -131,6 +131,20 @@ def test_bg_returns_at_once_and_the_handle_waits(engine_ip, watch_stdout, tmp_pa
     assert "bg-done" not in watch.text  # a background run prints nothing from its thread
 
 
+@pytest.mark.parametrize("cell, words", [
+    ('%%mycli --skip-git "echo hi"', "%%mycli: 'echo hi' on the %%mycli line is not an option: the command goes in the cell, "
+                                     "on the lines below %%mycli"),
+    ("%%mycli --skip-git", "the cell is empty: write the command to run on the lines below %%mycli"),
+])
+def test_a_cell_with_no_body_says_where_the_command_goes(ip_mycli, cell, words):
+    """IPython's own answer, "Did you mean the line magic %mycli (single %)?", is a dead end."""
+    ip_mycli.run_line_magic("reload_ext", "mycli_magic")  # still one transformer after a reload
+    with pytest.raises(UsageError) as info:
+        ip_mycli.run_cell(cell)
+    assert str(info.value).startswith(words), str(info.value)
+    assert "single %" not in str(info.value)
+
+
 def test_out_handle_reads_refreshes_and_renders(engine_ip, tmp_path):
     engine_ip.run_cell("%%mycli --skip-git --out h\nprintf 'alpha\\nbeta\\n'")
     handle = last_handle(engine_ip)
