@@ -57,3 +57,14 @@ class Interrupted(KeyboardInterrupt):
 
     def _render_traceback_(self) -> list[str]:
         return [self.line]
+
+
+class SaveFailed(OSError):
+    """A handle could not write a file where the user asked (`h.save('/nonexistent/dir/k.log')`):
+    an OSError still, shown by IPython as one line that names the path and why."""
+
+    def __str__(self) -> str:
+        return str(self.strerror) if self.strerror else super().__str__()
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable
 
 from ..safe_text import escape_controls
 from ..summary import clock, format_duration, image_shown, outcome, summary_line
-from .failures import ExecutionFailed, Interrupted  # noqa: F401 (documented as handle.ExecutionFailed, handle.Interrupted)
+from .failures import ExecutionFailed, Interrupted, SaveFailed  # noqa: F401 (documented as handle.ExecutionFailed, handle.Interrupted)
 from .handle_files import ArtifactFiles
 
 if TYPE_CHECKING:
@@ -98,7 +98,13 @@ class Execution(ArtifactFiles):
         self._drain()
         target = Path(path or f"mycli-{self.execution_id or 'log'}.log")
         lines = self._lines(timestamps)
-        target.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+        try:
+            target.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+        except OSError as exc:
+            from ..safe_text import escape_controls
+
+            hint = " (create the folder first)" if isinstance(exc, FileNotFoundError) else ""
+            raise SaveFailed(exc.errno, escape_controls(f"cannot save the log to {target}: {exc.strerror or exc}{hint}")) from None
         return target
 
     # actions ---------------------------------------------------------------------------------

@@ -131,6 +131,20 @@ def test_bg_returns_at_once_and_the_handle_waits(engine_ip, watch_stdout, tmp_pa
     assert "bg-done" not in watch.text  # a background run prints nothing from its thread
 
 
+def test_saving_a_log_where_it_cannot_go_is_one_line(engine_ip, tmp_path, capsys):
+    from mycli_magic.notebook.handle import SaveFailed
+
+    engine_ip.run_cell("%%mycli --skip-git --out h\necho hi")
+    capsys.readouterr()
+    target = tmp_path / "nonexistent" / "k.log"
+    with pytest.raises(SaveFailed) as info:
+        engine_ip.run_cell(f"h.save({str(target)!r})")
+    assert isinstance(info.value, OSError)
+    assert str(info.value) == f"cannot save the log to {target}: No such file or directory (create the folder first)"
+    shown = capsys.readouterr().out.strip().splitlines()
+    assert shown == [f"\x1b[0;31mSaveFailed\x1b[0m: {info.value}"], shown
+
+
 @pytest.mark.parametrize("cell, words", [
     ('%%mycli --skip-git "echo hi"', "%%mycli: 'echo hi' on the %%mycli line is not an option: the command goes in the cell, "
                                      "on the lines below %%mycli"),
