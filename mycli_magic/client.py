@@ -187,7 +187,8 @@ class ApiClient:
             ) from None
         except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise ConnectionFailed(f"cannot reach {self.endpoint.url}: {reason}; {self._unreachable_hint()}") from None
+            cause = f"cannot reach {self.endpoint.url}: {reason}"
+            raise ConnectionFailed(f"{cause}; {self._unreachable_hint()}", cause) from None
 
     def _unreachable_hint(self) -> str:
         if self.endpoint.source == "embedded":

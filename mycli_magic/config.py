@@ -21,7 +21,19 @@ LOCAL_PROFILE = "local"
 
 
 def home(environ: Mapping[str, str] = os.environ) -> Path:
-    return Path(environ.get("MYCLI_HOME") or Path.home() / ".mycli")
+    """$MYCLI_HOME (`~` expanded), else ~/.mycli.
+
+    A relative MYCLI_HOME is refused rather than made absolute: it would name a different home
+    (config, key and embedded engine) in every directory a command runs from.
+    """
+    value = environ.get("MYCLI_HOME")
+    if not value:
+        return Path.home() / ".mycli"
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        raise ConfigError(f"MYCLI_HOME must be an absolute path, not {value[:80]!r} (a relative one is a different home "
+                          f"in each directory); e.g. export MYCLI_HOME=\"$PWD/{value[:80]}\"")
+    return path
 
 
 def config_path(environ: Mapping[str, str] = os.environ) -> Path:
@@ -153,9 +165,29 @@ def normalize_endpoint(url: str, what: str = "endpoint") -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
         raise ConfigError(f"{what} {url[:80]!r} must be an http:// or https:// URL, "
                           "e.g. https://abc.execute-api.us-east-1.amazonaws.com/prod/execute")
+    _check_host_and_port(url, parts, what)
     if not parts.path.rstrip("/").endswith("/execute"):
         url = url.rstrip("/") + "/execute"
     return url.rstrip("/")
+
+
+def _check_host_and_port(url: str, parts, what: str) -> None:
+    """A URL that could never be reached (`http://exa mple.com`, port 99999) is refused when it
+    is given, not saved to fail later with an error that blames the server."""
+    import re
+
+    shown = f"{what} {url[:80]!r}"
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise ConfigError(f"{shown} has a space or control character in it; give the URL without them")
+    host = parts.hostname or ""
+    if not (re.fullmatch(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?", host) or (":" in host and re.fullmatch(r"[0-9A-Fa-f:.]+", host))):
+        raise ConfigError(f"{shown} has no valid host name (letters, digits, '-', '_' and '.', or an IP address)")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0 or (port is None and parts.netloc.endswith(":")):
+        raise ConfigError(f"{shown} has a bad port: it must be a number from 1 to 65535")
 
 
 def _first_line(exc: Exception) -> str:

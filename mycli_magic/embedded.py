@@ -254,6 +254,7 @@ def ensure_embedded(environ: Mapping[str, str] = os.environ, announce=None) -> c
 
 def _start_background(state_dir: Path, environ: Mapping[str, str]) -> dict:
     log = _open_state_file(state_dir / LOG_FILE, "ab")
+    start_offset = log.seek(0, os.SEEK_END)
     argv = [sys.executable, "-m", "mycli_magic.cli", "server", "--port", "0", "--state-dir", str(state_dir), "--quiet"]
     env = dict(environ)
     env.pop("API_KEY_HASH", None)  # the embedded engine keeps its own key
@@ -269,9 +270,28 @@ def _start_background(state_dir: Path, environ: Mapping[str, str]) -> dict:
             info = running_server(environ)  # a server started by hand may hold the state dir
             if info:
                 return info
-            raise ConnectionFailed(f"the embedded local engine failed to start (exit {code}); see {state_dir / LOG_FILE}")
+            reason = _start_error(state_dir / LOG_FILE, start_offset) or f"exit {code}"
+            raise ConnectionFailed(f"the embedded local engine failed to start: {reason}; see {state_dir / LOG_FILE}")
         time.sleep(0.05)
     raise ConnectionFailed(f"the embedded local engine did not start within {START_TIMEOUT:.0f} s; see {state_dir / LOG_FILE}")
+
+
+def _start_error(log_path: Path, offset: int) -> str | None:
+    """The one-line reason a failed start wrote (its last `mycli: error: ...` line), if any.
+
+    A bad setting (MYCLI_LOCAL_RUNTIME, MYCLI_MAX_LOG_MB, ...) stops the server before it listens;
+    the user should read why where they ran the command, not have to open server.log.
+    """
+    prefix = "mycli: error: "
+    try:
+        with open(log_path, "rb") as fh:
+            fh.seek(offset)
+            text = fh.read(64 * 1024).decode("utf-8", "replace")
+    except OSError:
+        return None
+    # The server's stderr may lack a final newline, so a line may start mid-line after a prefix.
+    reasons = [line[line.index(prefix) + len(prefix):].strip() for line in text.splitlines() if prefix in line]
+    return reasons[-1] if reasons and reasons[-1] else None
 
 
 def _server_holds_lock(state_dir: Path) -> bool:

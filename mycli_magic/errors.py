@@ -20,7 +20,15 @@ class ConfigError(MycliError):
 
 
 class ConnectionFailed(MycliError):
-    """The API endpoint could not be reached."""
+    """The API endpoint could not be reached.
+
+    `cause` is what failed without the advice on what to do, for a caller that knows better
+    advice (a follower whose execution already started must not say "run it again").
+    """
+
+    def __init__(self, message: str, cause: str | None = None):
+        super().__init__(message)
+        self.cause = cause or message
 
 
 class ApiRequestError(MycliError):

@@ -147,6 +147,11 @@ def resolve_exec_settings(
     cwd = Path(cwd or os.getcwd()).resolve()
     if skip_git and repo:
         raise UsageError(f"{names['repo']} and {names['skip_git']} contradict each other; drop one")
+    if skip_git and branch:  # nothing is cloned, so no branch is checked out
+        raise UsageError(f"{names.get('branch', '--branch')} and {names['skip_git']} contradict each other; drop one")
+    if image is not None and not image.strip():  # as `image: ''` in .mycli.yaml is
+        raise UsageError(f"{names.get('image', '--image')} is empty; name an image (e.g. python:3.11) or leave it out "
+                         "for the engine's default")
     lines: list[str] = []
     project_file = find_project_file(cwd)
     project = load_project_file(project_file) if project_file else ProjectConfig(path=cwd / PROJECT_FILE)

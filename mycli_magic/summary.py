@@ -139,6 +139,17 @@ def stop_requested_line(ident: str, check: str) -> str:
     return f"→ Stop requested for execution {escape_controls(ident)}; it is shutting down (check: {check})"
 
 
+HOST_IMAGE = "— (host)"
+
+
+def image_shown(execution: dict, default: str = "") -> str:
+    """The image a run used. A run on the host runtime used none, whatever was asked for (the
+    engine records the asked image; `mycli status` shows it as ignored)."""
+    if execution.get("runtime") == "host":
+        return HOST_IMAGE
+    return execution.get("image") or default
+
+
 LIST_COLUMNS = ("EXECUTION ID", "STATUS", "EXIT", "CREATED", "DURATION", "IMAGE", "WHERE", "COMMAND")
 
 
@@ -152,7 +163,7 @@ def list_rows(executions: list[dict]) -> list[tuple[str, ...]]:
         code = e.get("exit_code")
         where = "no git" if e.get("skip_git") or not e.get("repo") else f"{e['repo']}@{e.get('branch') or 'main'}"
         cells = (e.get("execution_id"), e.get("status"), "" if code is None else code, e.get("created_at"),
-                 format_duration(e.get("duration_seconds")), e.get("image"), where, shown_command(e.get("command") or ""))
+                 format_duration(e.get("duration_seconds")), image_shown(e), where, shown_command(e.get("command") or ""))
         rows.append(tuple(escape_controls(cell) for cell in cells))
     return rows
 

@@ -268,9 +268,21 @@ def validate_branch(branch: object) -> str:
 
 
 def validate_image(image: object) -> str:
+    """A Docker reference: [HOST[:PORT]/]path[:tag][@digest], the path lowercase.
+
+    The first component is a registry host only when it has a '.' or a ':' or is `localhost`
+    (how docker and podman split it); otherwise it is part of the path, so `LOCALHOST/x:1` is a
+    path with upper case that every registry refuses: refuse it here, naming the rule, rather
+    than let the run fail to pull it.
+    """
+    shown = image[:60] if isinstance(image, str) else type(image).__name__
     if not isinstance(image, str) or len(image) > 512 or not _image_re().match(image):
-        shown = image[:60] if isinstance(image, str) else type(image).__name__
-        raise BadRequest(f"image {shown!r} is not a valid image reference (e.g. python:3.11)")
+        raise BadRequest(f"image {shown!r} is not a valid image reference: [HOST[:PORT]/]PATH[:TAG][@DIGEST] "
+                         "with a lowercase PATH (e.g. python:3.11, ghcr.io/owner/repo:tag)")
+    first, slash, _ = image.partition("/")
+    if slash and not ("." in first or ":" in first or first == "localhost") and first != first.lower():
+        raise BadRequest(f"image {shown!r} is not a valid image reference: the repository path must be lowercase "
+                         f"({first!r} is not a registry host: a host has a '.' or a ':PORT', or is localhost)")
     return image
 
 

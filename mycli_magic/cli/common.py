@@ -11,6 +11,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Callable, TextIO
 
+from ..arg_types import int_in_range  # noqa: F401 (the commands' argparse type, shared with the magic)
 from ..safe_text import clean_log, escape_controls, escaped
 
 if TYPE_CHECKING:
@@ -18,20 +19,6 @@ if TYPE_CHECKING:
 
 EXIT_INTERRUPTED = 130
 RULE = "━" * 20
-
-
-def int_in_range(low: int, high: int, unit: str = ""):
-    """An argparse type: a whole number from `low` to `high`, with a message that says so."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number{' of ' + unit if unit else ''}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be from {low} to {high}{' ' + unit if unit else ''}")
-        return value
-
-    return parse
 
 
 def add_json_argument(parser: argparse.ArgumentParser) -> None:
@@ -126,6 +113,7 @@ def follow_to_end(
     Ctrl-C: that detaches — the remote command keeps running, and the user is told how to come
     back to it and how to stop it.
     """
+    from ..errors import ConnectionFailed
     from ..follow import FollowState, follow
 
     out = out or sys.stdout
@@ -135,6 +123,8 @@ def follow_to_end(
     try:
         for page in follow(client, ref, state):
             printer.write(page)
+        printer.end_line()
+        final = client.status(ref)
     except KeyboardInterrupt:
         printer.end_line()
         err()
@@ -142,8 +132,11 @@ def follow_to_end(
         err(f"  Re-attach: mycli logs -f {execution_id}")
         err(f"  Stop it:   mycli stop {execution_id}")
         return EXIT_INTERRUPTED, None
-    printer.end_line()
-    final = client.status(ref)
+    except ConnectionFailed as exc:
+        # The execution exists: running the command again would start a second one.
+        printer.end_line()
+        raise ConnectionFailed(f"{exc.cause}; execution {execution_id} was already started: see what became of it "
+                               f"with mycli status {execution_id} (or mycli logs -f {execution_id})", exc.cause) from None
     err(finished_line(final))
     return remote_exit_code(final.get("exit_code")), final
 

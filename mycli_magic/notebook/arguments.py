@@ -7,7 +7,9 @@ from __future__ import annotations
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument
 
-FLAG_NAMES = {"repo": "--repo", "skip_git": "--skip-git"}
+from ..arg_types import int_in_range
+
+FLAG_NAMES = {"repo": "--repo", "skip_git": "--skip-git", "branch": "--branch", "image": "--image"}
 
 
 def exec_arguments(func):
@@ -18,7 +20,7 @@ def exec_arguments(func):
         argument("--image", metavar="I", help="container image (overrides .mycli.yaml and MycliMagics.image)"),
         argument("--env", metavar="K=V", action="append", default=[],
                  help="environment variable for the command; repeatable; merged over .mycli.yaml's env"),
-        argument("--timeout", metavar="S", type=int, help="seconds before the remote command is stopped (default 1800)"),
+        argument("--timeout", metavar="S", type=int_in_range(1, 86400, "seconds"), help="seconds before the remote command is stopped (default 1800)"),
         argument("--skip-git", action="store_true", help="run the command directly, without cloning a repository"),
         argument("--cpu", metavar="VCPU", help="vCPU: 0.25, 0.5, 1, 2, 4, 8 or 16 (overrides .mycli.yaml and MycliMagics.cpu)"),
         argument("--memory", metavar="SIZE", help="memory: MiB (4096) or 4GiB / 4G, a pair AWS Fargate runs with the cpu "

@@ -9,7 +9,8 @@ import subprocess
 
 
 class ExecutionFailed(subprocess.CalledProcessError):
-    """The remote command ended with a non-zero exit code (or none at all).
+    """The remote command ended with a non-zero exit code (or none at all), or could not start
+    (exit code 200: the clone, the image or the setup failed before it).
 
     A CalledProcessError, as `%%bash` raises since IPython 8, so Run All, papermill and nbval
     stop at the cell: `returncode` is the remote exit code (-1 when the engine lost it),
@@ -32,9 +33,13 @@ class ExecutionFailed(subprocess.CalledProcessError):
     def __str__(self) -> str:
         from ..safe_text import escape_controls
 
+        from ..summary import NOT_STARTED_EXIT_CODE
+
+        where = f"(execution {self.execution_id}; full log: %mycli logs {self.execution_id})"
+        if self.returncode == NOT_STARTED_EXIT_CODE:  # the command never ran: no clone, no image, ...
+            return escape_controls(f"the remote command could not start (exit code {self.returncode}; the log says why) {where}")
         what = f"exit code {self.returncode}" if self.returncode != -1 else f"no exit code ({self.stopped_reason})"
-        return escape_controls(f"remote command failed with {what} (execution {self.execution_id}; "
-                               f"full log: %mycli logs {self.execution_id})")
+        return escape_controls(f"remote command failed with {what} {where}")
 
     def _render_traceback_(self) -> list[str]:
         """What IPython shows for a failing cell: this one line, not a traceback into the magic."""
@@ -52,3 +57,14 @@ class Interrupted(KeyboardInterrupt):
 
     def _render_traceback_(self) -> list[str]:
         return [self.line]
+
+
+class SaveFailed(OSError):
+    """A handle could not write a file where the user asked (`h.save('/nonexistent/dir/k.log')`):
+    an OSError still, shown by IPython as one line that names the path and why."""
+
+    def __str__(self) -> str:
+        return str(self.strerror) if self.strerror else super().__str__()
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]

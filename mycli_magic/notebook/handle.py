@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from ..safe_text import escape_controls
-from ..summary import clock, format_duration, outcome, summary_line
-from .failures import ExecutionFailed, Interrupted  # noqa: F401 (documented as handle.ExecutionFailed, handle.Interrupted)
+from ..summary import clock, format_duration, image_shown, outcome, summary_line
+from .failures import ExecutionFailed, Interrupted, SaveFailed  # noqa: F401 (documented as handle.ExecutionFailed, handle.Interrupted)
 from .handle_files import ArtifactFiles
 
 if TYPE_CHECKING:
@@ -98,7 +98,13 @@ class Execution(ArtifactFiles):
         self._drain()
         target = Path(path or f"mycli-{self.execution_id or 'log'}.log")
         lines = self._lines(timestamps)
-        target.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+        try:
+            target.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+        except OSError as exc:
+            from ..safe_text import escape_controls
+
+            hint = " (create the folder first)" if isinstance(exc, FileNotFoundError) else ""
+            raise SaveFailed(exc.errno, escape_controls(f"cannot save the log to {target}: {exc.strerror or exc}{hint}")) from None
         return target
 
     # actions ---------------------------------------------------------------------------------
@@ -276,10 +282,10 @@ class Execution(ArtifactFiles):
             state = f"{state} {outcome(self.info)[1]}"
         took = format_duration(self.duration_seconds)
         return escape_controls(f"<mycli execution {self.execution_id} {state}{', ' + took if took else ''}; "
-                               f"image={self.info.get('image')}, {self.where()}, {len(self.events)} lines read>")
+                               f"image={image_shown(self.info, 'default')}, {self.where()}, {len(self.events)} lines read>")
 
     def _repr_html_(self) -> str:
-        rows = [("Execution", self.execution_id), ("Status", self.status), ("Image", self.info.get("image")),
+        rows = [("Execution", self.execution_id), ("Status", self.status), ("Image", image_shown(self.info)),
                 ("Repository", self.where()), ("Command", self.command), ("Task ARN", self.task_arn)]
         if self.status == STOPPED:
             rows.insert(2, ("Result", summary_line(self.info)))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from IPython.core.error import UsageError
 
+from ..arg_types import int_in_range
 from ..safe_text import clean_log, escape_controls
 from ..summary import LIST_COLUMNS, list_rows, list_table, stop_requested_line, summary_line
 
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     files = command("artifacts", "the files the run wrote to $MYCLI_OUTPUTS; -o DIR: download them (sha256 checked)")
     files.add_argument("-o", "--output", metavar="DIR", help="save them under DIR (created if needed)")
     listing = command("list", "recent executions, newest first", ref=False)
-    listing.add_argument("--limit", metavar="N", type=int, default=20, help="how many (1-1000, default 20)")
+    listing.add_argument("--limit", metavar="N", type=int_in_range(1, 1000), default=20, help="how many (1-1000, default 20)")
     for name, help_text in PASS_THROUGH.items():  # their options are parsed by the command itself
         sub.add_parser(name, help=help_text, prog=f"%mycli {name}")
     return parser

@@ -109,6 +109,7 @@ class MycliMagics(Magics):
             raise UsageError("--timeout must be at least 1 second")
         if not cell.strip():
             raise UsageError("the cell is empty: write the command to run on the lines below %%mycli")
+        from ..safe_text import escape_controls
         from ..uploads import prepare, send
 
         with self.user_errors():
@@ -116,7 +117,7 @@ class MycliMagics(Magics):
             # paths, the upload cap and git are checked before anything is sent or started
             with prepare(args.upload, args.local_changes, payload, cwd=os.getcwd()) as files:
                 for note in files.lines:  # what goes along: `→ Upload: data (3 files, 1.2 MiB) → $MYCLI_INPUTS`
-                    print(note, flush=True)
+                    print(escape_controls(note), flush=True)
                 client = self.connect(args.profile)
                 info = client.exec({**payload, **send(client, files)})
         from .handle import Execution
@@ -260,3 +261,20 @@ class MycliMagics(Magics):
 
 def load_ipython_extension(ipython) -> None:
     ipython.register_magics(MycliMagics(shell=ipython, parent=ipython))
+    cleanup = ipython.input_transformers_cleanup
+    if give_an_empty_cell_a_body not in cleanup:  # %reload_ext adds it once
+        cleanup.append(give_an_empty_cell_a_body)
+
+
+def give_an_empty_cell_a_body(lines: list[str]) -> list[str]:
+    """A `%%mycli ...` cell with nothing below gets an empty body line.
+
+    IPython answers a body-less cell magic itself: "Did you mean the line magic %mycli (single
+    %)?", a dead end (%mycli does not run commands). With a body, %%mycli says what to do: a
+    command on the options line goes in the cell body, or the cell is empty.
+    """
+    import re
+
+    if len(lines) == 1 and re.match(r"%%mycli(\s|$)", lines[0]):
+        return [lines[0].rstrip("\n") + "\n", "\n"]
+    return lines

@@ -28,7 +28,7 @@ import ipywidgets as W
 from IPython.display import display
 
 from ..errors import MycliError
-from ..summary import clock, format_duration, outcome, summary_line
+from ..summary import clock, format_duration, image_shown, outcome, summary_line
 from .panel_style import CSS
 from .view_settings import ViewSettings
 
@@ -193,7 +193,7 @@ class PanelView:
             kind = status.lower() if status in ("PENDING", "RUNNING") else "running"
             elapsed = handle.elapsed() if status == "RUNNING" else time.monotonic() - self._started
             badge = f"{status} · {format_duration(elapsed or 0.0)}"
-        meta = f"{info.get('image') or 'default image'} · {handle.where()} · {info.get('engine') or '?'} engine"
+        meta = f"{image_shown(info, 'default image')} · {handle.where()} · {info.get('engine') or '?'} engine"
         first = (handle.command or "").strip().split("\n", 1)[0]
         ref = html.escape(str(handle.execution_id))
         # Shown only by the CSS once the frontend marks the widgets disconnected (kernel restarted

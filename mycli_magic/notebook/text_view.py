@@ -33,7 +33,7 @@ class TextView:
         self.handle = handle
         self.say(header_line(handle))
         if handle.info.get("notice"):
-            self.say(f"⚠ {handle.info['notice']}")
+            self.say(f"⚠ {escape_controls(handle.info['notice'])}")
         if background:
             ref, name = escape_controls(handle.execution_id), self.settings.handle_name
             follow = f"{name}.wait()" if name else f"%mycli logs {ref} -f"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..safe_text import escape_controls
-from ..summary import DEFAULT_MEMORY_GB, DEFAULT_VCPU
+from ..summary import DEFAULT_MEMORY_GB, DEFAULT_VCPU, image_shown
 
 if TYPE_CHECKING:
     from .handle import Execution
@@ -26,5 +26,5 @@ class ViewSettings:
 def header_line(handle: "Execution") -> str:
     """The run's one-line header; the server's strings with their control characters escaped."""
     info = handle.info
-    return escape_controls(f"▶ mycli execution {handle.execution_id} · image {info.get('image') or 'default'} · "
+    return escape_controls(f"▶ mycli execution {handle.execution_id} · image {image_shown(info, 'default')} · "
                            f"{handle.where()} · {info.get('engine') or '?'} engine")

@@ -228,3 +228,51 @@ def test_size_flags_reach_the_engine_and_status_says_asked_and_applied(cli, tmp_
     assert wrong.returncode == 2 and wrong.stdout == ""
     assert wrong.stderr.strip() == ("mycli: error: memory 1024 MiB is not valid with cpu 1: choose 2048–8192 MiB in "
                                     "steps of 1024 (cpu from --cpu, memory from --memory)")
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--skip-git", "--branch", "X"], "mycli: error: --branch and --skip-git contradict each other; drop one"),
+    (["--skip-git", "--repo", "https://example.com/r.git"], "mycli: error: --repo and --skip-git contradict each other; drop one"),
+    (["--skip-git", "--image", ""], "mycli: error: --image is empty; name an image (e.g. python:3.11) or leave it out"),
+    (["--skip-git", "--image", " "], "mycli: error: --image is empty"),
+    (["--skip-git", "--image", "LOCALHOST/x:1"], "mycli: error: invalid request: image 'LOCALHOST/x:1' is not a valid image "
+                                                 "reference: the repository path must be lowercase"),
+])
+def test_contradictory_or_empty_settings_are_refused_in_one_line(cli, tmp_path, args, words):
+    proc = cli.run("exec", *args, "true", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout
+    assert proc.stderr.strip().splitlines()[-1].startswith(words), proc.stderr
+    assert "Execution ID" not in proc.stdout + proc.stderr
+
+
+def test_piped_stdin_is_said_not_to_be_sent(cli, tmp_path):
+    warning = "⚠ stdin is not sent to the command (mycli exec - reads the script from it; --upload FILE sends a file)"
+    piped = cli.run("exec", "--skip-git", "--wait", "cat", cwd=tmp_path, input="hello\n")
+    assert piped.returncode == 0, piped.stderr
+    assert warning in piped.stderr.splitlines() and "hello" not in piped.stdout
+    script = cli.run("exec", "--skip-git", "--wait", "-", cwd=tmp_path, input="echo from-stdin\n")
+    assert "from-stdin" in script.stdout and warning not in script.stderr
+    no_input = cli.run("exec", "--skip-git", "--wait", "true", cwd=tmp_path)  # stdin is /dev/null
+    assert no_input.returncode == 0 and "stdin" not in no_input.stderr
+
+
+def test_the_exec_header_escapes_what_the_user_typed(cli, tmp_path):
+    """`→ Command: echo ESC[2J` would clear the terminal it is echoed to; list and status escape it."""
+    for flags in (["--dry-run"], ["--wait"], []):
+        proc = cli.run("exec", "--skip-git", *flags, "echo '\x1b[2J\x1b]0;title\x07'", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        header = proc.stderr if flags else proc.stdout
+        assert "→ Command: echo '\\x1b[2J\\x1b]0;title\\x07'" in header.splitlines(), header
+        assert "\x1b" not in header and "\x07" not in header
+
+
+def test_a_host_run_shows_no_image_it_did_not_use(cli, tmp_path):
+    """The host runtime runs the command as a process: list and status say so; status keeps the
+    asked image visible as ignored."""
+    proc = cli.run("exec", "--skip-git", "--image", "alpine:3.19", "--wait", "true", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    ident = ID_RE.search(proc.stderr).group(1)
+    status = cli.run("status", ident).stdout.splitlines()
+    assert "Image:          — (host process; alpine:3.19 ignored)" in status, status
+    row = next(line for line in cli.run("list").stdout.splitlines() if line.startswith(ident))
+    assert "— (host)" in row and "alpine" not in row, row

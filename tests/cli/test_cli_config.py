@@ -150,6 +150,25 @@ def test_configure_refuses_the_embedded_engines_profile_and_bad_urls(tmp_path):
     assert not (cli.home / "config.yaml").exists()
 
 
+@pytest.mark.parametrize("url, words", [
+    ("http://exa mple.com", "has a space or control character in it"),
+    ("https://host\tname/prod", "has a space or control character in it"),
+    ("http://x:99999", "has a bad port: it must be a number from 1 to 65535"),
+    ("http://x:abc/execute", "has a bad port"),
+    ("http://x:0", "has a bad port"),
+    ("http://:8080/execute", "has no valid host name"),
+    ("http://ex!ample.com", "has no valid host name"),
+])
+def test_configure_refuses_an_endpoint_that_can_never_be_reached(tmp_path, url, words):
+    cli = Cli(tmp_path / "home")
+    bad = cli.run("configure", "--endpoint", url, "--api-key", "k", "--no-verify")
+    assert bad.returncode == 2, bad.stdout
+    assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("mycli: error: endpoint ") and words in bad.stderr, bad.stderr
+    assert not (cli.home / "config.yaml").exists()
+    fine = cli.run("configure", "--endpoint", "http://[::1]:8080", "--api-key", "k", "--no-verify")
+    assert fine.returncode == 0, fine.stderr
+
+
 def test_unreachable_endpoint_is_one_line_and_exit_1(tmp_path):
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
@@ -215,3 +234,35 @@ def test_a_misspelt_key_in_the_global_config_is_named_not_ignored(tmp_path):
     assert proc.returncode == 2
     assert "unknown key 'api_endpiont'" in proc.stderr and "config.yaml" in proc.stderr
     assert not (home / "engine").exists(), "nothing may start on a config error"
+
+
+def test_a_relative_mycli_home_is_refused_in_one_line(tmp_path):
+    """A relative MYCLI_HOME would be a different home (and engine) in each directory."""
+    cli = Cli(tmp_path / "unused", {"MYCLI_HOME": "rel-home"})
+    for args in (["list"], ["exec", "--skip-git", "true"], ["configure", "--endpoint", "http://x", "--api-key", "k", "--no-verify"]):
+        proc = cli.run(*args, cwd=tmp_path)
+        assert proc.returncode == 2, proc.stdout
+        assert proc.stderr.strip() == ("mycli: error: MYCLI_HOME must be an absolute path, not 'rel-home' (a relative one is a "
+                                       "different home in each directory); e.g. export MYCLI_HOME=\"$PWD/rel-home\"")
+    assert not (tmp_path / "rel-home").exists(), "nothing was created or started"
+
+
+def test_a_bad_number_reads_the_same_in_the_cli_and_the_magic(tmp_path):
+    """One argparse type (mycli_magic.arg_types) for both fronts: the same words for the same mistake."""
+    from IPython.core.error import UsageError
+
+    from tests.support.ipython import new_shell
+
+    cli = Cli(tmp_path / "home")
+    proc = cli.run("exec", "--skip-git", "--timeout", "abc", "true", cwd=tmp_path)
+    assert proc.returncode == 2
+    cli_words = proc.stderr.strip().removeprefix("mycli: error: ").split(" (see:")[0]
+    shell = new_shell(tmp_path / "ipython")
+    try:
+        shell.run_line_magic("load_ext", "mycli_magic")
+        with pytest.raises(UsageError) as info:
+            shell.run_cell("%%mycli --skip-git --timeout abc\necho")
+    finally:
+        shell.cleanup()
+    assert cli_words == "argument --timeout: 'abc' is not a whole number of seconds"
+    assert str(info.value).startswith(f"%%mycli: {cli_words}"), str(info.value)

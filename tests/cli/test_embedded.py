@@ -50,3 +50,39 @@ def test_server_stop_never_signals_a_pid_left_in_a_stale_ready_file(tmp_path):
         bystander.kill()
         bystander.wait()
         mycli(env, "server", "stop")
+
+
+def test_a_bad_setting_that_stops_the_engine_is_the_error_shown(tmp_path):
+    from tests.support.cli import Cli
+
+    for setting, value, words in [("MYCLI_LOCAL_RUNTIME", "bogus", "MYCLI_LOCAL_RUNTIME must be one of"),
+                                  ("MYCLI_MAX_LOG_MB", "x", "MYCLI_MAX_LOG_MB must be a number"),
+                                  ("MYCLI_RETENTION_DAYS", "-3", "MYCLI_RETENTION_DAYS must be a number")]:
+        cli = Cli(tmp_path / setting, {setting: value})
+        result = cli.run("exec", "--skip-git", "--wait", "true")
+        assert result.returncode != 0
+        last = result.stderr.strip().splitlines()[-1]
+        log = tmp_path / setting / "engine" / "server.log"
+        assert last.startswith(f"mycli: error: the embedded local engine failed to start: {words}"), last
+        assert last.endswith(f"; see {log}"), last
+        assert cli.engine_info() is None
+
+
+def test_losing_the_engine_while_following_points_to_the_started_execution(tmp_path):
+    from tests.support.cli import Cli
+
+    cli = Cli(tmp_path / "home")
+    proc = cli.popen("exec", "--skip-git", "--wait", "echo started; sleep 60")
+    try:
+        assert "started\n" in iter(proc.stdout.readline, "")  # the command runs: the execution exists
+        os.kill(int(cli.engine_info()["pid"]), signal.SIGKILL)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        cli.stop_engine()
+    ident = next(line.split()[-1] for line in stderr.splitlines() if "Execution ID:" in line)
+    last = stderr.strip().splitlines()[-1]
+    assert proc.returncode == 1
+    assert last.startswith("mycli: error: cannot reach "), last
+    assert f"execution {ident} was already started" in last and f"mycli status {ident}" in last, last
+    assert "run the command again" not in last, last

@@ -52,6 +52,9 @@ def test_an_image_the_engine_could_not_use_is_one_line_in_the_cell(engine_ip, ca
     assert [line for line in out if "ignored" in line] == [
         "⚠ image python:3.11 ignored: MYCLI_LOCAL_RUNTIME=host; ran on the host"]
     assert out.index("⚠ image python:3.11 ignored: MYCLI_LOCAL_RUNTIME=host; ran on the host") == 1  # under the header
+    assert out[0].startswith("▶ mycli execution ") and " · image — (host) · " in out[0], out[0]
+    handle = engine_ip.user_ns["h"]
+    assert "image=— (host)" in repr(handle) and "python:3.11" not in repr(handle)
 
 
 def test_size_from_the_options_then_the_config_defaults(engine_ip, capsys):
@@ -82,6 +85,15 @@ def test_failing_cell_raises_called_process_error_with_the_remote_exit_code(engi
     # what IPython shows for the failure: one line, no traceback into the magic's code
     shown = out[out.index(f"✗ {handle.execution_id} · exit 3"):].strip().splitlines()[1:]
     assert shown == [f"\x1b[0;31mExecutionFailed\x1b[0m: {err}"]
+
+
+def test_a_command_that_could_not_start_is_not_said_to_have_failed(engine_ip, tmp_path):
+    with pytest.raises(ExecutionFailed) as info:  # the clone fails: the command never runs
+        engine_ip.run_cell(f"%%mycli --repo {tmp_path / 'no-such-repo.git'} --out h\ntouch CANARY")
+    ident = last_handle(engine_ip).execution_id
+    assert info.value.returncode == 200
+    assert str(info.value) == (f"the remote command could not start (exit code 200; the log says why) "
+                               f"(execution {ident}; full log: %mycli logs {ident})")
 
 
 def test_no_raise_keeps_the_cell_green(engine_ip):
@@ -117,6 +129,34 @@ def test_bg_returns_at_once_and_the_handle_waits(engine_ip, watch_stdout, tmp_pa
     assert (job.status, job.exit_code) == ("STOPPED", 0)
     assert "bg-done" in job.logs.splitlines()
     assert "bg-done" not in watch.text  # a background run prints nothing from its thread
+
+
+def test_saving_a_log_where_it_cannot_go_is_one_line(engine_ip, tmp_path, capsys):
+    from mycli_magic.notebook.handle import SaveFailed
+
+    engine_ip.run_cell("%%mycli --skip-git --out h\necho hi")
+    capsys.readouterr()
+    target = tmp_path / "nonexistent" / "k.log"
+    with pytest.raises(SaveFailed) as info:
+        engine_ip.run_cell(f"h.save({str(target)!r})")
+    assert isinstance(info.value, OSError)
+    assert str(info.value) == f"cannot save the log to {target}: No such file or directory (create the folder first)"
+    shown = capsys.readouterr().out.strip().splitlines()
+    assert shown == [f"\x1b[0;31mSaveFailed\x1b[0m: {info.value}"], shown
+
+
+@pytest.mark.parametrize("cell, words", [
+    ('%%mycli --skip-git "echo hi"', "%%mycli: 'echo hi' on the %%mycli line is not an option: the command goes in the cell, "
+                                     "on the lines below %%mycli"),
+    ("%%mycli --skip-git", "the cell is empty: write the command to run on the lines below %%mycli"),
+])
+def test_a_cell_with_no_body_says_where_the_command_goes(ip_mycli, cell, words):
+    """IPython's own answer, "Did you mean the line magic %mycli (single %)?", is a dead end."""
+    ip_mycli.run_line_magic("reload_ext", "mycli_magic")  # still one transformer after a reload
+    with pytest.raises(UsageError) as info:
+        ip_mycli.run_cell(cell)
+    assert str(info.value).startswith(words), str(info.value)
+    assert "single %" not in str(info.value)
 
 
 def test_out_handle_reads_refreshes_and_renders(engine_ip, tmp_path):
@@ -212,7 +252,8 @@ def test_mycli_yaml_and_a_local_git_repo(engine_ip, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("cell, words", [
-    ("%%mycli --timeout soon\necho", "%%mycli: argument --timeout: invalid int value"),
+    ("%%mycli --timeout soon\necho", "%%mycli: argument --timeout: 'soon' is not a whole number of seconds"),
+    ("%%mycli --timeout 0\necho", "%%mycli: argument --timeout: must be from 1 to 86400 seconds"),
     ("%%mycli --skip-git --bogus\necho", "unrecognized arguments: --bogus"),
     ('%%mycli --env "unclosed\necho', "check the quotes"),
     ("%%mycli --skip-git\n   \n", "the cell is empty"),
@@ -223,7 +264,8 @@ def test_mycli_yaml_and_a_local_git_repo(engine_ip, tmp_path, monkeypatch):
     ("%%mycli --skip-git --image 'not an image!'\necho", "is not a valid image reference"),
     ("%mycli status 000000000000", "not found"),
     ("%mycli frobnicate", "invalid choice: 'frobnicate'"),
-    ("%mycli list --limit 0", "--limit must be from 1 to 1000"),
+    ("%mycli list --limit 0", "argument --limit: must be from 1 to 1000"),
+    ("%mycli list --limit abc", "argument --limit: 'abc' is not a whole number"),
     ("%mycli init --capacity moon", "invalid choice: 'moon'"),
 ])
 def test_mistakes_are_one_line_usage_errors(engine_ip, capsys, cell, words):
@@ -338,3 +380,11 @@ def test_destroy_without_a_terminal_asks_for_force(ip_mycli, monkeypatch, tmp_pa
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     with pytest.raises(UsageError, match="add --force"):
         ip_mycli.run_line_magic("mycli", "destroy --stack-name nb-test")
+
+
+def test_a_relative_mycli_home_is_a_one_line_usage_error(ip_mycli, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MYCLI_HOME", "rel-home")
+    with pytest.raises(UsageError, match=r"^MYCLI_HOME must be an absolute path, not 'rel-home'"):
+        ip_mycli.run_cell("%%mycli --skip-git\necho")
+    assert not (tmp_path / "rel-home").exists()

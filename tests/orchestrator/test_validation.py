@@ -115,10 +115,10 @@ BAD = {
 
 BAD_IMAGES = ["Python:3.11", "-rm", "--privileged", "ubuntu latest", "ubuntu:", ":tag", "ubuntu:-tag",
               "ubuntu@sha256:abc", "ubuntu;id", "$(touch CANARY)", "`id`", "ubuntu\n", "a" * 600, "/ubuntu",
-              "ubuntu/", "UP/per/Case", "x:" + "t" * 129, 5]
+              "ubuntu/", "UP/per/Case", "x:" + "t" * 129, 5, "LOCALHOST/x:1", "Owner/repo"]
 GOOD_IMAGES = ["python:3.11", "ubuntu", "hashicorp/terraform:1.6", "ghcr.io/owner/repo:tag",
                "localhost:5000/x/y:1.0", "python:3.11-slim@sha256:" + "a" * 64, "my_org/my-img__x:v_1.2",
-               "registry.example.com:443/a/b/c"]
+               "registry.example.com:443/a/b/c", "Registry.Example.com/a", "HOST:5000/a"]
 
 
 @pytest.mark.parametrize("name", sorted(BAD))
@@ -130,6 +130,15 @@ def test_bad_request_names_the_field(name):
 @pytest.mark.parametrize("image", BAD_IMAGES, ids=range(len(BAD_IMAGES)))
 def test_bad_image_reference(image):
     assert "image" in rejected(exec_body(image=image))
+
+
+@pytest.mark.parametrize("image, rule", [
+    ("LOCALHOST/x:1", "the repository path must be lowercase ('LOCALHOST' is not a registry host"),
+    ("Python:3.11", "with a lowercase PATH"),
+    ("ubuntu:", "[HOST[:PORT]/]PATH[:TAG][@DIGEST]"),
+])
+def test_a_refused_image_names_the_rule(image, rule):
+    assert rule in rejected(exec_body(image=image))
 
 
 @pytest.mark.parametrize("image", GOOD_IMAGES)

@@ -92,6 +92,20 @@ def command_text(words: list[str], stdin=None, options: tuple[str, ...] = (), wa
     return words[0] if len(words) == 1 else shlex.join(words)
 
 
+def stdin_has_input(stdin=None) -> bool:
+    """Whether something is piped or redirected into mycli (`echo hi | mycli exec cat`): a pipe,
+    or a non-empty file. Not a terminal, and not /dev/null (scripts and CI), which hold nothing
+    a user meant to send."""
+    import os
+    import stat
+
+    try:
+        mode = os.fstat((stdin or sys.stdin).fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return stat.S_ISFIFO(mode.st_mode) or stat.S_ISSOCK(mode.st_mode) or (stat.S_ISREG(mode.st_mode) and mode.st_size > 0)
+
+
 def _mycli_options(words: list[str], options: tuple[str, ...]) -> list[str]:
     """The words that argparse would take for one of `options` (`--wait`, `--env=A=1`, `--wa`),
     up to a `--` (after which everything is the command's)."""
@@ -116,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
     from ...uploads import prepare
 
     command = command_text(args.words, options=getattr(args, "_options", ()), warn=err)
+    if args.words != ["-"] and stdin_has_input():
+        err("⚠ stdin is not sent to the command (mycli exec - reads the script from it; --upload FILE sends a file)")
     if args.download and not args.wait:
         raise UsageError("--download needs --wait (it saves the artifacts when the run ends); "
                          "for a run that is not waited for: mycli artifacts ID -o DIR")
@@ -130,11 +146,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, resolved, files) -> int:
-    from ...safe_text import clean_log, escaped
+    from ...safe_text import clean_log, escape_controls, escaped
     from ...uploads import send
     from ..common import err, open_client, print_json
 
-    lines = resolved.lines[:-1] + files.lines + resolved.lines[-1:]  # the command stays last
+    # user text (command, image, repo, paths) and the server's notice, shown as the other
+    # commands show them: `echo \x1b[2J` must not clear the screen it is echoed to
+    lines = [escape_controls(line) for line in resolved.lines[:-1] + files.lines + resolved.lines[-1:]]  # command last
     if args.dry_run:
         for line in lines:
             err(line)
@@ -171,7 +189,7 @@ def _run(args: argparse.Namespace, resolved, files) -> int:
     if not quiet:
         say("✓ Execution started")
         if execution.get("notice"):
-            say(f"⚠ {execution['notice']}")
+            say(f"⚠ {escape_controls(execution['notice'])}")
         for line in details_lines(execution, monitor=not args.wait):
             say(line)
     if not args.wait:

@@ -46,7 +46,11 @@ def status_lines(execution: dict) -> list[str]:
     else:
         field("Repository", execution.get("repo"))
         field("Branch", execution.get("branch"))
-    field("Image", execution.get("image"))
+    if execution.get("runtime") == "host":  # a host process: the asked image was not used
+        asked = execution.get("image")
+        field("Image", f"— (host process; {asked} ignored)" if asked else "— (host process)")
+    else:
+        field("Image", execution.get("image"))
     field("Environment", ", ".join(map(str, execution.get("env_keys") or [])))
     field("Engine", f"{execution.get('engine', '?')} (runtime: {execution.get('runtime', '?')})")
     field("Runtime Reason", execution.get("runtime_reason"))
