@@ -23,7 +23,7 @@ presigned URL or secret travels in RunTask's overrides. Pure string building, PO
 
 from __future__ import annotations
 
-from ..shell import NOT_STARTED_EXIT_CODE, RULE, GitHosts, clone_lines, command_lines, prologue_lines, sh_quote
+from ..shell import GitHosts, clone_lines, command_lines, not_started_lines, prologue_lines, sh_quote
 from ..validation import ExecRequest
 
 VOLUME = "/mycli"
@@ -139,12 +139,7 @@ def executor_script(request: ExecRequest) -> str:
     lines = [
         "#!/bin/sh",
         "set -u",
-        f"mycli_rule='{RULE}'",
-        "mycli_not_started() {",
-        "  printf '%s\\n' '' \"$mycli_rule\" \"✗ Could not start the command: $1 (exit code "
-        f"{NOT_STARTED_EXIT_CODE})\" \"$mycli_rule\" >&2",
-        f"  exit {NOT_STARTED_EXIT_CODE}",
-        "}",
+        *not_started_lines(),
         "mycli_tmp=$(mktemp -d 2>/dev/null || true)",
         "if [ -z \"$mycli_tmp\" ]; then",
         "  mycli_tmp=\"${TMPDIR:-/tmp}/mycli.$$\"",
