@@ -168,7 +168,7 @@ def test_outputs_come_back_after_a_failure_and_a_timeout(aws):
     assert [a["name"] for a in _artifacts(aws, final["execution_id"])["artifacts"]] == ["log.txt"]
     final, lines = _finish(aws, {"command": 'echo before > "$MYCLI_OUTPUTS/t.txt"; sleep 60', "skip_git": True,
                                  "timeout_seconds": 2})
-    assert final["exit_code"] == 124 and "✗ Timed out after 2 s" in lines
+    assert final["exit_code"] == 124 and "✗ Timed out after 2 s, the run's --timeout" in lines
     answer = _artifacts(aws, final["execution_id"])
     assert [(a["name"], _fetch(a["url"])) for a in answer["artifacts"]] == [("t.txt", b"before\n")]
 
