@@ -129,9 +129,22 @@ def save_stream(stream: BinaryIO, directory: Path, name: str, size: int, sha256:
             raise MycliError(f"download of {name} did not match what the engine listed "
                              f"({written:,} of {size:,} bytes, sha256 {'ok' if digest.hexdigest() == sha256 else 'differs'}); "
                              "nothing was saved under that name — try again")
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp made it 0600; a result is a file like any the user makes
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     return target
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (os.umask would, for a moment, for every thread)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022

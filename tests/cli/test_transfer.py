@@ -70,3 +70,17 @@ def test_a_download_lands_only_when_size_and_sha256_match(tmp_path):
         save_stream(io.BytesIO(data + b"more"), tmp_path / "out", "long.bin", len(data), good)
     leftovers = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert leftovers == ["plots"]
+
+
+def test_a_download_gets_the_mode_the_users_umask_gives_new_files(tmp_path):
+    """Not the temporary file's 0600: a result is shared like any file the user makes."""
+    import subprocess
+    import sys
+
+    code = ("import io, hashlib, os, sys; from pathlib import Path; from mycli_magic.transfer import save_stream; "
+            "os.umask(int(sys.argv[2], 8)); d = b'chart'; "
+            "p = save_stream(io.BytesIO(d), Path(sys.argv[1]), 'c.svg', len(d), hashlib.sha256(d).hexdigest()); "
+            "print(oct(p.stat().st_mode & 0o777))")
+    for umask, mode in (("022", "0o644"), ("027", "0o640"), ("077", "0o600")):
+        out = subprocess.run([sys.executable, "-c", code, str(tmp_path / umask), umask], capture_output=True, text=True)
+        assert out.stdout.strip() == mode, out.stderr
