@@ -105,8 +105,6 @@ class MycliMagics(Magics):
         args = parse_options(self.mycli_cell, expand(self.shell, line, "%%mycli"))
         if args.out is not None and not args.out.isidentifier():
             raise UsageError(f"--out {args.out!r} is not a Python variable name")
-        if args.timeout is not None and args.timeout < 1:
-            raise UsageError("--timeout must be at least 1 second")
         if not cell.strip():
             raise UsageError("the cell is empty: write the command to run on the lines below %%mycli")
         from ..safe_text import escape_controls
