@@ -39,6 +39,11 @@ def describe(listing: dict) -> str:
     return f"{count} file{'s' if count != 1 else ''}, {human_size(total_size(listing))}"
 
 
+def saved_line(listing: dict, directory: Path | str) -> str:
+    """`✓ Saved 3 files, 1.2 MiB to /abs/dir (sha256 checked)`: every front's words after a download."""
+    return f"✓ Saved {describe(listing)} to {Path(directory).expanduser().resolve()} (sha256 checked)"
+
+
 def listing_when_complete(client: "ApiClient", ref: str, timeout: float = COMPLETE_WAIT_SECONDS) -> dict:
     """The artifacts answer once collection has finished (it runs just after the command ends);
     MycliError at once if the run is still going, or if collection has not finished in `timeout` s."""

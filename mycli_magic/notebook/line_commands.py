@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import html
 import shlex
-from pathlib import Path
 
 from IPython.core.error import UsageError
 
@@ -133,10 +132,10 @@ def cmd_logs(magics, args):
 def cmd_artifacts(magics, args):
     handle = _handle(magics, args)
     if args.output:
-        from ..downloads import describe
+        from ..downloads import saved_line
 
         handle.download(args.output)
-        print(f"✓ Saved {describe(handle.artifact_listing())} to {Path(args.output).expanduser().resolve()} (sha256 checked)")
+        print(saved_line(handle.artifact_listing(), args.output))
     return handle.artifacts
 
 

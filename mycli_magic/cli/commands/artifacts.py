@@ -40,9 +40,7 @@ def listing_lines(listing: dict) -> list[str]:
 def save_into(client, listing: dict, directory: str, quiet: bool = False) -> list:
     """Download every listed artifact into `directory`, saying what happened on stderr (stdout
     for the listing itself, unless `quiet`)."""
-    from pathlib import Path
-
-    from ...downloads import describe, download
+    from ...downloads import download, saved_line
     from ...downloads import listing_lines as lines
     from ..common import err
 
@@ -50,6 +48,6 @@ def save_into(client, listing: dict, directory: str, quiet: bool = False) -> lis
         print("\n".join(lines(listing)), flush=True)
     if not listing.get("artifacts"):
         return []
-    saved = download(client, listing, Path(directory))
-    err(f"✓ Saved {describe(listing)} to {Path(directory).expanduser().resolve()} (sha256 checked)")
+    saved = download(client, listing, directory)
+    err(saved_line(listing, directory))
     return saved.paths

@@ -245,9 +245,7 @@ def _wait(client, execution: dict, as_json: bool, raw: bool = False, download: s
 def _download(client, ref: str, directory: str, code: int) -> None:
     """Save the run's artifacts; a failure is said in one line and, after a run that succeeded,
     is the error mycli exits with (after one that failed, the run's own exit code wins)."""
-    from pathlib import Path
-
-    from ...downloads import describe, download, listing_when_complete
+    from ...downloads import download, listing_when_complete, saved_line
     from ...errors import MycliError
     from ..common import err
 
@@ -256,10 +254,10 @@ def _download(client, ref: str, directory: str, code: int) -> None:
         if not listing.get("artifacts"):
             err(f"→ No artifacts to save in {directory} (the command wrote nothing to $MYCLI_OUTPUTS)")
             return
-        download(client, listing, Path(directory))
+        download(client, listing, directory)
     except MycliError as exc:
         if code == 0:
             raise
         err(f"✗ Could not save the artifacts: {exc}")
         return
-    err(f"✓ Saved {describe(listing)} to {Path(directory).expanduser().resolve()} (sha256 checked)")
+    err(saved_line(listing, directory))
