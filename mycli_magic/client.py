@@ -12,6 +12,7 @@ never carried along a redirect.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -91,13 +92,14 @@ class ApiClient:
 
     # files -----------------------------------------------------------------------------------
 
-    def put_file(self, ticket: dict, path: str | os.PathLike, size: int) -> None:
-        """PUT the file at `path` (`size` bytes) where `upload` said, with its headers."""
+    def put_file(self, ticket: dict, path: bytes | str | os.PathLike, size: int) -> None:
+        """PUT the file at `path` (`size` bytes) where `upload` said, with its headers; bytes
+        already in memory (the local-changes archive) go as they are, not through a temp file."""
         url = self.file_url(str(ticket.get("url") or ""))
         headers = {str(k): str(v) for k, v in (ticket.get("headers") or {}).items()}
         headers["Content-Length"] = str(size)
         headers.setdefault("Content-Type", "application/octet-stream")
-        with open(path, "rb") as body:
+        with contextlib.nullcontext(path) if isinstance(path, bytes) else open(path, "rb") as body:
             request = self._file_request(url, str(ticket.get("method") or "PUT"), headers, body)
             with self._open_file_url(request, "upload", timeout=max(self.timeout, 300.0)) as resp:
                 resp.read()

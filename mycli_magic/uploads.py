@@ -77,15 +77,11 @@ def send(client: "ApiClient", prepared: Prepared) -> dict:
         import hashlib
 
         archive = prepared.changes.archive
-        workdir = prepared.workdir or Path(tempfile.mkdtemp(prefix="mycli-upload-"))
-        prepared.workdir = workdir
-        path = workdir / "local-changes.tar.gz"
-        path.write_bytes(archive)
-        fields["local_changes"] = _put(client, path, len(archive), hashlib.sha256(archive).hexdigest(), "local_changes")
+        fields["local_changes"] = _put(client, archive, len(archive), hashlib.sha256(archive).hexdigest(), "local_changes")
     return fields
 
 
-def _put(client: "ApiClient", path: Path, size: int, sha256: str, purpose: str) -> str:
+def _put(client: "ApiClient", path: Path | bytes, size: int, sha256: str, purpose: str) -> str:
     ticket = client.upload(size, sha256, purpose)
     upload_id = ticket.get("upload_id")
     if not isinstance(upload_id, str) or not upload_id:

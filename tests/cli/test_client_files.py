@@ -82,6 +82,21 @@ def test_a_local_path_gets_the_key_and_a_presigned_url_elsewhere_never_does(serv
     assert s3_headers["x-amz-checksum-sha256"] == "c2hh" and s3_headers["content-length"] == "1000"
 
 
+def test_bytes_in_memory_are_put_as_they_are_with_the_same_key_rule(servers):
+    """The local-changes archive is already bytes: it is sent without a temporary file."""
+    endpoint, s3 = servers
+    endpoint.routes["/uploads/up-3"] = (200, {}, b"{}")
+    s3.routes["/bucket/uploads/up-4"] = (200, {}, b"")
+    archive = bytes(range(256)) * 4
+    client = client_for(endpoint)
+    client.put_file({"url": "/uploads/up-3", "headers": {}}, archive, len(archive))
+    client.put_file({"url": s3.origin + "/bucket/uploads/up-4?X-Amz-Signature=abc", "headers": {}}, archive, len(archive))
+    (method, _, local_headers, local_body), = endpoint.seen
+    (_, _, s3_headers, s3_body), = s3.seen
+    assert method == "PUT" and local_headers["x-api-key"] == KEY and local_body == archive
+    assert "x-api-key" not in s3_headers and s3_body == archive and s3_headers["content-length"] == str(len(archive))
+
+
 @pytest.mark.parametrize("other", ["port", "host", "scheme"])
 def test_the_same_host_on_another_port_or_scheme_is_another_origin(servers, other):
     endpoint, _ = servers
