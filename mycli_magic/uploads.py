@@ -4,6 +4,9 @@ Both fronts (`mycli exec`, `%%mycli`) do it in two steps. `prepare` works locall
 checks the paths and the size cap, packs, and captures the git difference — so every mistake
 is one line before anything is sent or started. `send` then hands each archive to the engine
 (the `upload` action, then a PUT to the URL it gives) and returns the exec fields naming them.
+
+Packing (tarfile, hashlib, orchestrator.artifacts) and git capture are imported only when a run
+carries files, so a plain `mycli exec` or `%%mycli` cell pays nothing for them.
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from .errors import UsageError
-from .local_changes import LocalChanges, capture
-from .transfer import DEFAULT_UPLOAD_CAP, Packed, pack_uploads
 
 if TYPE_CHECKING:
     from .client import ApiClient
+    from .local_changes import LocalChanges
+    from .transfer import Packed
 
 
 @dataclass
@@ -45,10 +48,11 @@ class Prepared:
 
 
 def prepare(uploads: Sequence[str], local_changes: bool, payload: dict, cwd: Path | str,
-            cap: int = DEFAULT_UPLOAD_CAP, flag: str = "--local-changes") -> Prepared:
+            cap: int | None = None, flag: str = "--local-changes") -> Prepared:
     """Pack `uploads` and, with `local_changes`, capture the working tree's difference from
     origin/<the payload's branch>. UsageError (nothing sent, nothing left behind) when a path is
-    missing, the files are over `cap`, or the changes cannot be expressed."""
+    missing, the files are over `cap` (default transfer.DEFAULT_UPLOAD_CAP), or the changes cannot
+    be expressed."""
     prepared = Prepared()
     if local_changes:
         prepared.changes = _capture(payload, Path(cwd), flag)
@@ -56,9 +60,11 @@ def prepare(uploads: Sequence[str], local_changes: bool, payload: dict, cwd: Pat
                               "→ Local changes: none (the working tree matches origin); the run clones it as is")
     if not uploads:
         return prepared
+    from .transfer import DEFAULT_UPLOAD_CAP, pack_uploads
+
     prepared.workdir = Path(tempfile.mkdtemp(prefix="mycli-upload-"))
     try:
-        prepared.inputs = pack_uploads(uploads, prepared.workdir, cap)
+        prepared.inputs = pack_uploads(uploads, prepared.workdir, DEFAULT_UPLOAD_CAP if cap is None else cap)
     except BaseException:
         prepared.close()
         raise
@@ -95,6 +101,7 @@ def _put(client: "ApiClient", path: Path | bytes, size: int, sha256: str, purpos
 
 def _capture(payload: dict, cwd: Path, flag: str) -> LocalChanges | None:
     from .gitdetect import find_git_root
+    from .local_changes import capture
 
     if payload.get("skip_git"):
         raise UsageError(f"{flag} carries your local git work into the run's clone; with no clone (skip-git) "

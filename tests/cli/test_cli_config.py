@@ -5,6 +5,7 @@ start-up imports. The real executable, a real embedded engine (stopped in teardo
 
 from __future__ import annotations
 
+import os
 import socket
 import stat
 import subprocess
@@ -188,8 +189,26 @@ def test_fast_start_imports_nothing_heavy(flag):
     assert proc.returncode == 0
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
     assert "mycli_magic.errors" in imported  # the measurement saw our own imports
-    heavy = {m for m in imported if m.split(".")[0] in ("boto3", "botocore", "yaml", "IPython", "ipywidgets")}
+    heavy = {m for m in imported if m.split(".")[0] in ("boto3", "botocore", "yaml", "IPython", "ipywidgets", "tarfile", "hashlib")}
+    heavy |= imported & {"urllib.request", "http.client", "json", "mycli_magic.client", "mycli_magic.uploads",
+                         "mycli_magic.downloads", "mycli_magic.transfer", "mycli_magic.local_changes"}
     assert not heavy
+
+
+def test_a_run_without_files_imports_no_packing(tmp_path):
+    """Packing and git capture (tarfile, hashlib, transfer, local_changes) load only for a run
+    that carries files; a plain exec checks its settings and fails at the unreachable endpoint."""
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "MYCLI_HOME": str(tmp_path / "home"), "MYCLI_API_ENDPOINT": f"http://127.0.0.1:{port}/execute",
+           "MYCLI_API_KEY": "k"}
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "mycli_magic.cli", "exec", "--skip-git", "true"],
+                          capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    assert proc.returncode == 1 and f"cannot reach http://127.0.0.1:{port}/execute" in proc.stderr
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert "mycli_magic.uploads" in imported  # the measurement saw the files step
+    assert not imported & {"tarfile", "mycli_magic.transfer", "mycli_magic.local_changes", "orchestrator.artifacts"}
 
 
 @pytest.mark.aws
