@@ -24,10 +24,19 @@ def last_handle(shell, name: str = "h") -> Execution:
 
 def test_load_ext_imports_no_boto3_ipywidgets_or_yaml():
     code = ("import sys; from IPython.core.interactiveshell import InteractiveShell; "
-            "InteractiveShell.instance().run_line_magic('load_ext', 'mycli_magic'); "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'boto3', 'botocore', 'ipywidgets', 'yaml'}))")
+            "shell = InteractiveShell.instance(); before = set(sys.modules); "
+            "shell.run_line_magic('load_ext', 'mycli_magic'); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'boto3', 'botocore', 'ipywidgets', 'yaml'})); "
+            "print(sorted(set(sys.modules) - before))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    heavy, loaded = out.splitlines()
+    assert heavy == "[]"
+    # the files machinery and the API client wait for the first cell that needs them
+    assert "mycli_magic.notebook.magics" in loaded
+    for module in ("tarfile", "hashlib", "urllib.request", "mycli_magic.client", "mycli_magic.uploads",
+                   "mycli_magic.downloads", "mycli_magic.transfer", "mycli_magic.notebook.handle",
+                   "mycli_magic.notebook.handle_files", "mycli_magic.notebook.panel_files"):
+        assert f"'{module}'" not in loaded
 
 
 def test_output_streams_while_the_cell_runs(engine_ip, watch_stdout, tmp_path):
