@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def listing_lines(listing: dict) -> list[str]:
+    """downloads.listing_lines, imported when called: `mycli artifacts --help` stays light."""
     from ...downloads import listing_lines as lines
 
     return lines(listing)
@@ -41,11 +42,10 @@ def save_into(client, listing: dict, directory: str, quiet: bool = False) -> lis
     """Download every listed artifact into `directory`, saying what happened on stderr (stdout
     for the listing itself, unless `quiet`)."""
     from ...downloads import download, saved_line
-    from ...downloads import listing_lines as lines
     from ..common import err
 
     if not quiet:
-        print("\n".join(lines(listing)), flush=True)
+        print("\n".join(listing_lines(listing)), flush=True)
     if not listing.get("artifacts"):
         return []
     saved = download(client, listing, directory)
