@@ -9,6 +9,7 @@ the process that hosts the moto server (tests/support/aws.py, moto_endpoint).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 _APPLIED = False
@@ -180,6 +181,40 @@ def _subnets_honour_availability_zone_ids() -> None:
     Subnet.create_from_cloudformation_json = classmethod(create)
 
 
+_MODELS: list[type] = []  # the CloudFormationModel subclasses added here, kept alive
+
+
+def _named_model(cfn_type: str, moto_module: str, name_type: str,
+                 create: Callable[[dict, str, str], str]) -> None:
+    """Teach moto's CloudFormation a resource type it skips: `create(properties, account,
+    region)` makes it in the service's backend and returns its physical ID (a name). moto finds
+    models by subclassing CloudFormationModel and files them by their module's service."""
+    from moto.core.common_models import CloudFormationModel
+
+    class Named(CloudFormationModel):
+        def __init__(self, name: str):
+            self.name = name
+
+        @property
+        def physical_resource_id(self) -> str:
+            return self.name
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return name_type
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return cfn_type
+
+        @classmethod
+        def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+            return cls(create(cloudformation_json["Properties"], account_id, region_name))
+
+    Named.__module__ = moto_module
+    _MODELS.append(Named)
+
+
 def _secrets_and_stages_are_created() -> None:
     """moto's CloudFormation skips AWS::SecretsManager::Secret and AWS::ApiGateway::Stage (with a
     warning, still CREATE_COMPLETE): create them as CloudFormation does, so `!Ref GitCredentials`
@@ -233,41 +268,22 @@ def _secrets_and_stages_are_created() -> None:
             secretsmanager_backends[account_id][region_name].delete_secret(
                 secret_id=self.arn, recovery_window_in_days=None, force_delete_without_recovery=True)
 
-    class Stage(CloudFormationModel):
-        __module__ = "moto.apigateway.models"
+    def create_stage(properties: dict, account_id: str, region_name: str) -> str:
+        from moto.apigateway.models import apigateway_backends
 
-        def __init__(self, name: str):
-            self.name = name
+        deployment = properties["DeploymentId"]  # moto's Ref of a Deployment is the object itself
+        stage = apigateway_backends[account_id][region_name].create_stage(
+            function_id=properties["RestApiId"], stage_name=properties["StageName"],
+            deploymentId=getattr(deployment, "id", deployment), description=properties.get("Description", ""),
+        )
+        stage.method_settings = {
+            f"{s.get('ResourcePath', '/*').lstrip('/')}/{s.get('HttpMethod', '*')}": _camel_keys(s)
+            for s in properties.get("MethodSettings", [])
+        }
+        return properties["StageName"]
 
-        @property
-        def physical_resource_id(self) -> str:
-            return self.name
-
-        @staticmethod
-        def cloudformation_name_type() -> str:
-            return "StageName"
-
-        @staticmethod
-        def cloudformation_type() -> str:
-            return "AWS::ApiGateway::Stage"
-
-        @classmethod
-        def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
-            from moto.apigateway.models import apigateway_backends
-
-            properties = cloudformation_json["Properties"]
-            deployment = properties["DeploymentId"]  # moto's Ref of a Deployment is the object itself
-            stage = apigateway_backends[account_id][region_name].create_stage(
-                function_id=properties["RestApiId"], stage_name=properties["StageName"],
-                deploymentId=getattr(deployment, "id", deployment), description=properties.get("Description", ""),
-            )
-            stage.method_settings = {
-                f"{s.get('ResourcePath', '/*').lstrip('/')}/{s.get('HttpMethod', '*')}": _camel_keys(s)
-                for s in properties.get("MethodSettings", [])
-            }
-            return cls(properties["StageName"])
-
-    globals()["_Secret"], globals()["_Stage"] = Secret, Stage  # keep the classes alive (moto finds them by subclassing)
+    _MODELS.append(Secret)  # keep it alive: moto finds models by subclassing
+    _named_model("AWS::ApiGateway::Stage", "moto.apigateway.models", "StageName", create_stage)
 
 
 def _bucket_policies_are_created() -> None:
@@ -275,7 +291,6 @@ def _bucket_policies_are_created() -> None:
     without its LifecycleConfiguration and PublicAccessBlockConfiguration: apply them as
     CloudFormation does, so the deployed bucket holds the template's TLS-only statement, its
     expiry rules and its public access block."""
-    from moto.core.common_models import CloudFormationModel
     from moto.s3.models import FakeBucket, s3_backends
     from moto.utilities.utils import get_partition
 
@@ -300,36 +315,13 @@ def _bucket_policies_are_created() -> None:
 
     FakeBucket.create_from_cloudformation_json = classmethod(create_bucket)
 
-    class BucketPolicy(CloudFormationModel):
-        __module__ = "moto.s3.models"
+    def create_policy(properties: dict, account_id: str, region_name: str) -> str:
+        bucket = getattr(properties["Bucket"], "name", properties["Bucket"])
+        s3_backends[account_id][get_partition(region_name)].put_bucket_policy(
+            bucket, json.dumps(properties["PolicyDocument"]).encode())
+        return bucket
 
-        def __init__(self, bucket: str):
-            self.bucket = bucket
-
-        @property
-        def physical_resource_id(self) -> str:
-            return self.bucket
-
-        @staticmethod
-        def cloudformation_name_type() -> str:
-            return ""
-
-        @staticmethod
-        def cloudformation_type() -> str:
-            return "AWS::S3::BucketPolicy"
-
-        @classmethod
-        def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
-            from moto.s3.models import s3_backends
-            from moto.utilities.utils import get_partition
-
-            properties = cloudformation_json["Properties"]
-            bucket = getattr(properties["Bucket"], "name", properties["Bucket"])
-            s3_backends[account_id][get_partition(region_name)].put_bucket_policy(
-                bucket, json.dumps(properties["PolicyDocument"]).encode())
-            return cls(bucket)
-
-    globals()["_BucketPolicy"] = BucketPolicy
+    _named_model("AWS::S3::BucketPolicy", "moto.s3.models", "", create_policy)
 
     # moto evaluates a bucket policy's statements without their conditions, so the template's
     # "deny unless TLS" would deny every request. The moto server stands in for S3's HTTPS
