@@ -8,17 +8,17 @@ import json
 import random
 import re
 import string
-import subprocess
 import time
 from types import SimpleNamespace
 
 import boto3
 import pytest
 from tests.support.aws import aws_env, lambda_wheels
-from tests.support.cli import GIT_ID, Cli
+from tests.support.cli import Cli
 from tests.support.server import start_server, stop_server
 from tests.support.fargate_sim import FargateSimulator
 from tests.support.git_http_server import GitHttpServer
+from tests.support.git_repos import bare_clone, make_repo
 
 pytestmark = pytest.mark.aws
 
@@ -28,14 +28,10 @@ TOKEN = "ghp_engine-test-secret-0123456789abcdef"
 
 
 def _private_repo(base):
-    work = base / "src"
-    subprocess.run(["git", *GIT_ID, "init", "-q", "-b", "trunk", str(work)], check=True)
-    (work / "hello.txt").write_text("hello from the private repo\n")
-    subprocess.run(["git", "-C", str(work), "add", "."], check=True)
-    subprocess.run(["git", *GIT_ID, "-C", str(work), "commit", "-qm", "init"], check=True)
     served = base / "served"
     served.mkdir()
-    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(served / "private.git")], check=True)
+    bare_clone(make_repo(base / "src", branch="trunk", files={"hello.txt": "hello from the private repo\n"}),
+               served / "private.git")
     return served
 
 

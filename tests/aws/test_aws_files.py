@@ -27,7 +27,7 @@ from tests.support.aws import aws_env, lambda_wheels
 from tests.support.cli import Cli
 from tests.support.fargate_sim import FargateSimulator
 from tests.support.git_http_server import GitHttpServer
-from tests.support.git_repos import make_repo
+from tests.support.git_repos import two_commit_origin
 from tests.support.server import start_server, stop_server
 
 pytestmark = pytest.mark.aws
@@ -43,11 +43,7 @@ def aws(tmp_path_factory):
     for name, value in aws_env(REGION).items():
         patch.setenv(name, value)
     base = tmp_path_factory.mktemp("aws-files")
-    seed = make_repo(base / "seed", branch="main", files={"app.py": "print('v1')\n", "gone.txt": "to be deleted\n",
-                                                          "run.sh": "#!/bin/sh\necho run\n", ".gitignore": "*.log\n"})
-    (seed / "app.py").write_text("print('v2')\n")
-    git(seed, "commit", "-qam", "two")
-    subprocess.run(["git", "clone", "-q", "--bare", str(seed), str(base / "origin.git")], check=True)
+    origin = two_commit_origin(base)
     repo = GitHttpServer(base, "x-access-token", TOKEN)
     home = base / "home"
     home.mkdir()
@@ -62,7 +58,7 @@ def aws(tmp_path_factory):
                           args=("--engine", "aws", "--stack-name", STACK, "--region", REGION, "--state-dir", str(home / "engine")))
     outputs = {o["OutputKey"]: o["OutputValue"]
                for o in boto3.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]["Outputs"]}
-    yield SimpleNamespace(server=server, sim=sim, repo=repo, origin=base / "origin.git", deployer=deployer, home=home, env=env,
+    yield SimpleNamespace(server=server, sim=sim, repo=repo, origin=origin, deployer=deployer, home=home, env=env,
                           ecs=boto3.client("ecs"), s3=boto3.client("s3"), bucket=outputs["ArtifactsBucketName"])
     stop_server(server)
     sim.close()

@@ -17,7 +17,7 @@ from tests.orchestrator.test_local_changes import git, make_work_in_progress, sn
 from tests.support import runtimes
 from tests.support.files import artifacts, download, upload
 from tests.support.git_http_server import GitHttpServer
-from tests.support.git_repos import make_repo
+from tests.support.git_repos import two_commit_origin
 from tests.support.server import start_server, stop_server
 
 TOKEN = "ghp_local-changes-test-token-0123456789abcdef"
@@ -27,13 +27,9 @@ TOKEN = "ghp_local-changes-test-token-0123456789abcdef"
 def served(tmp_path_factory):
     """A bare origin with two commits on main, served over HTTP with a token."""
     root = tmp_path_factory.mktemp("lc-served")
-    seed = make_repo(root / "seed", branch="main", files={"app.py": "print('v1')\n", "gone.txt": "to be deleted\n",
-                                                          "run.sh": "#!/bin/sh\necho run\n", ".gitignore": "*.log\n"})
-    (seed / "app.py").write_text("print('v2')\n")
-    git(seed, "commit", "-qam", "two")
-    subprocess.run(["git", "clone", "-q", "--bare", str(seed), str(root / "origin.git")], check=True)
+    origin = two_commit_origin(root)
     server = GitHttpServer(root, "x-access-token", TOKEN)
-    yield server, root / "origin.git"
+    yield server, origin
     server.close()
 
 
