@@ -16,7 +16,7 @@ from pathlib import Path
 import boto3
 import pytest
 import yaml
-from tests.support.aws import ACCOUNT, aws_env, lambda_wheels
+from tests.support.aws import ACCOUNT, deploy_env, in_region
 from tests.support.cli import Cli
 
 pytestmark = pytest.mark.aws
@@ -28,19 +28,15 @@ TOKEN = "ghp_deploytestsecret0123456789"
 
 @pytest.fixture(scope="module")
 def aws():
-    patch = pytest.MonkeyPatch()
-    for name, value in aws_env(REGION).items():
-        patch.setenv(name, value)
-    yield
-    patch.undo()
+    with in_region(REGION):
+        yield
 
 
 @pytest.fixture
 def cli(aws, tmp_path) -> Cli:
     home = tmp_path / "home"
     home.mkdir()
-    return Cli(home, extra_env={**aws_env(REGION), "MYCLI_LAMBDA_WHEELS": str(lambda_wheels()),
-                                "MYCLI_DEPLOY_POLL_SECONDS": "0.1"})
+    return Cli(home, extra_env=deploy_env(REGION))
 
 
 def _function_zip(name: str) -> bytes:

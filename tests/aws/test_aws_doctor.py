@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import boto3
 import pytest
 
-from tests.support.aws import ACCOUNT, aws_env, lambda_wheels
+from tests.support.aws import ACCOUNT, aws_env, in_region, lambda_wheels
 from tests.support.cli import Cli
 
 pytestmark = pytest.mark.aws
@@ -24,14 +24,10 @@ REGION = "eu-west-3"
 def aws(tmp_path_factory):
     from mycli_magic.aws.lambda_package import build_zip
 
-    patch = pytest.MonkeyPatch()
-    env = aws_env(REGION)
-    for name, value in env.items():
-        patch.setenv(name, value)
-    home = tmp_path_factory.mktemp("doctor-home")
-    package = build_zip({"MYCLI_LAMBDA_WHEELS": str(lambda_wheels())})
-    yield SimpleNamespace(cli=Cli(home, extra_env=env), package=package)
-    patch.undo()
+    with in_region(REGION):
+        home = tmp_path_factory.mktemp("doctor-home")
+        package = build_zip({"MYCLI_LAMBDA_WHEELS": str(lambda_wheels())})
+        yield SimpleNamespace(cli=Cli(home, extra_env=aws_env(REGION)), package=package)
 
 
 def deploy(aws, stack: str) -> dict:

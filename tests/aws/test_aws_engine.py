@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import boto3
 import pytest
-from tests.support.aws import aws_env, lambda_wheels
+from tests.support.aws import deploy_env, in_region
 from tests.support.cli import Cli
 from tests.support.server import start_server, stop_server
 from tests.support.fargate_sim import FargateSimulator
@@ -37,27 +37,24 @@ def _private_repo(base):
 
 @pytest.fixture(scope="module")
 def aws(tmp_path_factory):
-    patch = pytest.MonkeyPatch()
-    for name, value in aws_env(REGION).items():
-        patch.setenv(name, value)
-    base = tmp_path_factory.mktemp("aws-engine")
-    git = GitHttpServer(_private_repo(base), "x-access-token", TOKEN)
-    home = base / "home"
-    home.mkdir()
-    env = {**aws_env(REGION), "MYCLI_LAMBDA_WHEELS": str(lambda_wheels()), "MYCLI_DEPLOY_POLL_SECONDS": "0.1"}
-    deployer = Cli(home, extra_env=env)
-    done = deployer.run("init", "--force", "--capacity", "fargate", "--region", REGION, "--stack-name", STACK,
-                        "--github-host", git.host, env={"GITHUB_TOKEN": TOKEN})
-    assert done.returncode == 0, done.stderr
-    sim = FargateSimulator(REGION).start()
-    server = start_server(home, extra_env={**env, "MYCLI_TIMEOUT_GRACE_SECONDS": "2", "MYCLI_LOG_SETTLE_SECONDS": "1"},
-                          args=("--engine", "aws", "--stack-name", STACK, "--region", REGION, "--state-dir", str(home / "engine")))
-    cli = Cli(home, extra_env={**env, "MYCLI_API_ENDPOINT": server.url, "MYCLI_API_KEY": server.key})
-    yield SimpleNamespace(server=server, cli=cli, sim=sim, git=git, ecs=boto3.client("ecs"), cluster=f"{STACK}-cluster")
-    stop_server(server)
-    sim.close()
-    git.close()
-    patch.undo()
+    with in_region(REGION):
+        base = tmp_path_factory.mktemp("aws-engine")
+        git = GitHttpServer(_private_repo(base), "x-access-token", TOKEN)
+        home = base / "home"
+        home.mkdir()
+        env = deploy_env(REGION)
+        deployer = Cli(home, extra_env=env)
+        done = deployer.run("init", "--force", "--capacity", "fargate", "--region", REGION, "--stack-name", STACK,
+                            "--github-host", git.host, env={"GITHUB_TOKEN": TOKEN})
+        assert done.returncode == 0, done.stderr
+        sim = FargateSimulator(REGION).start()
+        server = start_server(home, extra_env={**env, "MYCLI_TIMEOUT_GRACE_SECONDS": "2", "MYCLI_LOG_SETTLE_SECONDS": "1"},
+                              args=("--engine", "aws", "--stack-name", STACK, "--region", REGION, "--state-dir", str(home / "engine")))
+        cli = Cli(home, extra_env={**env, "MYCLI_API_ENDPOINT": server.url, "MYCLI_API_KEY": server.key})
+        yield SimpleNamespace(server=server, cli=cli, sim=sim, git=git, ecs=boto3.client("ecs"), cluster=f"{STACK}-cluster")
+        stop_server(server)
+        sim.close()
+        git.close()
 
 
 def _wait(aws, execution_id: str, timeout: float = 60) -> dict:

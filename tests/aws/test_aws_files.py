@@ -23,7 +23,7 @@ import pytest
 from mycli_magic.local_changes import capture
 from mycli_magic.transfer import pack_uploads
 from tests.orchestrator.test_local_changes import git, make_work_in_progress, snapshot
-from tests.support.aws import aws_env, lambda_wheels
+from tests.support.aws import deploy_env, in_region
 from tests.support.cli import Cli
 from tests.support.fargate_sim import FargateSimulator
 from tests.support.git_http_server import GitHttpServer
@@ -39,31 +39,28 @@ TOKEN = "ghp_files-test-secret-0123456789abcdef"
 
 @pytest.fixture(scope="module")
 def aws(tmp_path_factory):
-    patch = pytest.MonkeyPatch()
-    for name, value in aws_env(REGION).items():
-        patch.setenv(name, value)
-    base = tmp_path_factory.mktemp("aws-files")
-    origin = two_commit_origin(base)
-    repo = GitHttpServer(base, "x-access-token", TOKEN)
-    home = base / "home"
-    home.mkdir()
-    env = {**aws_env(REGION), "MYCLI_LAMBDA_WHEELS": str(lambda_wheels()), "MYCLI_DEPLOY_POLL_SECONDS": "0.1"}
-    deployer = Cli(home, extra_env=env)
-    done = deployer.run("init", "--force", "--capacity", "fargate", "--region", REGION, "--stack-name", STACK,
-                        "--github-host", repo.host, env={"GITHUB_TOKEN": TOKEN})
-    assert done.returncode == 0, done.stderr
-    sim = FargateSimulator(REGION).start()
-    server = start_server(home, extra_env={**env, "MYCLI_TIMEOUT_GRACE_SECONDS": "30", "MYCLI_LOG_SETTLE_SECONDS": "1",
-                                           "MYCLI_MAX_ARTIFACT_MB": "1"},
-                          args=("--engine", "aws", "--stack-name", STACK, "--region", REGION, "--state-dir", str(home / "engine")))
-    outputs = {o["OutputKey"]: o["OutputValue"]
-               for o in boto3.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]["Outputs"]}
-    yield SimpleNamespace(server=server, sim=sim, repo=repo, origin=origin, deployer=deployer, home=home, env=env,
-                          ecs=boto3.client("ecs"), s3=boto3.client("s3"), bucket=outputs["ArtifactsBucketName"])
-    stop_server(server)
-    sim.close()
-    repo.close()
-    patch.undo()
+    with in_region(REGION):
+        base = tmp_path_factory.mktemp("aws-files")
+        origin = two_commit_origin(base)
+        repo = GitHttpServer(base, "x-access-token", TOKEN)
+        home = base / "home"
+        home.mkdir()
+        env = deploy_env(REGION)
+        deployer = Cli(home, extra_env=env)
+        done = deployer.run("init", "--force", "--capacity", "fargate", "--region", REGION, "--stack-name", STACK,
+                            "--github-host", repo.host, env={"GITHUB_TOKEN": TOKEN})
+        assert done.returncode == 0, done.stderr
+        sim = FargateSimulator(REGION).start()
+        server = start_server(home, extra_env={**env, "MYCLI_TIMEOUT_GRACE_SECONDS": "30", "MYCLI_LOG_SETTLE_SECONDS": "1",
+                                               "MYCLI_MAX_ARTIFACT_MB": "1"},
+                              args=("--engine", "aws", "--stack-name", STACK, "--region", REGION, "--state-dir", str(home / "engine")))
+        outputs = {o["OutputKey"]: o["OutputValue"]
+                   for o in boto3.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]["Outputs"]}
+        yield SimpleNamespace(server=server, sim=sim, repo=repo, origin=origin, deployer=deployer, home=home, env=env,
+                              ecs=boto3.client("ecs"), s3=boto3.client("s3"), bucket=outputs["ArtifactsBucketName"])
+        stop_server(server)
+        sim.close()
+        repo.close()
 
 
 def _call(aws, payload: dict) -> dict:

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import boto3
 import pytest
-from tests.support.aws import aws_env, lambda_wheels
+from tests.support.aws import deploy_env
 from tests.support.server import ISOLATED_VARS, start_server, stop_server
 from tests.support.fargate_sim import FargateSimulator
 from tests.support.ipython import new_shell
@@ -30,8 +30,7 @@ def deployed(tmp_path_factory):
     patch = pytest.MonkeyPatch()
     for name in ISOLATED_VARS:
         patch.delenv(name, raising=False)
-    env = {**aws_env(REGION), "MYCLI_HOME": str(home), "MYCLI_LAMBDA_WHEELS": str(lambda_wheels()),
-           "MYCLI_DEPLOY_POLL_SECONDS": "0.1", "MYCLI_DISPLAY": "text"}
+    env = {**deploy_env(REGION), "MYCLI_HOME": str(home), "MYCLI_DISPLAY": "text"}
     for name, value in env.items():
         patch.setenv(name, value)
     shell = new_shell(base / "ipython")

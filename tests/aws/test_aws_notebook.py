@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.aws import aws_env, lambda_wheels
+from tests.support.aws import aws_env, deploy_env
 from tests.support.cli import Cli
 from tests.support.server import ROOT, clean_env, start_server, stop_server
 from tests.support.fargate_sim import FargateSimulator
@@ -39,7 +39,7 @@ def aws_backend(base: Path):
     os.environ.update(aws_env(REGION))
     home = base / "mycli-home"
     home.mkdir()
-    env = {**aws_env(REGION), "MYCLI_LAMBDA_WHEELS": str(lambda_wheels()), "MYCLI_DEPLOY_POLL_SECONDS": "0.1"}
+    env = deploy_env(REGION)
     done = Cli(home, extra_env=env).run("init", "--force", "--capacity", "fargate", "--region", REGION, "--stack-name", STACK)
     assert done.returncode == 0, done.stderr
     sim = FargateSimulator(REGION).start()

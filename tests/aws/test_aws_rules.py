@@ -12,7 +12,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support.aws import aws_env
+from tests.support.aws import aws_env, in_region
 from tests.support.aws_rules import DOCS, FARGATE_SIZES, fargate_size_ok
 
 pytestmark = pytest.mark.aws
@@ -24,13 +24,10 @@ REGION = "sa-east-1"
 def aws():
     from moto.moto_api import state_manager
 
-    patch = pytest.MonkeyPatch()
-    for name, value in aws_env(REGION).items():
-        patch.setenv(name, value)
-    # tasks keep the state they are given, as in the Fargate simulator
-    state_manager.set_transition(model_name="ecs::task", transition={"progression": "manual", "times": 10**9})
-    yield
-    patch.undo()
+    with in_region(REGION):
+        # tasks keep the state they are given, as in the Fargate simulator
+        state_manager.set_transition(model_name="ecs::task", transition={"progression": "manual", "times": 10**9})
+        yield
 
 
 def _code(exc: pytest.ExceptionInfo) -> str:

@@ -11,7 +11,7 @@ import time
 import boto3
 import pytest
 
-from tests.support.aws import aws_env
+from tests.support.aws import in_region
 from tests.support.fargate_sim import FargateSimulator
 
 pytestmark = pytest.mark.aws
@@ -21,20 +21,17 @@ REGION = "ca-central-1"
 
 @pytest.fixture(scope="module")
 def ecs():
-    patch = pytest.MonkeyPatch()
-    for name, value in aws_env(REGION).items():
-        patch.setenv(name, value)
-    ec2, client = boto3.client("ec2"), boto3.client("ecs")
-    vpc = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.8.1.0/24")["Subnet"]["SubnetId"]
-    group = ec2.create_security_group(GroupName="sim", Description="sim", VpcId=vpc)["GroupId"]
-    client.create_cluster(clusterName="sim")
-    boto3.client("logs").create_log_group(logGroupName="/sim")
-    sim = FargateSimulator(REGION).start()
-    network = {"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group], "assignPublicIp": "ENABLED"}}
-    yield client, network, sim
-    sim.close()
-    patch.undo()
+    with in_region(REGION):
+        ec2, client = boto3.client("ec2"), boto3.client("ecs")
+        vpc = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.8.1.0/24")["Subnet"]["SubnetId"]
+        group = ec2.create_security_group(GroupName="sim", Description="sim", VpcId=vpc)["GroupId"]
+        client.create_cluster(clusterName="sim")
+        boto3.client("logs").create_log_group(logGroupName="/sim")
+        sim = FargateSimulator(REGION).start()
+        network = {"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group], "assignPublicIp": "ENABLED"}}
+        yield client, network, sim
+        sim.close()
 
 
 def _container(name: str, script: str, essential: bool, depends: list | None = None) -> dict:

@@ -10,6 +10,8 @@ import atexit
 import os
 import subprocess
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ACCOUNT = "123456789012"
@@ -49,6 +51,24 @@ def moto_endpoint() -> str:
 def aws_env(region: str) -> dict[str, str]:
     """What a process needs to talk to the moto server as if it were AWS in `region`."""
     return {"AWS_ENDPOINT_URL": moto_endpoint(), "AWS_REGION": region, "AWS_DEFAULT_REGION": region, **FAKE_CREDENTIALS}
+
+
+@contextmanager
+def in_region(region: str) -> Iterator[None]:
+    """This process's boto3 clients reach the moto server as `region` until the block ends (a
+    module fixture's set-up, where pytest's function-scoped monkeypatch cannot serve)."""
+    import pytest
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in aws_env(region).items():
+            patch.setenv(name, value)
+        yield
+
+
+def deploy_env(region: str) -> dict[str, str]:
+    """What `mycli init` needs to deploy into the moto server quickly: `aws_env`, the cached
+    bcrypt wheel, and a short stack poll."""
+    return {**aws_env(region), "MYCLI_LAMBDA_WHEELS": str(lambda_wheels()), "MYCLI_DEPLOY_POLL_SECONDS": "0.1"}
 
 
 def lambda_wheels() -> Path:
