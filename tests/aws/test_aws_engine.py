@@ -15,7 +15,7 @@ import boto3
 import pytest
 from tests.support.aws import deploy_env, in_region
 from tests.support.cli import Cli
-from tests.support.server import start_server, stop_server
+from tests.support.server import follow_to_the_end, run_to_the_end, start_server, stop_server
 from tests.support.fargate_sim import FargateSimulator
 from tests.support.git_http_server import GitHttpServer
 from tests.support.git_repos import bare_clone, make_repo
@@ -58,20 +58,13 @@ def aws(tmp_path_factory):
 
 
 def _wait(aws, execution_id: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status, body = aws.server.call({"action": "status", "execution_id": execution_id})
-        assert status == 200, body
-        if body["status"] == "STOPPED":
-            return body
-        time.sleep(0.2)
-    raise AssertionError(f"execution {execution_id} did not stop within {timeout} s")
+    """The final status, once the whole log has been shipped."""
+    follow_to_the_end(aws.server, execution_id, timeout)
+    return aws.server.call({"action": "status", "execution_id": execution_id})[1]
 
 
 def _run(aws, command: str, **fields) -> dict:
-    status, body = aws.server.call({"action": "exec", "command": command, "skip_git": True, **fields})
-    assert status == 200, body
-    return _wait(aws, body["execution_id"])
+    return run_to_the_end(aws.server, {"command": command, "skip_git": True, **fields})[0]
 
 
 def _task(aws, task_arn: str) -> dict:

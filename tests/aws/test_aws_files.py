@@ -28,7 +28,7 @@ from tests.support.cli import Cli
 from tests.support.fargate_sim import FargateSimulator
 from tests.support.git_http_server import GitHttpServer
 from tests.support.git_repos import two_commit_origin
-from tests.support.server import start_server, stop_server
+from tests.support.server import run_to_the_end, start_server, stop_server
 
 pytestmark = pytest.mark.aws
 
@@ -78,22 +78,6 @@ def _upload(aws, data: bytes, purpose: str = "inputs") -> str:
     return answer["upload_id"]
 
 
-def _finish(aws, payload: dict, timeout: float = 90) -> tuple[dict, list[str]]:
-    """Run to the end; the final status and the whole log, paged as a follower does."""
-    execution_id = _call(aws, {"action": "exec", **payload})["execution_id"]
-    lines, token = [], None
-    deadline = time.monotonic() + timeout
-    while True:
-        assert time.monotonic() < deadline, lines[-20:]
-        body = _call(aws, {"action": "logs", "execution_id": execution_id, "wait_seconds": 2,
-                           **({"next_token": token} if token else {})})
-        lines += [e["message"] for e in body["events"]]
-        token = body["next_token"]
-        if body["complete"]:
-            break
-    return _call(aws, {"action": "status", "execution_id": execution_id}), lines
-
-
 def _artifacts(aws, execution_id: str) -> dict:
     answer = _call(aws, {"action": "artifacts", "execution_id": execution_id})
     assert answer["execution_id"] == execution_id and answer["complete"] is True, answer
@@ -116,7 +100,7 @@ def test_inputs_arrive_byte_for_byte_and_outputs_come_back(aws, tmp_path):
     command = ('cd "$MYCLI_INPUTS" && ./tool.sh && cp data/blob.bin "$MYCLI_OUTPUTS/copy.bin" && '
                'mkdir -p "$MYCLI_OUTPUTS/sub dir" && printf "ünï\\n" > "$MYCLI_OUTPUTS/sub dir/nämé.txt" && '
                'echo hidden > "$MYCLI_OUTPUTS/.hidden" && pwd')
-    final, lines = _finish(aws, {"command": command, "skip_git": True, "inputs": upload_id})
+    final, lines = run_to_the_end(aws.server, {"command": command, "skip_git": True, "inputs": upload_id})
     assert final["exit_code"] == 0, lines
     assert "tool ran" in lines and "/mycli/inputs" in lines
     answer = _artifacts(aws, final["execution_id"])
@@ -139,7 +123,8 @@ def test_modes_are_kept_and_a_body_other_than_the_declared_one_is_refused(aws, t
     (tmp_path / "x.sh").write_text("#!/bin/sh\necho x\n")
     (tmp_path / "x.sh").chmod(0o750)
     data = pack_uploads([tmp_path / "x.sh"], tmp_path).path.read_bytes()
-    final, lines = _finish(aws, {"command": 'stat -c "%a" "$MYCLI_INPUTS/x.sh"', "skip_git": True, "inputs": _upload(aws, data)})
+    final, lines = run_to_the_end(aws.server, {"command": 'stat -c "%a" "$MYCLI_INPUTS/x.sh"', "skip_git": True,
+                                               "inputs": _upload(aws, data)})
     assert final["exit_code"] == 0 and "750" in lines, lines
     answer = _call(aws, {"action": "upload", "size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "purpose": "inputs"})
     assert "X-Amz-SignedHeaders=content-length%3Bhost%3Bx-amz-checksum-sha256" in answer["url"]
@@ -156,10 +141,10 @@ def test_modes_are_kept_and_a_body_other_than_the_declared_one_is_refused(aws, t
 
 
 def test_outputs_come_back_after_a_failure_and_a_timeout(aws):
-    final, lines = _finish(aws, {"command": 'echo partial > "$MYCLI_OUTPUTS/log.txt"; exit 3', "skip_git": True})
+    final, lines = run_to_the_end(aws.server, {"command": 'echo partial > "$MYCLI_OUTPUTS/log.txt"; exit 3', "skip_git": True})
     assert final["exit_code"] == 3
     assert [a["name"] for a in _artifacts(aws, final["execution_id"])["artifacts"]] == ["log.txt"]
-    final, lines = _finish(aws, {"command": 'echo before > "$MYCLI_OUTPUTS/t.txt"; sleep 60', "skip_git": True,
+    final, lines = run_to_the_end(aws.server, {"command": 'echo before > "$MYCLI_OUTPUTS/t.txt"; sleep 60', "skip_git": True,
                                  "timeout_seconds": 2})
     assert final["exit_code"] == 124 and "✗ Timed out after 2 s, the run's --timeout" in lines
     answer = _artifacts(aws, final["execution_id"])
@@ -177,7 +162,7 @@ def test_only_regular_files_under_the_caps_leave_the_run(aws):
         "head -c 2000000 /dev/zero > big.bin",
         "head -c 1000 /dev/zero > small.bin",
     ])
-    final, lines = _finish(aws, {"command": command, "skip_git": True})
+    final, lines = run_to_the_end(aws.server, {"command": command, "skip_git": True})
     assert final["exit_code"] == 0, lines
     answer = _artifacts(aws, final["execution_id"])
     assert sorted(a["name"] for a in answer["artifacts"]) == ["real/ok.txt", "small.bin"]
@@ -214,7 +199,7 @@ def test_local_changes_arrive_and_the_token_stays_in_fetch(aws, tmp_path):
     changes = capture(work, "main")
     upload_id = _upload(aws, changes.archive, purpose="local_changes")
     command = 'git rev-parse HEAD; tar -cf - --exclude=.git --exclude="*.log" . | gzip > "$MYCLI_OUTPUTS/tree.tgz"; env | sort'
-    final, lines = _finish(aws, {"command": command, "repo": f"http://{aws.repo.host}/origin.git", "branch": "main",
+    final, lines = run_to_the_end(aws.server, {"command": command, "repo": f"http://{aws.repo.host}/origin.git", "branch": "main",
                                  "local_changes": upload_id})
     assert final["exit_code"] == 0, lines
     assert any(line.startswith("✓ Local changes applied: 1 local commit") for line in lines)
@@ -233,7 +218,7 @@ def test_local_changes_arrive_and_the_token_stays_in_fetch(aws, tmp_path):
 
 
 def test_a_failed_clone_is_the_executors_200_and_publish_still_answers(aws):
-    final, lines = _finish(aws, {"command": "echo never", "repo": f"http://{aws.repo.host}/missing.git", "branch": "main"})
+    final, lines = run_to_the_end(aws.server, {"command": "echo never", "repo": f"http://{aws.repo.host}/missing.git", "branch": "main"})
     assert final["exit_code"] == 200 and "never" not in lines
     assert any("the repository could not be cloned" in line for line in lines)
     answer = _artifacts(aws, final["execution_id"])

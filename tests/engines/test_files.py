@@ -16,6 +16,7 @@ import pytest
 
 from mycli_magic.transfer import pack_uploads
 from tests.support.files import artifacts, download, request, tar_gz, upload
+from tests.support.server import follow_to_the_end
 
 WRITE = "mkdir -p $MYCLI_OUTPUTS/sub && printf 'result\\n' > $MYCLI_OUTPUTS/result.txt && echo nested > $MYCLI_OUTPUTS/sub/n.txt"
 
@@ -28,22 +29,6 @@ def start(engine, command: str, **fields) -> str:
     status, body = engine.call({"action": "exec", "command": command, "skip_git": True, **fields})
     assert status == 200, body
     return body["execution_id"]
-
-
-def follow_to_the_end(engine, execution_id: str, timeout: float = 90) -> list[str]:
-    """Every line, as `logs -f` reads them: until a page says complete."""
-    lines, token, deadline = [], None, time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        payload = {"action": "logs", "execution_id": execution_id, "wait_seconds": 5, "text": False}
-        if token:
-            payload["next_token"] = token
-        status, page = engine.call(payload)
-        assert status == 200, page
-        lines += [e["message"] for e in page["events"]]
-        token = page["next_token"]
-        if page["complete"]:
-            return lines
-    raise AssertionError(f"{execution_id}: the log was not complete within {timeout} s")
 
 
 @pytest.mark.parametrize("how, command, fields, exit_code", [

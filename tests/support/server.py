@@ -83,6 +83,33 @@ class Server:
             token = body["next_token"]
 
 
+def follow_to_the_end(server: Server, execution_id: str, timeout: float = 90) -> list[str]:
+    """Every line, as `logs -f` reads them: long-polling with the engine's own tokens until a page
+    says complete (so on any engine, and the whole log has been shipped when it returns)."""
+    lines, token, deadline = [], None, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        payload = {"action": "logs", "execution_id": execution_id, "wait_seconds": 5, "text": False}
+        if token:
+            payload["next_token"] = token
+        status, page = server.call(payload)
+        assert status == 200, page
+        lines += [e["message"] for e in page["events"]]
+        token = page["next_token"]
+        if page["complete"]:
+            return lines
+    raise AssertionError(f"{execution_id}: the log was not complete within {timeout} s; last lines {lines[-20:]}")
+
+
+def run_to_the_end(server: Server, payload: dict, timeout: float = 90) -> tuple[dict, list[str]]:
+    """exec `payload` and follow it to the end: (the final status, every line)."""
+    status, body = server.call({"action": "exec", **payload})
+    assert status == 200, body
+    lines = follow_to_the_end(server, body["execution_id"], timeout)
+    status, final = server.call({"action": "status", "execution_id": body["execution_id"]})
+    assert status == 200, final
+    return final, lines
+
+
 def start_server(home: Path, extra_env: dict | None = None, args: tuple[str, ...] = (), python: str = sys.executable,
                  user: int | None = None, group: int | None = None) -> Server:
     """Start `mycli server --port 0` as a real process (as `user`, if given) and wait until it answers."""
