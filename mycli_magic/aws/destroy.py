@@ -16,6 +16,8 @@ import os
 import time
 from typing import Mapping
 
+from orchestrator.engines.ecs_aws import error_code
+
 from .. import config
 from . import stack as aws_stack
 from .stack import AwsError, Progress, resolve_region
@@ -81,7 +83,7 @@ def _stop_tasks(cluster: str, region: str, progress: Progress) -> None:
         try:
             running = listed("RUNNING")
         except ClientError as exc:
-            if "ClusterNotFound" in str(exc):
+            if error_code(exc) == "ClusterNotFoundException":
                 return
             raise
         if running:
@@ -133,7 +135,7 @@ def _empty_bucket(bucket: str, region: str, progress: Progress) -> None:
                     s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
                     removed += len(keys)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "NoSuchBucket":
+            if error_code(exc) != "NoSuchBucket":
                 raise
     progress(f"✓ Removed {removed} object(s)")
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from typing import Iterator
 
+from orchestrator.engines.ecs_aws import error_code
+
 from .doctor import OK, PROBLEM, Finding
 from .stack import aws_errors, client, failure_reason, stack_outputs
 
@@ -26,10 +28,6 @@ SECRET_KEYS = {"github_token", "gitlab_token", "ssh_private_key"}
 # function variable → the stack output it must equal
 SETTINGS = {"MYCLI_CLUSTER": "ClusterName", "MYCLI_TASK_DEFINITION": "TaskDefinitionFamily", "MYCLI_LOG_GROUP": "LogGroupName",
             "MYCLI_EXECUTIONS_TABLE": "ExecutionsTableName", "MYCLI_SUBNETS": "SubnetIds", "MYCLI_SECURITY_GROUPS": "SecurityGroupId"}
-
-
-def error_code(exc: BaseException) -> str:
-    return str((getattr(exc, "response", None) or {}).get("Error", {}).get("Code", ""))
 
 
 class Context:

@@ -9,8 +9,10 @@ import json
 from typing import Iterator
 from urllib.parse import urlsplit
 
+from orchestrator.engines.ecs_aws import error_code
+
 from .doctor import NOTE, OK, PROBLEM, Finding
-from .doctor_checks import SECRET_KEYS, Context, error_code
+from .doctor_checks import SECRET_KEYS, Context
 from .stack import aws_errors
 
 
