@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterable
 
-from orchestrator.artifacts import valid_name
+from orchestrator.artifacts import human_size, valid_name
 
 from .errors import MycliError, UsageError
 
@@ -38,14 +38,6 @@ class Packed:
 
     def describe(self) -> str:
         return f"{self.files} file{'s' if self.files != 1 else ''}, {human_size(self.content_bytes)}"
-
-
-def human_size(size: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:,} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return ""
 
 
 def pack_uploads(paths: Iterable[str | Path], workdir: Path, cap: int = DEFAULT_UPLOAD_CAP) -> Packed:

@@ -55,14 +55,6 @@ class FileCaps:
                    cap("MYCLI_MAX_ARTIFACTS_MB", 1024))
 
 
-def human_size(size: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:,} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return ""
-
-
 class LocalFiles:
     def __init__(self, state_dir: Path, store, caps: FileCaps):
         self.caps = caps
@@ -191,7 +183,7 @@ def _log_lines(got: collector.Collected) -> list[str]:
     if not (got.artifacts or got.skipped):
         return []
     count = len(got.artifacts)
-    lines = [f"→ Artifacts: {count} file{'s' if count != 1 else ''}, {human_size(got.total_bytes)}"]
+    lines = [f"→ Artifacts: {count} file{'s' if count != 1 else ''}, {collector.human_size(got.total_bytes)}"]
     lines += [f"→ Skipped {line}" for line in got.skipped[:MAX_SKIPPED_LOG_LINES]]
     if len(got.skipped) > MAX_SKIPPED_LOG_LINES:
         lines.append(f"→ … and {len(got.skipped) - MAX_SKIPPED_LOG_LINES} more skipped (the artifacts action lists them)")
