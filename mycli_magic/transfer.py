@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import BinaryIO, Iterable
 
 from orchestrator.artifacts import human_size, valid_name
+from orchestrator.validation import DEFAULT_MAX_UPLOAD_BYTES
 
 from .errors import MycliError, UsageError
 
-DEFAULT_UPLOAD_CAP = 100 * 1024 * 1024
+DEFAULT_UPLOAD_CAP = DEFAULT_MAX_UPLOAD_BYTES  # the engines' default: refused here before packing
 _CHUNK = 1 << 20
 
 

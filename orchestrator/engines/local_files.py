@@ -26,7 +26,7 @@ from urllib.parse import quote
 from .. import artifacts as collector
 from ..errors import NotFound
 from ..ids import is_execution_id
-from ..validation import ExecRequest
+from ..validation import DEFAULT_MAX_UPLOAD_BYTES, ExecRequest
 from .local_file_records import Collection, FileRecords
 from .local_retention import _number
 from .local_uploads import Uploads, extract
@@ -51,8 +51,9 @@ class FileCaps:
         def cap(name: str, default: float) -> int:
             value = _number(environ, name, default, 1 << 20)
             return int(value * MIB) or 1 << 62
-        return cls(cap("MYCLI_MAX_UPLOAD_MB", 100), cap("MYCLI_MAX_ARTIFACT_MB", 100),
-                   cap("MYCLI_MAX_ARTIFACTS_MB", 1024))
+        return cls(cap("MYCLI_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_BYTES / MIB),
+                   cap("MYCLI_MAX_ARTIFACT_MB", collector.DEFAULT_MAX_FILE_BYTES / MIB),
+                   cap("MYCLI_MAX_ARTIFACTS_MB", collector.DEFAULT_MAX_RUN_BYTES / MIB))
 
 
 class LocalFiles:
