@@ -28,7 +28,7 @@ from ..errors import NotFound
 from ..ids import is_execution_id
 from ..validation import DEFAULT_MAX_UPLOAD_BYTES, ExecRequest
 from .local_file_records import Collection, FileRecords
-from .local_retention import _number
+from .local_retention import env_number
 from .local_uploads import Uploads, extract
 
 log = logging.getLogger("mycli.local")
@@ -49,7 +49,7 @@ class FileCaps:
         """MYCLI_MAX_UPLOAD_MB (100), MYCLI_MAX_ARTIFACT_MB (100), MYCLI_MAX_ARTIFACTS_MB (1024);
         0 turns a cap off."""
         def cap(name: str, default: float) -> int:
-            value = _number(environ, name, default, 1 << 20)
+            value = env_number(environ, name, default, 1 << 20)
             return int(value * MIB) or 1 << 62
         return cls(cap("MYCLI_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_BYTES / MIB),
                    cap("MYCLI_MAX_ARTIFACT_MB", collector.DEFAULT_MAX_FILE_BYTES / MIB),
