@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Mapping
 
 from ..errors import ServerMisconfigured
+from ..exec_fields import registry_host
 from ..shell import sh_quote
 from ..sizes import Size, format_cpu
 from .local_probe import ProbeFailed, Prober, SettingWrong
@@ -85,12 +86,9 @@ def engine_id(state_dir: Path) -> str:
 def qualified_image(runtime: str, image: str) -> str:
     """podman with Debian's stock registries.conf refuses unqualified names that have no alias;
     mycli's names mean what they mean on Docker Hub and ECS, so say so to podman."""
-    if runtime != "podman":
+    if runtime != "podman" or registry_host(image) is not None:
         return image
-    first, slash, _ = image.partition("/")
-    if slash and ("." in first or ":" in first or first == "localhost"):
-        return image
-    return f"docker.io/{image}" if slash else f"docker.io/library/{image}"
+    return f"docker.io/{image}" if "/" in image else f"docker.io/library/{image}"
 
 
 class ContainerRuntime:
