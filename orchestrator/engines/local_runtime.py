@@ -31,6 +31,7 @@ WORKSPACE = "/workspace"
 CONTROL = "/mycli"  # the run's own files: script.sh, and rc (the script's exit code) at its end
 CLIENT_TIMEOUT = 30.0
 BASE_VARS = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME")
+HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # when the engine's own has none
 PROXY_VARS = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
 # What docker's and podman's clients read to find and configure their daemon / storage.
 RUNTIME_VARS = (
@@ -74,7 +75,7 @@ done
 def client_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """The runtime client's environment: what it needs to find its daemon and storage."""
     env = {k: environ[k] for k in (*BASE_VARS, *PROXY_VARS, *RUNTIME_VARS) if k in environ}
-    env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    env.setdefault("PATH", HOST_PATH)
     return env
 
 
