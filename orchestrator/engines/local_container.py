@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 from ..errors import BadRequest
 from ..shell import NOT_STARTED_EXIT_CODE, TIMEOUT_EXIT_CODE, timed_out_words
 from ..sizes import Size, format_cpu
-from .local_runtime import CONTROL, ContainerRuntime, applied_cpu, qualified_image
+from .local_runtime import CONTROL, ContainerRuntime, applied_cpu, mountable, qualified_image
 
 log = logging.getLogger("mycli.local")
 
@@ -207,7 +207,7 @@ def local_repo_path(repo: str | None) -> Path | None:
     path = Path(repo)
     if not path.is_dir():
         return None
-    if ":" in repo or "," in repo:
+    if not mountable(repo):
         raise BadRequest(f"repo {repo[:80]!r} has a ':' or ',', which a container bind mount cannot name; "
                          "move or link the repository to a path without them")
     return path

@@ -139,7 +139,7 @@ class ContainerRuntime:
         exists in every image), `control` at /mycli, extra `mounts` (host, target, read-only);
         only `env_names` taken from the client's environment; `size` clamped to `cores`."""
         for path in (workspace, control, *(m[0] for m in mounts)):
-            if ":" in str(path) or "," in str(path):
+            if not mountable(path):
                 raise ProbeFailed(f"{path} has a ':' or ',', which a bind mount cannot name; move the state dir")
         argv = [*self.client, "run", "--rm", "--init", "--pull", "never", "--name", name]
         argv += [f"--label={key}={value}" for key, value in {"mycli.engine": self.engine, **labels}.items()]
@@ -220,6 +220,11 @@ class ContainerRuntime:
         return ids
 
 
+def mountable(path: Path | str) -> bool:
+    """Whether `-v HOST:TARGET` can name `path`: a ':' or ',' in it would split the option."""
+    return not any(c in str(path) for c in ":,")
+
+
 def applied_cpu(cpu: float, cores: int | None) -> float:
     """The --cpus a container gets: what was asked, but no more than the cores the runtime has
     (docker refuses more: "Range of CPUs is from 0.01 to 2.00")."""
@@ -237,7 +242,7 @@ def choose_runtime(choice: str, environ: Mapping[str, str],
         raise ServerMisconfigured(f"MYCLI_CONTAINER_NETWORK {network[:40]!r} is not a network name (e.g. host, none, bridge)")
     if choice == "host":
         return None, "MYCLI_LOCAL_RUNTIME=host", "MYCLI_LOCAL_RUNTIME=host"
-    if ":" in str(state_dir) or "," in str(state_dir):  # every run's workspace is mounted from it
+    if not mountable(state_dir):  # every run's workspace is mounted from it
         why = f"the state dir {state_dir} has a ':' or ',', which a container bind mount cannot name"
         if choice != "auto":
             raise ServerMisconfigured(f"MYCLI_LOCAL_RUNTIME={choice}, but {why}; pass a --state-dir (or MYCLI_HOME) without them")
