@@ -22,11 +22,6 @@ SSH_KEY_VAR = "MYCLI_SSH_PRIVATE_KEY"
 CREDENTIAL_VARS = (GITHUB_TOKEN_VAR, GITLAB_TOKEN_VAR, SSH_KEY_VAR)
 TIMEOUT_EXIT_CODE = 124
 
-
-def timed_out_words(seconds: int, doing: str = "") -> str:
-    """How a timeout is worded everywhere (log, stopped_reason, CLI, notebook): plain words with
-    no parentheses of their own, since the CLI puts the reason in parentheses."""
-    return f"Timed out after {seconds} s{doing}, the run's --timeout"
 # The run could not start its command (clone failed, no git, a bad key; on a container runtime an
 # image that is missing): outside 0-125 (a command's own codes), 126/127 (sh's "cannot execute",
 # "not found"), 128+N (killed by signal N, up to 192) and 255 (`exit -1`), so it means only this.
@@ -52,6 +47,12 @@ class GitHosts:
 
     github: str = "github.com"
     gitlab: str = "gitlab.com"
+
+
+def timed_out_words(seconds: int, doing: str = "") -> str:
+    """How a timeout is worded everywhere (log, stopped_reason, CLI, notebook): plain words with
+    no parentheses of their own, since the CLI puts the reason in parentheses."""
+    return f"Timed out after {seconds} s{doing}, the run's --timeout"
 
 
 def sh_quote(value: str) -> str:
