@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterable
 
-from orchestrator.artifacts import human_size, valid_name
+from orchestrator.artifacts import files_and_size, human_size, valid_name
 from orchestrator.validation import DEFAULT_MAX_UPLOAD_BYTES
 
 from .errors import MycliError, UsageError
@@ -38,7 +38,7 @@ class Packed:
     content_bytes: int  # what the files add up to
 
     def describe(self) -> str:
-        return f"{self.files} file{'s' if self.files != 1 else ''}, {human_size(self.content_bytes)}"
+        return files_and_size(self.files, self.content_bytes)
 
 
 def pack_uploads(paths: Iterable[str | Path], workdir: Path, cap: int = DEFAULT_UPLOAD_CAP) -> Packed:

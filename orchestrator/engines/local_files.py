@@ -106,8 +106,6 @@ class LocalFiles:
         say(_log_lines(got))
         self.records.finish_collection(execution_id, got.artifacts, got.skipped, None)
 
-
-
     def end_run(self, execution_id: str, files_dir: Path, say: Callable[[list[str]], None],
                 empty: Callable[[Path], None] | None) -> None:
         """After a run is STOPPED: collect (a failure still completes the collection, with its
@@ -183,8 +181,7 @@ def _log_lines(got: collector.Collected) -> list[str]:
     """`→ Artifacts: N files, SIZE`, then a line per skipped file (the first hundred)."""
     if not (got.artifacts or got.skipped):
         return []
-    count = len(got.artifacts)
-    lines = [f"→ Artifacts: {count} file{'s' if count != 1 else ''}, {collector.human_size(got.total_bytes)}"]
+    lines = [f"→ Artifacts: {collector.files_and_size(len(got.artifacts), got.total_bytes)}"]
     lines += [f"→ Skipped {line}" for line in got.skipped[:MAX_SKIPPED_LOG_LINES]]
     if len(got.skipped) > MAX_SKIPPED_LOG_LINES:
         lines.append(f"→ … and {len(got.skipped) - MAX_SKIPPED_LOG_LINES} more skipped (the artifacts action lists them)")
