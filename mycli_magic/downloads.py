@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import MycliError
-from .transfer import file_sha256, human_size, save_stream, target_path
+from .transfer import file_sha256, files_and_size, human_size, save_stream, target_path
 
 if TYPE_CHECKING:
     from .client import ApiClient
@@ -35,8 +35,7 @@ def total_size(listing: dict) -> int:
 
 def describe(listing: dict) -> str:
     """`3 files, 1.2 MiB`."""
-    count = len(listing.get("artifacts") or [])
-    return f"{count} file{'s' if count != 1 else ''}, {human_size(total_size(listing))}"
+    return files_and_size(len(listing.get("artifacts") or []), total_size(listing))
 
 
 def saved_line(listing: dict, directory: Path | str) -> str:

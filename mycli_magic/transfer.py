@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterable
 
-from orchestrator.artifacts import valid_name
+from orchestrator.artifacts import files_and_size, human_size, valid_name
+from orchestrator.validation import DEFAULT_MAX_UPLOAD_BYTES
 
 from .errors import MycliError, UsageError
 
-DEFAULT_UPLOAD_CAP = 100 * 1024 * 1024
+DEFAULT_UPLOAD_CAP = DEFAULT_MAX_UPLOAD_BYTES  # the engines' default: refused here before packing
 _CHUNK = 1 << 20
 
 
@@ -37,15 +38,7 @@ class Packed:
     content_bytes: int  # what the files add up to
 
     def describe(self) -> str:
-        return f"{self.files} file{'s' if self.files != 1 else ''}, {human_size(self.content_bytes)}"
-
-
-def human_size(size: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:,} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return ""
+        return files_and_size(self.files, self.content_bytes)
 
 
 def pack_uploads(paths: Iterable[str | Path], workdir: Path, cap: int = DEFAULT_UPLOAD_CAP) -> Packed:

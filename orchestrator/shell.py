@@ -22,11 +22,6 @@ SSH_KEY_VAR = "MYCLI_SSH_PRIVATE_KEY"
 CREDENTIAL_VARS = (GITHUB_TOKEN_VAR, GITLAB_TOKEN_VAR, SSH_KEY_VAR)
 TIMEOUT_EXIT_CODE = 124
 
-
-def timed_out_words(seconds: int, doing: str = "") -> str:
-    """How a timeout is worded everywhere (log, stopped_reason, CLI, notebook): plain words with
-    no parentheses of their own, since the CLI puts the reason in parentheses."""
-    return f"Timed out after {seconds} s{doing}, the run's --timeout"
 # The run could not start its command (clone failed, no git, a bad key; on a container runtime an
 # image that is missing): outside 0-125 (a command's own codes), 126/127 (sh's "cannot execute",
 # "not found"), 128+N (killed by signal N, up to 192) and 255 (`exit -1`), so it means only this.
@@ -52,6 +47,12 @@ class GitHosts:
 
     github: str = "github.com"
     gitlab: str = "gitlab.com"
+
+
+def timed_out_words(seconds: int, doing: str = "") -> str:
+    """How a timeout is worded everywhere (log, stopped_reason, CLI, notebook): plain words with
+    no parentheses of their own, since the CLI puts the reason in parentheses."""
+    return f"Timed out after {seconds} s{doing}, the run's --timeout"
 
 
 def sh_quote(value: str) -> str:
@@ -158,6 +159,25 @@ def not_started_lines() -> list[str]:
     ]
 
 
+def temp_dir_lines() -> list[str]:
+    """`$mycli_tmp`, a private directory removed on exit: mktemp's when the image has mktemp, else
+    one made by hand (minimal images may lack it); `mycli_not_started` when neither works."""
+    return [
+        "mycli_tmp=$(mktemp -d 2>/dev/null || true)",
+        "if [ -z \"$mycli_tmp\" ]; then",
+        "  mycli_tmp=\"${TMPDIR:-/tmp}/mycli.$$\"",
+        "  mkdir -m 700 \"$mycli_tmp\" || mycli_not_started 'no temporary directory'",
+        "fi",
+        "trap 'rm -rf \"$mycli_tmp\"' EXIT",
+    ]
+
+
+def signal_trap_lines() -> list[str]:
+    """A signal ends the script through `exit` (so the EXIT trap cleans up) with the shell's
+    usual 128+N code."""
+    return ["trap 'exit 129' HUP", "trap 'exit 130' INT", "trap 'exit 143' TERM"]
+
+
 def prologue_lines(request: ExecRequest, notes: tuple[str, ...] = (), needs_tmp: bool = True) -> list[str]:
     """The script's start (sh settings, `mycli_not_started`, the temporary directory and its
     trap, signal traps, the header): for engines that compose their own scripts."""
@@ -185,17 +205,7 @@ def _prologue(request: ExecRequest, notes: tuple[str, ...], needs_tmp: bool = Tr
         "set -u",
         # Everything before the user's command that fails ends here, with its own exit code.
         *not_started_lines(),
-    ] + ([
-        "mycli_tmp=$(mktemp -d 2>/dev/null || true)",
-        "if [ -z \"$mycli_tmp\" ]; then",
-        "  mycli_tmp=\"${TMPDIR:-/tmp}/mycli.$$\"",
-        "  mkdir -m 700 \"$mycli_tmp\" || mycli_not_started 'no temporary directory'",
-        "fi",
-        "trap 'rm -rf \"$mycli_tmp\"' EXIT",
-    ] if needs_tmp else []) + [
-        "trap 'exit 129' HUP",
-        "trap 'exit 130' INT",
-        "trap 'exit 143' TERM",
+    ] + (temp_dir_lines() if needs_tmp else []) + signal_trap_lines() + [
         "printf '%s\\n' \"$mycli_rule\" " + sh_quote(title) + " \"$mycli_rule\"",
         "echo \"→ Execution: ${MYCLI_EXECUTION_ID:-unknown}\"",
     ] + (["printf '%s\\n' " + " ".join(sh_quote(h) for h in header)] if header else [])

@@ -1,16 +1,17 @@
 """Request validation: a JSON body in, a typed request out, or BadRequest naming the field.
 
-Pure: no I/O, no engine. Every rule that protects the shell script lives here, so an engine
-never sees a value that could become a git option, a remote-helper transport or a NUL byte.
+Pure: no I/O, no engine. Every rule that protects the shell script is applied here (the field
+rules themselves are exec_fields.py's), so an engine never sees a value that could become a git
+option, a remote-helper transport or a NUL byte.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass, field
 
 from .errors import BadRequest
+from .exec_fields import CONTROL_RE, validate_branch, validate_env, validate_image, validate_repo
 from .ids import is_execution_id, is_upload_id
 from .sizes import Size, validate_size
 
@@ -21,35 +22,11 @@ DEFAULT_BRANCH = "main"
 MAX_LOG_PAGE = 10000
 MAX_WAIT_SECONDS = 20
 MAX_LIST = 1000
-MAX_ENV_VARS = 200
 MAX_PRUNE_DAYS = 36500
 DEFAULT_MAX_UPLOAD_BYTES = 100 * 1024 * 1024  # an engine's default cap (MYCLI_MAX_UPLOAD_MB)
 UPLOAD_PURPOSES = ("inputs", "local_changes")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
 
-ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
-_TRANSPORT_RE = re.compile(r"^[A-Za-z0-9+.-]+::")
-_URL_RE = re.compile(r"^(https?|ssh|git|file)://[^/\s]*(/.*)?\Z")
-_URL_CREDENTIALS_RE = re.compile(r"^[a-z]+://[^/@]*:[^/@]*@")
-_URL_OPTION_HOST_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^/@]*@)?-")  # ssh://-oProxyCommand=...
-_HTTP_USERINFO_RE = re.compile(r"^https?://[^/]*@")  # https://<token>@github.com/... is a token too
-_SCP_RE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]*\Z")
-_BRANCH_RE = re.compile(r"^[A-Za-z0-9_+][A-Za-z0-9._/+@-]*\Z")
-# The Docker distribution reference grammar: [domain/]name[:tag][@digest].
-_IMAGE_PATTERN = (
-    r"^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
-    r"(?::[0-9]+)?)/)?"
-    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
-    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
-    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?\Z"
-)
-
-
-@functools.lru_cache(maxsize=1)
-def _image_re() -> re.Pattern:
-    """Compiled on first use: it costs ~10 ms, which a Lambda cold start need not pay up front."""
-    return re.compile(_IMAGE_PATTERN)
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 ACTIONS = ("exec", "status", "logs", "stop", "list", "prune", "upload", "artifacts")
 
@@ -233,76 +210,6 @@ def _upload_ref(body: dict, name: str) -> str | None:
     return value
 
 
-def validate_repo(repo: object) -> str:
-    if not isinstance(repo, str) or len(repo) > 2048:
-        raise BadRequest("repo must be a string of at most 2048 characters")
-    if repo.startswith("-"):
-        raise BadRequest("repo may not begin with '-'")
-    if _URL_OPTION_HOST_RE.match(repo):
-        raise BadRequest("repo's host may not begin with '-' (it would reach ssh as an option)")
-    if _TRANSPORT_RE.match(repo):
-        raise BadRequest("repo may not use a git remote-helper transport such as ext::")
-    if _CONTROL_RE.search(repo) or " " in repo:
-        raise BadRequest("repo may not contain spaces or control characters")
-    if _URL_CREDENTIALS_RE.match(repo) or _HTTP_USERINFO_RE.match(repo):
-        raise BadRequest("repo may not carry a password or token in its URL; configure git credentials on the server instead")
-    if not (_URL_RE.match(repo) or _SCP_RE.match(repo) or repo.startswith("/")):
-        raise BadRequest("repo must be an https://, ssh://, git:// or file:// URL, user@host:path, or an absolute path")
-    return repo
-
-
-def validate_branch(branch: object) -> str:
-    if not isinstance(branch, str) or len(branch) > 255:
-        raise BadRequest("branch must be a string of at most 255 characters")
-    if branch.startswith("-"):
-        raise BadRequest("branch may not begin with '-'")
-    if (
-        not _BRANCH_RE.match(branch)
-        or ".." in branch
-        or "//" in branch
-        or "@{" in branch
-        or branch.endswith(("/", ".", ".lock"))
-    ):
-        raise BadRequest(f"branch {branch[:60]!r} is not a valid git branch or tag name")
-    return branch
-
-
-def validate_image(image: object) -> str:
-    """A Docker reference: [HOST[:PORT]/]path[:tag][@digest], the path lowercase.
-
-    The first component is a registry host only when it has a '.' or a ':' or is `localhost`
-    (how docker and podman split it); otherwise it is part of the path, so `LOCALHOST/x:1` is a
-    path with upper case that every registry refuses: refuse it here, naming the rule, rather
-    than let the run fail to pull it.
-    """
-    shown = image[:60] if isinstance(image, str) else type(image).__name__
-    if not isinstance(image, str) or len(image) > 512 or not _image_re().match(image):
-        raise BadRequest(f"image {shown!r} is not a valid image reference: [HOST[:PORT]/]PATH[:TAG][@DIGEST] "
-                         "with a lowercase PATH (e.g. python:3.11, ghcr.io/owner/repo:tag)")
-    first, slash, _ = image.partition("/")
-    if slash and not ("." in first or ":" in first or first == "localhost") and first != first.lower():
-        raise BadRequest(f"image {shown!r} is not a valid image reference: the repository path must be lowercase "
-                         f"({first!r} is not a registry host: a host has a '.' or a ':PORT', or is localhost)")
-    return image
-
-
-def validate_env(env: object) -> dict[str, str]:
-    if env is None:
-        return {}
-    if not isinstance(env, dict):
-        raise BadRequest("env must be an object of string keys and string values")
-    if len(env) > MAX_ENV_VARS:
-        raise BadRequest(f"env has more than {MAX_ENV_VARS} variables")
-    for key, value in env.items():
-        if not ENV_KEY_RE.match(key):
-            raise BadRequest(f"env key {key[:60]!r} must match [A-Za-z_][A-Za-z0-9_]*")
-        if key.upper().startswith("MYCLI_"):  # the script's own variables are mycli_* and MYCLI_*
-            raise BadRequest(f"env key {key!r} uses the reserved prefix MYCLI_ (in any case)")
-        if not isinstance(value, str):
-            raise BadRequest(f"env value of {key!r} must be a string")
-    return dict(env)
-
-
 def _ref(body: dict) -> Ref:
     execution_id = body.get("execution_id")
     task_arn = body.get("task_arn")
@@ -312,7 +219,7 @@ def _ref(body: dict) -> Ref:
         if not isinstance(execution_id, str) or not is_execution_id(execution_id):
             raise BadRequest("execution_id must be 12 lowercase hex characters")
         return Ref(execution_id=execution_id)
-    if not isinstance(task_arn, str) or len(task_arn) > 2048 or _CONTROL_RE.search(task_arn):
+    if not isinstance(task_arn, str) or len(task_arn) > 2048 or CONTROL_RE.search(task_arn):
         raise BadRequest("task_arn must be a task ARN string")
     return Ref(task_arn=task_arn)
 

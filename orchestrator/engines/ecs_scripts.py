@@ -23,7 +23,8 @@ presigned URL or secret travels in RunTask's overrides. Pure string building, PO
 
 from __future__ import annotations
 
-from ..shell import GitHosts, clone_lines, command_lines, not_started_lines, prologue_lines, sh_quote
+from ..shell import (GitHosts, clone_lines, command_lines, not_started_lines, prologue_lines, sh_quote,
+                     signal_trap_lines, temp_dir_lines)
 from ..validation import ExecRequest
 
 VOLUME = "/mycli"
@@ -140,15 +141,8 @@ def executor_script(request: ExecRequest) -> str:
         "#!/bin/sh",
         "set -u",
         *not_started_lines(),
-        "mycli_tmp=$(mktemp -d 2>/dev/null || true)",
-        "if [ -z \"$mycli_tmp\" ]; then",
-        "  mycli_tmp=\"${TMPDIR:-/tmp}/mycli.$$\"",
-        "  mkdir -m 700 \"$mycli_tmp\" || mycli_not_started 'no temporary directory'",
-        "fi",
-        "trap 'rm -rf \"$mycli_tmp\"' EXIT",
-        "trap 'exit 129' HUP",
-        "trap 'exit 130' INT",
-        "trap 'exit 143' TERM",
+        *temp_dir_lines(),
+        *signal_trap_lines(),
         f"cd {sh_quote(workdir)} || mycli_not_started 'no working directory'",
         f"MYCLI_INPUTS={INPUTS}",
         f"MYCLI_OUTPUTS={OUTPUTS}",

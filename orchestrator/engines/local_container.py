@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 from ..errors import BadRequest
 from ..shell import NOT_STARTED_EXIT_CODE, TIMEOUT_EXIT_CODE, timed_out_words
 from ..sizes import Size, format_cpu
-from .local_runtime import CONTROL, ContainerRuntime, applied_cpu, qualified_image
+from .local_runtime import CONTROL, ContainerRuntime, applied_cpu, mountable, qualified_image
 
 log = logging.getLogger("mycli.local")
 
@@ -44,6 +44,7 @@ class ContainerRun:
         self.workspace, self.control, self.files = workspace, control, files
         self.name = runtime.container_name(execution_id)
         # the run's inputs/, outputs/ (and local_changes/, read-only) at /mycli/NAME
+        local_changes = local_changes and files is not None
         mounts = () if files is None else tuple(
             (files / name, f"{CONTROL}/{name}", name == "local_changes")
             for name in FILE_DIRS if name != "local_changes" or local_changes)
@@ -52,7 +53,7 @@ class ContainerRun:
             mounts += ((local_repo, str(local_repo), True),)
         env_names = ("MYCLI_EXECUTION_ID", "PYTHONUNBUFFERED", *(("MYCLI_CREDENTIALS_STDIN",) if stdin else ()),
                      *(("MYCLI_INPUTS", "MYCLI_OUTPUTS") if files else ()),
-                     *(("MYCLI_LOCAL_CHANGES",) if len(mounts) > 2 else ()))
+                     *(("MYCLI_LOCAL_CHANGES",) if local_changes else ()))
         self.argv = runtime.run_argv(
             name=self.name, image=image, workspace=workspace, control=control,
             labels={"mycli.execution": execution_id}, stdin=stdin, size=size, cores=runtime.cores,
@@ -206,7 +207,7 @@ def local_repo_path(repo: str | None) -> Path | None:
     path = Path(repo)
     if not path.is_dir():
         return None
-    if ":" in repo or "," in repo:
+    if not mountable(repo):
         raise BadRequest(f"repo {repo[:80]!r} has a ':' or ',', which a container bind mount cannot name; "
                          "move or link the repository to a path without them")
     return path

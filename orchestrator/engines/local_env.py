@@ -9,10 +9,7 @@ from typing import Mapping
 
 from ..shell import CREDENTIAL_VARS
 from ..validation import ExecRequest
-from .local_runtime import CONTROL, ContainerRuntime
-
-HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-PROXY_VARS = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
+from .local_runtime import CONTROL, HOST_PATH, PROXY_VARS, ContainerRuntime
 
 
 def run_environment(request: ExecRequest, execution_id: str, files: Path, environ: Mapping[str, str],

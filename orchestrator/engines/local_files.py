@@ -26,9 +26,9 @@ from urllib.parse import quote
 from .. import artifacts as collector
 from ..errors import NotFound
 from ..ids import is_execution_id
-from ..validation import ExecRequest
+from ..validation import DEFAULT_MAX_UPLOAD_BYTES, ExecRequest
 from .local_file_records import Collection, FileRecords
-from .local_retention import _number
+from .local_retention import env_number
 from .local_uploads import Uploads, extract
 
 log = logging.getLogger("mycli.local")
@@ -49,18 +49,11 @@ class FileCaps:
         """MYCLI_MAX_UPLOAD_MB (100), MYCLI_MAX_ARTIFACT_MB (100), MYCLI_MAX_ARTIFACTS_MB (1024);
         0 turns a cap off."""
         def cap(name: str, default: float) -> int:
-            value = _number(environ, name, default, 1 << 20)
+            value = env_number(environ, name, default, 1 << 20)
             return int(value * MIB) or 1 << 62
-        return cls(cap("MYCLI_MAX_UPLOAD_MB", 100), cap("MYCLI_MAX_ARTIFACT_MB", 100),
-                   cap("MYCLI_MAX_ARTIFACTS_MB", 1024))
-
-
-def human_size(size: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:,} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return ""
+        return cls(cap("MYCLI_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_BYTES / MIB),
+                   cap("MYCLI_MAX_ARTIFACT_MB", collector.DEFAULT_MAX_FILE_BYTES / MIB),
+                   cap("MYCLI_MAX_ARTIFACTS_MB", collector.DEFAULT_MAX_RUN_BYTES / MIB))
 
 
 class LocalFiles:
@@ -112,8 +105,6 @@ class LocalFiles:
                                 max_run_bytes=self.caps.max_run)
         say(_log_lines(got))
         self.records.finish_collection(execution_id, got.artifacts, got.skipped, None)
-
-
 
     def end_run(self, execution_id: str, files_dir: Path, say: Callable[[list[str]], None],
                 empty: Callable[[Path], None] | None) -> None:
@@ -190,8 +181,7 @@ def _log_lines(got: collector.Collected) -> list[str]:
     """`→ Artifacts: N files, SIZE`, then a line per skipped file (the first hundred)."""
     if not (got.artifacts or got.skipped):
         return []
-    count = len(got.artifacts)
-    lines = [f"→ Artifacts: {count} file{'s' if count != 1 else ''}, {human_size(got.total_bytes)}"]
+    lines = [f"→ Artifacts: {collector.files_and_size(len(got.artifacts), got.total_bytes)}"]
     lines += [f"→ Skipped {line}" for line in got.skipped[:MAX_SKIPPED_LOG_LINES]]
     if len(got.skipped) > MAX_SKIPPED_LOG_LINES:
         lines.append(f"→ … and {len(got.skipped) - MAX_SKIPPED_LOG_LINES} more skipped (the artifacts action lists them)")

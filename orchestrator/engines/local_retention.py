@@ -39,12 +39,14 @@ class KeepSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "KeepSettings":
-        cap = _number(environ, "MYCLI_MAX_LOG_MB", DEFAULT_MAX_LOG_MB, 1 << 20)
-        days = _number(environ, "MYCLI_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS)
+        cap = env_number(environ, "MYCLI_MAX_LOG_MB", DEFAULT_MAX_LOG_MB, 1 << 20)
+        days = env_number(environ, "MYCLI_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS)
         return cls(int(cap * (1 << 20)) or None, days or None)
 
 
-def _number(environ: Mapping[str, str], name: str, default: float, high: float) -> float:
+def env_number(environ: Mapping[str, str], name: str, default: float, high: float) -> float:
+    """A server setting that is a number from 0 to `high` (`default` when unset); a malformed
+    one stops the engine from starting, naming the setting. Every MYCLI_MAX_*_MB reads through it."""
     raw = environ.get(name)
     if raw is None or raw.strip() == "":
         return default

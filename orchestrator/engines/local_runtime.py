@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Mapping
 
 from ..errors import ServerMisconfigured
+from ..exec_fields import registry_host
 from ..shell import sh_quote
 from ..sizes import Size, format_cpu
 from .local_probe import ProbeFailed, Prober, SettingWrong
@@ -30,6 +31,7 @@ WORKSPACE = "/workspace"
 CONTROL = "/mycli"  # the run's own files: script.sh, and rc (the script's exit code) at its end
 CLIENT_TIMEOUT = 30.0
 BASE_VARS = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME")
+HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # when the engine's own has none
 PROXY_VARS = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
 # What docker's and podman's clients read to find and configure their daemon / storage.
 RUNTIME_VARS = (
@@ -73,7 +75,7 @@ done
 def client_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """The runtime client's environment: what it needs to find its daemon and storage."""
     env = {k: environ[k] for k in (*BASE_VARS, *PROXY_VARS, *RUNTIME_VARS) if k in environ}
-    env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    env.setdefault("PATH", HOST_PATH)
     return env
 
 
@@ -85,12 +87,9 @@ def engine_id(state_dir: Path) -> str:
 def qualified_image(runtime: str, image: str) -> str:
     """podman with Debian's stock registries.conf refuses unqualified names that have no alias;
     mycli's names mean what they mean on Docker Hub and ECS, so say so to podman."""
-    if runtime != "podman":
+    if runtime != "podman" or registry_host(image) is not None:
         return image
-    first, slash, _ = image.partition("/")
-    if slash and ("." in first or ":" in first or first == "localhost"):
-        return image
-    return f"docker.io/{image}" if slash else f"docker.io/library/{image}"
+    return f"docker.io/{image}" if "/" in image else f"docker.io/library/{image}"
 
 
 class ContainerRuntime:
@@ -140,7 +139,7 @@ class ContainerRuntime:
         exists in every image), `control` at /mycli, extra `mounts` (host, target, read-only);
         only `env_names` taken from the client's environment; `size` clamped to `cores`."""
         for path in (workspace, control, *(m[0] for m in mounts)):
-            if ":" in str(path) or "," in str(path):
+            if not mountable(path):
                 raise ProbeFailed(f"{path} has a ':' or ',', which a bind mount cannot name; move the state dir")
         argv = [*self.client, "run", "--rm", "--init", "--pull", "never", "--name", name]
         argv += [f"--label={key}={value}" for key, value in {"mycli.engine": self.engine, **labels}.items()]
@@ -221,6 +220,11 @@ class ContainerRuntime:
         return ids
 
 
+def mountable(path: Path | str) -> bool:
+    """Whether `-v HOST:TARGET` can name `path`: a ':' or ',' in it would split the option."""
+    return not any(c in str(path) for c in ":,")
+
+
 def applied_cpu(cpu: float, cores: int | None) -> float:
     """The --cpus a container gets: what was asked, but no more than the cores the runtime has
     (docker refuses more: "Range of CPUs is from 0.01 to 2.00")."""
@@ -238,7 +242,7 @@ def choose_runtime(choice: str, environ: Mapping[str, str],
         raise ServerMisconfigured(f"MYCLI_CONTAINER_NETWORK {network[:40]!r} is not a network name (e.g. host, none, bridge)")
     if choice == "host":
         return None, "MYCLI_LOCAL_RUNTIME=host", "MYCLI_LOCAL_RUNTIME=host"
-    if ":" in str(state_dir) or "," in str(state_dir):  # every run's workspace is mounted from it
+    if not mountable(state_dir):  # every run's workspace is mounted from it
         why = f"the state dir {state_dir} has a ':' or ',', which a container bind mount cannot name"
         if choice != "auto":
             raise ServerMisconfigured(f"MYCLI_LOCAL_RUNTIME={choice}, but {why}; pass a --state-dir (or MYCLI_HOME) without them")

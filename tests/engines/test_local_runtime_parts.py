@@ -10,7 +10,8 @@ import tarfile
 import pytest
 
 from orchestrator.engines.local_probe import probe_image_tar
-from orchestrator.engines.local_runtime import applied_cpu, client_environment, qualified_image
+from orchestrator.engines.local_container import ContainerRun
+from orchestrator.engines.local_runtime import ContainerRuntime, applied_cpu, client_environment, qualified_image
 
 
 @pytest.mark.parametrize("image, podman", [
@@ -49,3 +50,18 @@ def test_the_probe_image_is_the_same_bytes_every_time_so_it_is_imported_once():
 @pytest.mark.parametrize("cpu, cores, applied", [(0.25, 2, 0.25), (2, 2, 2), (4, 2, 2), (16, None, 16), (1, 1, 1)])
 def test_cpus_are_clamped_to_the_cores_the_runtime_has(cpu, cores, applied):
     assert applied_cpu(cpu, cores) == applied
+
+
+@pytest.mark.parametrize("local_changes", [False, True])
+def test_a_container_is_told_of_local_changes_only_when_the_run_has_some(tmp_path, local_changes):
+    """A local repository is a fourth mount beside inputs/ and outputs/: it must not pass for local changes."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    runtime = ContainerRuntime("docker", "/usr/bin/docker", {}, "e" * 12)
+    run = ContainerRun(runtime, "0" * 12, "busybox", tmp_path / "w", tmp_path / "c", None, stdin=False,
+                       files=tmp_path / "files", local_changes=local_changes, repo=str(repo))
+    names = {run.argv[i + 1] for i, arg in enumerate(run.argv) if arg == "-e"}
+    mounts = {run.argv[i + 1] for i, arg in enumerate(run.argv) if arg == "-v"}
+    assert f"{repo}:{repo}:ro" in mounts
+    assert ("MYCLI_LOCAL_CHANGES" in names) is local_changes
+    assert (f"{tmp_path / 'files' / 'local_changes'}:/mycli/local_changes:ro" in mounts) is local_changes
