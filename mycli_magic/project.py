@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, NamedTuple
 
+from orchestrator.exec_fields import ENV_KEY_RE
+
 from . import gitdetect
 from .errors import ConfigError, UsageError
 from .size import choose_size, size_keys
@@ -21,7 +23,6 @@ from .size import choose_size, size_keys
 PROJECT_FILE = ".mycli.yaml"
 PROJECT_KEYS = ("repo", "branch", "image", "env", "timeout", "cpu", "memory")
 DEFAULT_BRANCH = "main"  # the API's default; shown so the user sees what will be cloned
-_ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_COMMAND_SHOWN = 70
 
 
@@ -101,7 +102,7 @@ def parse_env_pairs(pairs: Iterable[str]) -> dict[str, str]:
     env: dict[str, str] = {}
     for pair in pairs or ():
         key, sep, value = pair.partition("=")
-        if not sep or not _ENV_KEY_RE.match(key):
+        if not sep or not ENV_KEY_RE.match(key):
             raise UsageError(f"--env {pair.split('=', 1)[0][:40]!r} must be KEY=VALUE with KEY like MY_VAR")
         env[key] = value
     return env
@@ -271,7 +272,7 @@ def _env(path: Path, env: object) -> dict[str, str] | None:
         raise ConfigError(f"{path}: key 'env' must be a mapping of NAME: value")
     out: dict[str, str] = {}
     for name, value in env.items():
-        if not isinstance(name, str) or not _ENV_KEY_RE.match(name):
+        if not isinstance(name, str) or not ENV_KEY_RE.match(name):
             raise ConfigError(f"{path}: env key {str(name)[:40]!r} must look like MY_VAR (letters, digits, _)")
         if isinstance(value, bool) or not isinstance(value, (str, int)):  # 1.10 would become "1.1"
             raise ConfigError(f"{path}: env key {name!r} must have a string value (quote it: {name}: \"...\")")

@@ -119,7 +119,7 @@ def test_project_file_errors_name_file_and_key(tmp_path, content, key):
 
 def test_env_pairs_and_command_summary():
     assert parse_env_pairs(["A=1", "B=x=y", "C="]) == {"A": "1", "B": "x=y", "C": ""}
-    for bad in (["A"], ["=1"], ["1A=2"]):
+    for bad in (["A"], ["=1"], ["1A=2"], ["A\n=2"]):  # a key with a newline: the API refuses it too
         with pytest.raises(UsageError):
             parse_env_pairs(bad)
     assert shown_command("line one\nline two\n") == "line one  … (2 lines)"
