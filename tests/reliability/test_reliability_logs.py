@@ -53,7 +53,7 @@ def test_paging_long_lines_with_four_followers_keeps_engine_memory_bounded(tmp_p
 
 
 CAP_NOTE = re.compile(r"^\[mycli: the log reached its cap of 1 MiB here")
-CUT_NOTE = re.compile(r"^\[mycli: (\d+) lines? \(([\d.]+ [KMG]?i?B)\) after the cap")
+CUT_NOTE = re.compile(r"^\[mycli: (\d+) lines? \(([\d.,]+ (?:bytes?|[KMG]iB))\) after the cap")
 
 
 def test_the_log_cap_cuts_the_log_and_says_where_and_how_much_was_dropped(tmp_path):
