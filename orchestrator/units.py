@@ -9,6 +9,7 @@ which imports this module (the import-linter contracts let the client use the co
 from __future__ import annotations
 
 MIB = 1 << 20
+NO_CAP = 1 << 62  # what a cap of 0 (off) becomes: more than any disk holds
 
 
 def human_size(size: float) -> str:
@@ -20,6 +21,11 @@ def human_size(size: float) -> str:
         if size < 1024 or unit == "GiB":
             break
     return f"{size:.1f} {unit}"
+
+
+def cap_bytes(mb: float) -> int:
+    """A MYCLI_MAX_*_MB setting in bytes, as every engine reads it: 0 turns the cap off."""
+    return int(mb * MIB) or NO_CAP
 
 
 def files_and_size(count: int, size: int) -> str:

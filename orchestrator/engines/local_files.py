@@ -26,7 +26,7 @@ from urllib.parse import quote
 from .. import artifacts as collector
 from ..errors import NotFound
 from ..ids import is_execution_id
-from ..units import MIB, files_and_size
+from ..units import MIB, cap_bytes, files_and_size
 from ..validation import DEFAULT_MAX_UPLOAD_BYTES, ExecRequest
 from .local_file_records import Collection, FileRecords
 from .local_retention import env_number
@@ -50,7 +50,7 @@ class FileCaps:
         0 turns a cap off."""
         def cap(name: str, default: float) -> int:
             value = env_number(environ, name, default, MIB)
-            return int(value * MIB) or 1 << 62
+            return cap_bytes(value)
         return cls(cap("MYCLI_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_BYTES / MIB),
                    cap("MYCLI_MAX_ARTIFACT_MB", collector.DEFAULT_MAX_FILE_BYTES / MIB),
                    cap("MYCLI_MAX_ARTIFACTS_MB", collector.DEFAULT_MAX_RUN_BYTES / MIB))
