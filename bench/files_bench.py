@@ -1,7 +1,7 @@
 """Files in and out of a run on the embedded host runtime: a 100 MB artifact's round trip (the
 command writes it to $MYCLI_OUTPUTS, the engine collects it, a client GETs it back and checks
 its sha256) and a 100 MB upload (upload action, PUT, exec with the inputs extracted), each
-beside `cp` of the same file measured in the same run. Plain http.client: no client package."""
+beside `cp` + `sha256sum` of the same file measured in the same run, and judged by their ratio to it. Plain http.client: no client package."""
 
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ from harness import Row, server_process
 MB = 1_000_000
 SIZE = 100 * 1024 * 1024
 CHUNK = 1 << 20
+ROUND_TRIP_RATIO = 0.15
+GET_RATIO = 0.3
+UPLOAD_RATIO = 0.5
 
 
 class Client:
@@ -94,12 +97,14 @@ def _random_file(path: Path, size: int) -> str:
     return digest.hexdigest()
 
 
-def _cp_seconds(src: Path, dest: Path, n: int) -> float:
+def _copy_and_hash_seconds(src: Path, dest: Path, n: int) -> float:
+    """The least any verified copy does: `cp` the file, then `sha256sum` the copy (median of n)."""
     times = []
     for _ in range(n):
         dest.unlink(missing_ok=True)
         started = time.perf_counter()
         subprocess.run(["cp", str(src), str(dest)], check=True)
+        subprocess.run(["sha256sum", str(dest)], check=True, stdout=subprocess.DEVNULL)
         times.append(time.perf_counter() - started)
     dest.unlink(missing_ok=True)
     return statistics.median(times)
@@ -115,7 +120,7 @@ def file_round_trips(quick: bool) -> list[Row]:
         with tarfile.open(archive, "w:gz", compresslevel=1) as tar:  # as the client packs (random: no gain)
             tar.add(src, arcname="big.bin")
         archive_sha = hashlib.sha256(archive.read_bytes()).hexdigest()
-        cp = _cp_seconds(src, work / "copy.bin", n)
+        cp = _copy_and_hash_seconds(src, work / "copy.bin", n)
         home = Path(tempfile.mkdtemp(prefix="mycli-files-bench-home-"))
         env = {**os.environ, "MYCLI_LOCAL_RUNTIME": "host", "MYCLI_MAX_UPLOAD_MB": "200"}
         with server_process(home, env) as (_, url, key):
@@ -144,12 +149,15 @@ def file_round_trips(quick: bool) -> list[Row]:
     mbps = lambda seconds: SIZE / MB / seconds  # noqa: E731
     base = mbps(cp)
     out, get, up = mbps(statistics.median(out_times)), mbps(statistics.median(get_times)), mbps(statistics.median(up_times))
+    # Targets are ratios to the same-run baseline (this machine is shared: absolute MB/s say how
+    # busy it was, not how fast mycli is); each is about half the ratio measured on an idle machine.
+    baseline = "cp + sha256sum"
     return [
-        Row("100 MiB artifact: exec → collected → GET, sha256 checked", out, "cp of the same file", base,
-            "≥ 100 MB/s", out >= 100, unit="MB/s",
-            note="the command itself cp's the file into $MYCLI_OUTPUTS, so the round trip holds two copies and a GET"),
-        Row("100 MiB artifact: the GET alone (sendfile → client hashing)", get, "cp of the same file", base,
-            "≥ 100 MB/s", get >= 100, unit="MB/s"),
-        Row("100 MiB upload: upload → PUT → exec with inputs extracted", up, "cp of the same file", base,
-            "≥ 100 MB/s", up >= 100, unit="MB/s"),
+        Row("100 MiB artifact: exec → collected → GET, sha256 checked", out, baseline, base,
+            f"≥ {ROUND_TRIP_RATIO}× baseline", out >= ROUND_TRIP_RATIO * base, unit="MB/s",
+            note="the command itself cp's the file into $MYCLI_OUTPUTS, so the round trip holds three copies and two hashes"),
+        Row("100 MiB artifact: the GET alone (sendfile → client hashing)", get, baseline, base,
+            f"≥ {GET_RATIO}× baseline", get >= GET_RATIO * base, unit="MB/s"),
+        Row("100 MiB upload: upload → PUT → exec with inputs extracted", up, baseline, base,
+            f"≥ {UPLOAD_RATIO}× baseline", up >= UPLOAD_RATIO * base, unit="MB/s"),
     ]

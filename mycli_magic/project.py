@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, NamedTuple
 
 from orchestrator.exec_fields import ENV_KEY_RE
+from orchestrator.units import human_size
 
 from . import gitdetect
 from .errors import ConfigError, UsageError
@@ -200,12 +201,8 @@ def check_command_size(command: str) -> None:
 
     size = len(command.encode("utf-8", "surrogatepass"))
     if size > MAX_COMMAND_BYTES:
-        raise UsageError(f"the command is {_size(size)}; the API takes at most {MAX_COMMAND_BYTES // 1024} KiB: "
+        raise UsageError(f"the command is {human_size(size)}; the API takes at most {MAX_COMMAND_BYTES // 1024} KiB: "
                          "put the script in your repository (or a file the run can fetch) and run that")
-
-
-def _size(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MiB" if size >= 1024 * 1024 else f"{size / 1024:.0f} KiB"
 
 
 def shown_command(command: str) -> str:

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterable
 
-from orchestrator.artifacts import files_and_size, human_size, valid_name
+from orchestrator.artifacts import valid_name
+from orchestrator.units import files_and_size, human_size
 from orchestrator.validation import DEFAULT_MAX_UPLOAD_BYTES
 
 from .errors import MycliError, UsageError

@@ -16,11 +16,12 @@ from typing import Callable
 from .auth import Authenticator
 from .engine import Engine
 from .errors import ApiError, BadRequest, PayloadTooLarge
+from .units import MIB
 from .validation import ExecRequest, ListRequest, LogsRequest, PruneRequest, Ref, UploadRequest, parse_request
 
 log = logging.getLogger("mycli.api")
 
-MAX_BODY_BYTES = 1024 * 1024
+MAX_BODY_BYTES = MIB
 
 
 def header(event: dict, name: str) -> str | None:

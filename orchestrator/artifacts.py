@@ -19,28 +19,15 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_MAX_FILE_BYTES = 100 * 1024 * 1024
-DEFAULT_MAX_RUN_BYTES = 1024 * 1024 * 1024
+from .units import MIB
+
+DEFAULT_MAX_FILE_BYTES = 100 * MIB
+DEFAULT_MAX_RUN_BYTES = 1024 * MIB
 MAX_FILES = 10_000
 MAX_NAME_CHARS = 1024
-_CHUNK = 1 << 20
+_CHUNK = MIB
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-
-
-def files_and_size(count: int, size: int) -> str:
-    """`3 files, 1.2 MiB`: a set of files in one phrase, the same in the log and every front."""
-    return f"{count} file{'s' if count != 1 else ''}, {human_size(size)}"
-
-
-def human_size(size: float) -> str:
-    """`1,234 bytes`, `3.4 MiB`: how every front and engine says a file size (the client
-    imports it from here, so the two never drift apart)."""
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:,} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return ""
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from .units import MIB
 from .validation import ExecRequest, ListRequest, LogsRequest, PruneRequest, Ref, UploadRequest
 
 PENDING, RUNNING, STOPPED = "PENDING", "RUNNING", "STOPPED"
 STOPPED_BY_USER_EXIT_CODE = 130
 MAX_EVENT_CHARS = 256 * 1024  # CloudWatch's event size; longer lines are split
-MAX_PAGE_BYTES = 1024 * 1024
+MAX_PAGE_BYTES = MIB
 
 
 def iso(ts: float | None) -> str | None:

@@ -14,6 +14,7 @@ from .errors import BadRequest
 from .exec_fields import CONTROL_RE, validate_branch, validate_env, validate_image, validate_repo
 from .ids import is_execution_id, is_upload_id
 from .sizes import Size, validate_size
+from .units import MIB
 
 MAX_COMMAND_BYTES = 64 * 1024
 MAX_TIMEOUT_SECONDS = 86400
@@ -23,7 +24,7 @@ MAX_LOG_PAGE = 10000
 MAX_WAIT_SECONDS = 20
 MAX_LIST = 1000
 MAX_PRUNE_DAYS = 36500
-DEFAULT_MAX_UPLOAD_BYTES = 100 * 1024 * 1024  # an engine's default cap (MYCLI_MAX_UPLOAD_MB)
+DEFAULT_MAX_UPLOAD_BYTES = 100 * MIB  # an engine's default cap (MYCLI_MAX_UPLOAD_MB)
 UPLOAD_PURPOSES = ("inputs", "local_changes")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
 
@@ -197,7 +198,7 @@ def _upload(body: dict) -> UploadRequest:
 def check_upload_size(size: int, cap: int) -> None:
     """An engine's cap on one upload, said in MiB (the unit of MYCLI_MAX_UPLOAD_MB)."""
     if size > cap:
-        raise BadRequest(f"the upload is {size / 1048576:.1f} MiB, over this engine's cap of {cap / 1048576:g} MiB; "
+        raise BadRequest(f"the upload is {size / MIB:.1f} MiB, over this engine's cap of {cap / MIB:g} MiB; "
                          "upload fewer or smaller files (the cap is MYCLI_MAX_UPLOAD_MB on the server)")
 
 

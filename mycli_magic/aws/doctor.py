@@ -16,6 +16,9 @@ from typing import Callable, Mapping
 from .stack import AwsError, check_stack_name
 
 OK, PROBLEM, NOTE = "✓", "✗", "·"
+# AWS's codes for "your identity may not do this" (IAM, STS and S3 say AccessDenied; Lambda, ECS,
+# DynamoDB, Logs and Secrets Manager AccessDeniedException; EC2 UnauthorizedOperation)
+ACCESS_DENIED = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,6 @@ def _run(part: str, check: Callable, context) -> list[Finding]:
     except KeyError as exc:  # an output an older template did not have (reported by the stack check)
         return [Finding(part, NOTE, f"not checked: the stack has no {exc.args[0]} output")]
     except AwsError as exc:
-        denied = "AccessDenied" in str(exc) or "UnauthorizedOperation" in str(exc)
+        denied = exc.code in ACCESS_DENIED
         return [Finding(part, NOTE if denied else PROBLEM, f"could not be checked: {exc}",
                         "give your AWS identity read access to it" if denied else "")]

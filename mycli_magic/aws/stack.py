@@ -9,6 +9,8 @@ import re
 import time
 from typing import Callable, Iterator, Mapping
 
+from orchestrator.engines.ecs_aws import error_code
+
 from ..errors import MycliError, UsageError
 
 DEFAULT_STACK = "mycli"
@@ -19,12 +21,21 @@ STACK_TIMEOUT_SECONDS = 30 * 60
 # within Lambda's 64 characters (the roles' names are CloudFormation's, which fit IAM's 64).
 MAX_STACK_NAME = 64 - len("-orchestrator")
 _STACK_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
+# CloudFormation has no "not found" code: DescribeStacks answers a missing stack with
+# ValidationError, which for a well-formed name (check_stack_name) means only that, as
+# botocore's own StackDeleteComplete waiter reads it.
+NO_SUCH_STACK = "ValidationError"
 
 Progress = Callable[[str], None]
 
 
 class AwsError(MycliError):
-    pass
+    """An AWS call that failed, in one line; `code` is AWS's error code when AWS answered
+    (`response["Error"]["Code"]`), so a caller decides by the code, never by the words."""
+
+    def __init__(self, message: str, code: str = ""):
+        super().__init__(message)
+        self.code = code
 
 
 def client(service: str, region: str):
@@ -48,7 +59,7 @@ def aws_errors(what: str) -> Iterator[None]:
         yield
     except ClientError as exc:
         error = exc.response.get("Error", {})
-        raise AwsError(f"{what} failed: {error.get('Code', 'error')}: {error.get('Message', exc)}") from None
+        raise AwsError(f"{what} failed: {error.get('Code', 'error')}: {error.get('Message', exc)}", error_code(exc)) from None
     except NoCredentialsError:
         raise AwsError(f"{what}: no AWS credentials found; run `aws configure` or set AWS_PROFILE") from None
     except NoRegionError:
@@ -88,7 +99,7 @@ def stack_outputs(stack_name: str, region: str) -> dict[str, str] | None:
         try:
             stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
         except ClientError as exc:
-            if "does not exist" in str(exc):
+            if error_code(exc) == NO_SUCH_STACK:
                 return None
             raise
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
@@ -112,7 +123,7 @@ def wait_stack(stack_name: str, region: str, progress: Progress, done: set[str],
                 events = cloudformation.describe_stack_events(StackName=stack_name)["StackEvents"]
                 status = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]["StackStatus"]
             except ClientError as exc:
-                if "does not exist" in str(exc):
+                if error_code(exc) == NO_SUCH_STACK:
                     return "DELETE_COMPLETE"
                 raise
         for event in reversed(events):  # oldest first

@@ -20,6 +20,7 @@ from ..engine import PENDING, RUNNING, STOPPED, Execution, LogPage
 from ..errors import BadRequest, EngineUnavailable, NotFound, UpstreamError
 from ..ids import new_execution_id
 from ..shell import GitHosts
+from ..units import cap_bytes
 from ..validation import ExecRequest, ListRequest, LogsRequest, PruneRequest, Ref, UploadRequest
 from .ecs_aws import Clients, aws_errors
 from .ecs_command import Launch, build_task_launch
@@ -36,7 +37,6 @@ log = logging.getLogger("mycli.ecs")
 
 RUNTIME = "fargate"
 CONTAINERS = ("fetch", "executor", "publish")  # the task definition's, in the order they run
-MIB = 1024 * 1024
 STOP_WAIT_SECONDS = 3.0
 LOG_POLL_SECONDS = 1.0
 USER_STOP_REASON = "Stopped by user (mycli stop)"
@@ -62,7 +62,7 @@ class EcsEngine:
         self.task_definitions = TaskDefinitions(
             self.clients, settings.task_definition, settings.container, settings.default_image
         )
-        self.files = Files(self.clients, settings.bucket, settings.max_upload_mb * MIB)
+        self.files = Files(self.clients, settings.bucket, cap_bytes(settings.max_upload_mb))
         self.tasks = Tasks(self.clients, settings, self.store)
 
     @classmethod

@@ -85,6 +85,20 @@ def s3_lines() -> list[str]:
     ]
 
 
+def files_and_size_lines() -> list[str]:
+    """`mycli_files_and_size COUNT BYTES`: units.files_and_size's words (`3 files, 1.2 MiB`) in awk,
+    so both engines say an artifact set alike (tests/engines/test_size_words.py compares them)."""
+    return [
+        "mycli_files_and_size() {",
+        "  awk -v n=\"$1\" -v b=\"$2\" 'BEGIN { split(\"KiB MiB GiB\", u); i = 0;"
+        " while (b >= 1024 && i < 3) { b /= 1024; i++ }"
+        " if (i) s = sprintf(\"%.1f %s\", b, u[i]); else if (b >= 1000) s = sprintf(\"%d,%03d bytes\", int(b / 1000), b % 1000);"
+        " else s = sprintf(\"%d byte%s\", b, b == 1 ? \"\" : \"s\");"
+        " printf \"%d file%s, %s\\n\", n, n == 1 ? \"\" : \"s\", s }'",
+        "}",
+    ]
+
+
 def fetch_script(request: ExecRequest, executor: str, hosts: GitHosts, notes: tuple[str, ...] = ()) -> str:
     """The fetch container's script; `executor` is the script it leaves on the volume for the
     executor."""
@@ -165,6 +179,7 @@ def publish_script(max_files: int = 10_000) -> str:
         "mycli_run_cap=$(mycli_cap \"$mycli_run_mb\" 1073741824)",
         *_tools("curl sha256sum", "curl coreutils"),
         *s3_lines(),
+        *files_and_size_lines(),
         "mycli_tmp=$(mktemp -d) || exit 1",
         "trap 'rm -rf \"$mycli_tmp\"' EXIT",
         "mycli_pre=\"artifacts/$MYCLI_EXECUTION_ID\"",
@@ -209,9 +224,7 @@ def publish_script(max_files: int = 10_000) -> str:
         "else",
         "  mycli_skip 'the outputs directory is missing (the fetch did not finish or the command removed it); nothing collected'",
         "fi",
-        "mycli_size=$(awk -v b=\"$mycli_total\" 'BEGIN { split(\"B KiB MiB GiB\", u); i = 1;"
-        " while (b >= 1024 && i < 4) { b /= 1024; i++ } printf (i == 1 ? \"%d %s\" : \"%.1f %s\"), b, u[i] }')",
-        "echo \"→ Artifacts: $mycli_n files, $mycli_size\"",
+        "echo \"→ Artifacts: $(mycli_files_and_size \"$mycli_n\" \"$mycli_total\")\"",
         "mycli_sha=$(sha256sum < \"$mycli_tmp/manifest\" | cut -c1-64)",
         f"if ! mycli_s3 PUT \"$mycli_pre/{MANIFEST_NAME}\" \"$mycli_tmp/manifest\" \"$mycli_sha\" >/dev/null; then",
         "  echo '✗ The artifacts could not be published (no manifest uploaded)' >&2",

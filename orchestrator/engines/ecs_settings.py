@@ -22,7 +22,7 @@ configuration), so the local front and the Lambda run the same engine with the s
 | MYCLI_LOG_SETTLE_SECONDS    | how long after STOPPED a log is still reported incomplete |
 |                             | (the awslogs driver ships the last lines late; default 15)|
 | MYCLI_BUCKET                | the stack's bucket: uploads/ (inputs) and artifacts/      |
-| MYCLI_MAX_UPLOAD_MB         | one upload's cap (100)                                    |
+| MYCLI_MAX_UPLOAD_MB         | one upload's cap (100; 0: none), as the embedded engine's |
 | MYCLI_MAX_ARTIFACT_MB       | one artifact's cap (100), applied by the publish container|
 | MYCLI_MAX_ARTIFACTS_MB      | a run's artifacts together (1024)                         |
 | DEFAULT_IMAGE               | the base definition's image (default: DEFAULT_IMAGE below)|
@@ -38,7 +38,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
+from ..artifacts import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_RUN_BYTES
 from ..errors import ServerMisconfigured
+from ..units import MIB
+from ..validation import DEFAULT_MAX_UPLOAD_BYTES
 
 # Docker's official ubuntu image through the ECR Public Gallery's mirror of Docker Official Images:
 # Fargate caches nothing, so every task pulls its image, and Docker Hub allows only a handful of
@@ -75,9 +78,10 @@ class EcsSettings:
     timeout_grace: int = 300
     log_settle: int = 15
     bucket: str = ""
-    max_upload_mb: int = 100
-    max_artifact_mb: int = 100
-    max_artifacts_mb: int = 1024
+    # the embedded engine's defaults (local_files.FileCaps), so a run is capped alike on both
+    max_upload_mb: int = DEFAULT_MAX_UPLOAD_BYTES // MIB
+    max_artifact_mb: int = DEFAULT_MAX_FILE_BYTES // MIB
+    max_artifacts_mb: int = DEFAULT_MAX_RUN_BYTES // MIB
     region: str | None = None
     missing: tuple[str, ...] = ()
 
@@ -103,9 +107,9 @@ class EcsSettings:
             timeout_grace=_seconds(get("MYCLI_TIMEOUT_GRACE_SECONDS"), 300),
             log_settle=_seconds(get("MYCLI_LOG_SETTLE_SECONDS"), 15),
             bucket=get("MYCLI_BUCKET", ""),
-            max_upload_mb=_seconds(get("MYCLI_MAX_UPLOAD_MB"), 100),
-            max_artifact_mb=_seconds(get("MYCLI_MAX_ARTIFACT_MB"), 100),
-            max_artifacts_mb=_seconds(get("MYCLI_MAX_ARTIFACTS_MB"), 1024),
+            max_upload_mb=_seconds(get("MYCLI_MAX_UPLOAD_MB"), cls.max_upload_mb),
+            max_artifact_mb=_seconds(get("MYCLI_MAX_ARTIFACT_MB"), cls.max_artifact_mb),
+            max_artifacts_mb=_seconds(get("MYCLI_MAX_ARTIFACTS_MB"), cls.max_artifacts_mb),
             region=get("AWS_REGION") or get("AWS_DEFAULT_REGION") or None,
             missing=tuple(name for name in REQUIRED if not get(name)),
         )

@@ -26,6 +26,7 @@ from urllib.parse import quote
 from .. import artifacts as collector
 from ..errors import NotFound
 from ..ids import is_execution_id
+from ..units import MIB, cap_bytes, files_and_size
 from ..validation import DEFAULT_MAX_UPLOAD_BYTES, ExecRequest
 from .local_file_records import Collection, FileRecords
 from .local_retention import env_number
@@ -33,7 +34,6 @@ from .local_uploads import Uploads, extract
 
 log = logging.getLogger("mycli.local")
 
-MIB = 1 << 20
 MAX_SKIPPED_LOG_LINES = 100
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -49,8 +49,8 @@ class FileCaps:
         """MYCLI_MAX_UPLOAD_MB (100), MYCLI_MAX_ARTIFACT_MB (100), MYCLI_MAX_ARTIFACTS_MB (1024);
         0 turns a cap off."""
         def cap(name: str, default: float) -> int:
-            value = env_number(environ, name, default, 1 << 20)
-            return int(value * MIB) or 1 << 62
+            value = env_number(environ, name, default, MIB)
+            return cap_bytes(value)
         return cls(cap("MYCLI_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_BYTES / MIB),
                    cap("MYCLI_MAX_ARTIFACT_MB", collector.DEFAULT_MAX_FILE_BYTES / MIB),
                    cap("MYCLI_MAX_ARTIFACTS_MB", collector.DEFAULT_MAX_RUN_BYTES / MIB))
@@ -181,7 +181,7 @@ def _log_lines(got: collector.Collected) -> list[str]:
     """`→ Artifacts: N files, SIZE`, then a line per skipped file (the first hundred)."""
     if not (got.artifacts or got.skipped):
         return []
-    lines = [f"→ Artifacts: {collector.files_and_size(len(got.artifacts), got.total_bytes)}"]
+    lines = [f"→ Artifacts: {files_and_size(len(got.artifacts), got.total_bytes)}"]
     lines += [f"→ Skipped {line}" for line in got.skipped[:MAX_SKIPPED_LOG_LINES]]
     if len(got.skipped) > MAX_SKIPPED_LOG_LINES:
         lines.append(f"→ … and {len(got.skipped) - MAX_SKIPPED_LOG_LINES} more skipped (the artifacts action lists them)")

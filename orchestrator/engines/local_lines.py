@@ -19,6 +19,7 @@ import time
 from collections import deque
 
 from ..ratelog import RateLimitedLog
+from ..units import MIB, human_size
 from .local_retention import LINE_OVERHEAD
 
 MAX_PENDING_BYTES = 4 << 20  # held in memory while the disk is full; older lines are dropped
@@ -64,7 +65,7 @@ class LineSink:
         """The output is over: say how much came after the cap, if it was reached."""
         if self._cut is not None and self._cut[0]:
             lines, chars = self._cut
-            self.emit([f"[mycli: {lines} {'line' if lines == 1 else 'lines'} ({_size(chars)}) after the cap "
+            self.emit([f"[mycli: {lines} {'line' if lines == 1 else 'lines'} ({human_size(chars)}) after the cap "
                        f"were not kept]"], note=True)
 
     def _within_cap(self, lines: list[str]) -> tuple[list[str], str | None]:
@@ -85,7 +86,7 @@ class LineSink:
             kept.append(line)
         rest = lines[len(kept):]
         self._cut = [len(rest), sum(map(len, rest))]
-        cap = f"{self.max_bytes / (1 << 20):g} MiB"
+        cap = f"{self.max_bytes / MIB:g} MiB"
         return kept, (f"[mycli: the log reached its cap of {cap} here; the rest of the output is not kept "
                       f"(the server's MYCLI_MAX_LOG_MB)]")
 
@@ -137,9 +138,3 @@ class LineSink:
         self._pending_bytes = 0
         self._dropped = 0
 
-
-def _size(chars: int) -> str:
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if chars >= scale:
-            return f"{chars / scale:.1f} {unit}"
-    return f"{chars} B"

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..sizes import Size
+from ..units import MIB
 
 PROBE_BINARIES = ("/bin/sh", "/bin/rm")
 PROBE_REPO = "localhost/mycli-probe"
@@ -172,7 +173,7 @@ class Prober:
         cores = int(info["cores"]) if info.get("cores", "").isdigit() and int(info["cores"]) > 0 else None
         return ProbeResult(
             cores=cores,
-            limits=info.get("memory") == str(PROBE_MEMORY_MIB * 1024 * 1024),
+            limits=info.get("memory") == str(PROBE_MEMORY_MIB * MIB),
             root_is_engine=owner == os.getuid(),
             seconds=time.monotonic() - started,
             image=tag,

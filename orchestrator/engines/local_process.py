@@ -1,8 +1,8 @@
 """One local execution's process: start it, capture its output as it comes, enforce its end.
 
 A ProcessRun owns a thread that has the script started under its own supervisor (see
-local_supervisor.py), reads the merged stdout/stderr pipe in chunks (one timestamp per chunk,
-lines split across chunks joined), and on stop or timeout has every descendant signalled
+local_supervisor.py), reads the merged stdout/stderr pipe in chunks (turned into log events by
+local_output.py), and on stop or timeout has every descendant signalled
 (SIGTERM, SIGKILL after a grace period) — including those that left the process group with
 `setsid`. The supervisor kills whatever the script leaves behind when it ends, as a container's
 end would, so the pipe always reaches its end.
@@ -10,7 +10,6 @@ end would, so the pipe always reaches its end.
 
 from __future__ import annotations
 
-import codecs
 import logging
 import os
 import selectors
@@ -20,10 +19,11 @@ import time
 from pathlib import Path
 from typing import Callable, Mapping
 
-from ..engine import MAX_EVENT_CHARS, STOPPED_BY_USER_EXIT_CODE
+from ..engine import STOPPED_BY_USER_EXIT_CODE
 from ..shell import GITHUB_TOKEN_VAR, GITLAB_TOKEN_VAR, NOT_STARTED_EXIT_CODE, SSH_KEY_VAR, TIMEOUT_EXIT_CODE, timed_out_words
 from ..statedir import open_private
 from .local_lines import LineSink
+from .local_output import OutputLines
 from .local_spawn import Child
 
 log = logging.getLogger("mycli.local")
@@ -191,8 +191,7 @@ class ProcessRun:
         """Read the output until its end and the script's end are both known, enforcing the
         timeout and the stop's grace period meanwhile (also after the output closed early)."""
         os.set_blocking(fd, False)
-        decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        partial = ""
+        output = OutputLines(self.lines)
         deadline = time.monotonic() + self.timeout_seconds
         last_data = time.monotonic()
         drain_until = None
@@ -207,7 +206,7 @@ class ProcessRun:
                 if drain_until is not None and now >= drain_until:
                     break  # something outside the tree holds the pipe; do not wait for it
                 wake = min(deadline, self._kill_at or deadline, drain_until or deadline, now + 0.25)
-                if partial:  # `printf 'working…'` shows now, not when its newline comes
+                if output.line_waiting:  # `printf 'working…'` shows now, not when its newline comes
                     wake = min(wake, last_data + PARTIAL_LINE_IDLE)
                 chunks = []
                 for key, _ in sel.select(max(0.0, wake - now)):
@@ -230,22 +229,9 @@ class ProcessRun:
                         size += len(data)
                 if chunks:
                     last_data = time.monotonic()
-                    text = partial + decoder.decode(b"".join(chunks))
-                    *complete, partial = text.split("\n")
-                    if max(map(len, complete), default=0) <= MAX_EVENT_CHARS:
-                        self.lines.emit(complete)
-                    else:  # the rare over-long line: pieces, all but its last one partial
-                        for line in complete:
-                            self.lines.emit(_pieces(line)[:-1], partial=True)
-                            self.lines.emit(_pieces(line)[-1:])
-                    while len(partial) > MAX_EVENT_CHARS:
-                        self.lines.emit([partial[:MAX_EVENT_CHARS]], partial=True)
-                        partial = partial[MAX_EVENT_CHARS:]
-                    self.lines.flush()
-                elif partial and time.monotonic() - last_data >= PARTIAL_LINE_IDLE:
-                    self.lines.emit([partial], partial=True)  # the rest of its line, when it comes, continues it
-                    self.lines.flush()
-                    partial = ""
+                    output.feed(b"".join(chunks))
+                elif output.line_waiting and time.monotonic() - last_data >= PARTIAL_LINE_IDLE:
+                    output.send_waiting_line()
                 now = time.monotonic()
                 with self._lock:
                     if now >= deadline and not self._timed_out and self._stop is None:
@@ -255,10 +241,7 @@ class ProcessRun:
                         self.lines.emit([f"✗ Still running {GRACE_SECONDS:.0f} s after SIGTERM: killed (SIGKILL)"], note=True)
                         self._signal(signal.SIGKILL)
                         self._kill_at = None
-        tail = partial + decoder.decode(b"", final=True)
-        if tail or self.lines.line_open:  # the output's end ends its last line (the engine's own notes follow)
-            self.lines.emit([tail])
-        self.lines.end_of_output()
+        output.end()
 
     def _say(self, lines: list[str]) -> None:
         self.lines.emit(lines, note=True)
@@ -295,11 +278,6 @@ class ProcessRun:
                 pass
         if self.container is not None:
             self.container.kill()
-
-
-def _pieces(line: str) -> list[str]:
-    """A line as events of at most MAX_EVENT_CHARS (an empty line stays one empty event)."""
-    return [line[i:i + MAX_EVENT_CHARS] for i in range(0, len(line), MAX_EVENT_CHARS)] or [line]
 
 
 def _signal_name(number: int) -> str:

@@ -22,6 +22,7 @@ from typing import Callable, Mapping
 
 from ..errors import ServerMisconfigured
 from ..ratelog import RateLimitedLog
+from ..units import MIB
 
 DEFAULT_MAX_LOG_MB = 100
 DEFAULT_RETENTION_DAYS = 30
@@ -39,9 +40,9 @@ class KeepSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "KeepSettings":
-        cap = env_number(environ, "MYCLI_MAX_LOG_MB", DEFAULT_MAX_LOG_MB, 1 << 20)
+        cap = env_number(environ, "MYCLI_MAX_LOG_MB", DEFAULT_MAX_LOG_MB, MIB)
         days = env_number(environ, "MYCLI_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS)
-        return cls(int(cap * (1 << 20)) or None, days or None)
+        return cls(int(cap * MIB) or None, days or None)
 
 
 def env_number(environ: Mapping[str, str], name: str, default: float, high: float) -> float:

@@ -23,13 +23,13 @@ from typing import Callable
 from ..errors import BadRequest, EngineUnavailable, NotFound, PayloadTooLarge
 from ..ids import is_upload_id, new_upload_id
 from ..statedir import open_private
+from ..units import MIB
 from ..validation import UploadRequest, check_upload_size
 from .local_file_records import FileRecords, Upload
 
-MIB = 1 << 20
 UPLOAD_SECONDS = 3600  # an upload must be PUT, and named by an exec, within an hour
 MAX_ARCHIVE_MEMBERS = 100_000
-_CHUNK = 1 << 20
+_CHUNK = MIB
 
 
 class Uploads:

@@ -155,3 +155,26 @@ def test_a_stack_that_rolled_back_or_is_missing_says_what_to_run(aws):
     missing = doctor(aws, "doc-nowhere")
     assert missing.returncode == 1 and "no stack named doc-nowhere" in missing.stdout
     assert f"mycli init --stack-name doc-nowhere --region {REGION}" in missing.stdout
+
+
+@pytest.mark.parametrize("code, message, mark", [
+    ("AccessDeniedException", "User: arn:aws:iam::123456789012:user/x is not authorized to perform: lambda:GetFunction", "·"),
+    ("AccessDenied", "Forbidden", "·"),
+    ("UnauthorizedOperation", "You are not authorized to perform this operation.", "·"),
+    # the words of a denial in another error's message are not a denial: a problem to fix
+    ("ValidationError", "Role name AccessDeniedRole is not valid (UnauthorizedOperation)", "✗"),
+])
+def test_a_part_aws_denies_is_a_note_by_aws_error_code_not_its_words(code, message, mark):
+    from botocore.exceptions import ClientError
+
+    from mycli_magic.aws.doctor import _run
+    from mycli_magic.aws.stack import aws_errors
+
+    def check(context):
+        with aws_errors("Lambda GetFunction"):
+            raise ClientError({"Error": {"Code": code, "Message": message}}, "GetFunction")
+        yield  # a generator, as the checks are
+
+    [finding] = _run("function", check, None)
+    assert finding.mark == mark and code in finding.detail and finding.part == "function"
+    assert ("read access" in finding.fix) == (mark == "·")

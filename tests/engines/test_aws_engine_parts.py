@@ -19,7 +19,10 @@ from orchestrator.auth import Authenticator, hash_api_key
 from orchestrator.engines.ecs import EcsEngine, tag_value
 from orchestrator.engines.ecs_command import MAX_OVERRIDES_CHARS, build_launch, overrides_size, packed
 from orchestrator.engines.ecs_taskdefs import candidate_families, sanitize
+from orchestrator.engines.local_files import FileCaps
 from orchestrator.errors import BadRequest
+from orchestrator.units import MIB
+from orchestrator.validation import DEFAULT_MAX_UPLOAD_BYTES
 
 pytestmark = pytest.mark.aws
 
@@ -226,3 +229,16 @@ def test_prune_is_refused_on_aws_with_what_expires_by_itself(aws):
     status, body = _call(_app(**COMPLETE), {"action": "prune", "older_than_days": 7})
     assert status == 400, body
     assert "local engine" in body["error"] and "7 days" in body["error"] and "90 days" in body["error"]
+
+
+@pytest.mark.parametrize("setting, size", [(None, DEFAULT_MAX_UPLOAD_BYTES), (None, DEFAULT_MAX_UPLOAD_BYTES + 1),
+                                           ("0", 50 * DEFAULT_MAX_UPLOAD_BYTES), ("2", 2 * MIB + 1)])
+def test_the_upload_cap_is_the_embedded_engines_setting_for_setting(aws, setting, size):
+    """The same MYCLI_MAX_UPLOAD_MB (its default, a value, 0 for none) caps an upload alike on both engines."""
+    environ = {} if setting is None else {"MYCLI_MAX_UPLOAD_MB": setting}
+    status, body = _call(_app(**COMPLETE, MYCLI_BUCKET="parts-bucket", **environ),
+                         {"action": "upload", "size": size, "sha256": "0" * 64, "purpose": "inputs"})
+    embedded_takes_it = size <= FileCaps.from_env(environ).max_upload
+    assert (status == 200) == embedded_takes_it, body
+    if not embedded_takes_it:
+        assert status == 400 and "MYCLI_MAX_UPLOAD_MB" in body["error"]

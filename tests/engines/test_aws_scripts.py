@@ -125,7 +125,7 @@ def test_publish_keeps_to_the_per_run_cap_and_survives_no_outputs(s3, shell, tmp
     shutil.rmtree(outputs)
     done = _run(shell, publish_script(), tmp_path / "vol", _task_env(s3, "6b10dddddddd"))
     assert done.returncode == 0 and "the outputs directory is missing" in done.stdout
-    assert "→ Artifacts: 0 files, 0 B" in done.stdout
+    assert "→ Artifacts: 0 files, 0 bytes" in done.stdout
 
 
 def _request(**fields):

@@ -18,20 +18,6 @@ def start(server, command: str) -> str:
     return body["execution_id"]
 
 
-def pages(server, execution_id: str, limit: int) -> list[dict]:
-    out, token = [], None
-    while True:
-        payload = {"action": "logs", "execution_id": execution_id, "limit": limit}
-        if token:
-            payload["next_token"] = token
-        status, body = server.call(payload)
-        assert status == 200, body
-        if not body["events"]:
-            return out
-        out.append(body)
-        token = body["next_token"]
-
-
 def output(events: list[dict]) -> str:
     """The rule clients follow: every message, then a newline unless the event is partial."""
     return "".join(e["message"] + ("" if e.get("partial") else "\n") for e in events)
@@ -51,11 +37,11 @@ def test_a_partial_line_is_sent_before_its_newline_and_the_log_stays_exact(serve
     assert [e for e in seen if e["message"] == "working…"][0]["partial"] is True
     flag.touch()
     server.wait(execution_id)
-    events = [e for page in pages(server, execution_id, limit=10_000) for e in page["events"]]
+    events = [e for page in server.pages(execution_id, limit=10_000) for e in page["events"]]
     assert "working… done\n" in command_output(output(events))
     # every page size gives back the same bytes, the page boundaries falling anywhere
     for limit in (1, 2, 3):
-        assert output([e for page in pages(server, execution_id, limit) for e in page["events"]]) == output(events)
+        assert output([e for page in server.pages(execution_id, limit) for e in page["events"]]) == output(events)
     # and the API's text form shows the line once, continued, with one time prefix
     text = server.call({"action": "logs", "execution_id": execution_id})[1]["logs"]
     assert text.count("working…") == 1 and text.split("working…", 1)[1].startswith(" done\n")
@@ -66,7 +52,7 @@ def test_an_unended_last_line_and_an_over_long_line_come_back_exact(server):
     execution_id = start(server, f"printf 'no newline at the end'; sleep 0.5; "
                                  f"head -c {len(long_line)} /dev/zero | tr '\\0' x; echo; printf 'tail'")
     server.wait(execution_id)
-    events = [e for page in pages(server, execution_id, limit=10_000) for e in page["events"]]
+    events = [e for page in server.pages(execution_id, limit=10_000) for e in page["events"]]
     assert all(len(e["message"]) <= MAX_EVENT_CHARS for e in events)
     # the script's report starts with `echo`, which ends the command's last line
     assert command_output(output(events)) == f"no newline at the end{long_line}\ntail"

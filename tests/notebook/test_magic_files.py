@@ -97,7 +97,7 @@ def test_mycli_artifacts_lists_and_downloads(engine_ip, tmp_path, capsys):
     assert "x.bin" in repr(listed) and "x.bin" in listed._repr_html_()
     saved = engine_ip.run_line_magic("mycli", f"artifacts {ident} -o {tmp_path / 'dl'}")
     assert saved[0]["path"] == tmp_path / "dl" / "x.bin" and (tmp_path / "dl" / "x.bin").read_bytes() == b"x"
-    assert f"✓ Saved 1 file, 1 bytes to {tmp_path / 'dl'} (sha256 checked)" in capsys.readouterr().out
+    assert f"✓ Saved 1 file, 1 byte to {tmp_path / 'dl'} (sha256 checked)" in capsys.readouterr().out
 
 
 def test_uploads_and_local_changes_from_the_cell(engine_ip, tmp_path, capsys, monkeypatch):

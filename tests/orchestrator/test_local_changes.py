@@ -17,6 +17,7 @@ import pytest
 from mycli_magic.errors import UsageError
 from mycli_magic.local_changes import capture
 from orchestrator.local_changes_script import apply_lines
+from tests.support.git_repos import two_commit_origin
 
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t.invalid", "-c", "init.defaultBranch=main"]
 SHELLS = [s for s in ("dash", "bash", "busybox") if shutil.which(s)]
@@ -30,19 +31,7 @@ def git(cwd: Path, *args: str) -> str:
 @pytest.fixture
 def origin_and_work(tmp_path):
     """A bare origin with two commits on main, and a clone of it with work in progress."""
-    seed = tmp_path / "seed"
-    seed.mkdir()
-    git(seed, "init", "-q")
-    (seed / "app.py").write_text("print('v1')\n")
-    (seed / "gone.txt").write_text("to be deleted\n")
-    (seed / "run.sh").write_text("#!/bin/sh\necho run\n")
-    (seed / ".gitignore").write_text("*.log\n")
-    git(seed, "add", "-A")
-    git(seed, "commit", "-qm", "one")
-    (seed / "app.py").write_text("print('v2')\n")
-    git(seed, "commit", "-qam", "two")
-    origin = tmp_path / "origin.git"
-    subprocess.run(["git", "clone", "-q", "--bare", str(seed), str(origin)], check=True)
+    origin = two_commit_origin(tmp_path)
     work = tmp_path / "work"
     subprocess.run(["git", "clone", "-q", str(origin), str(work)], check=True)
     return origin, work

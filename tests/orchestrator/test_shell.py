@@ -205,7 +205,7 @@ def git_server(tmp_path):
     root = tmp_path / "served"
     root.mkdir()
     src = make_repo(tmp_path, branch="trunk")
-    subprocess.run(["git", "clone", "-q", "--bare", str(src), str(root / "private.git")], check=True)
+    git_repos.bare_clone(src, root / "private.git")
     server = GitHttpServer(root, "x-access-token", TOKEN)
     yield server
     server.close()

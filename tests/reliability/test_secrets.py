@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.support.git_repos import make_repo
+from tests.support.git_repos import bare_clone, make_repo
 
 from tests.support import runtimes
 from tests.support.git_http_server import GitHttpServer
@@ -24,7 +24,7 @@ PART = TOKEN[4:24]  # what a command may grep for without the whole token being 
 def git_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("git-served")
     src = make_repo(root / "src", branch="trunk", files={"hello.txt": "hello from the private repo\n"})
-    subprocess.run(["git", "clone", "-q", "--bare", str(src), str(root / "private.git")], check=True)
+    bare_clone(src, root / "private.git")
     server = GitHttpServer(root, "x-access-token", TOKEN, delay=0.3)
     yield server
     server.close()

@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from typing import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository
@@ -69,18 +70,22 @@ class Server:
                 return self.call({"action": "status", "execution_id": execution_id})[1]
         raise AssertionError(f"execution {execution_id} did not stop within {timeout} s")
 
-    def all_lines(self, execution_id: str) -> list[str]:
-        lines, token = [], None
+    def pages(self, execution_id: str, limit: int | None = None) -> Iterator[dict]:
+        """Every page of the log as it stands (`limit` events a page), up to the first empty one."""
+        token = None
         while True:
-            payload = {"action": "logs", "execution_id": execution_id}
+            payload = {"action": "logs", "execution_id": execution_id, **({"limit": limit} if limit else {})}
             if token:
                 payload["next_token"] = token
             status, body = self.call(payload)
             assert status == 200, body
             if not body["events"]:
-                return lines
-            lines += [e["message"] for e in body["events"]]
+                return
+            yield body
             token = body["next_token"]
+
+    def all_lines(self, execution_id: str) -> list[str]:
+        return [e["message"] for page in self.pages(execution_id) for e in page["events"]]
 
 
 def follow_to_the_end(server: Server, execution_id: str, timeout: float = 90) -> list[str]:
