@@ -266,7 +266,8 @@ def publish_script(max_files: int = 10_000) -> str:
         "  printf 'F\\t%s\\t%s\\t%s\\t%s\\n' \"$mycli_n\" \"$mycli_size\" \"$mycli_sha\" \"$mycli_name\" >> \"$mycli_tmp/manifest\"",
         "}",
         # Globs list every name (hidden ones too) whatever bytes it holds; only real directories
-        # are entered, so a link is never followed. The executor has exited: nothing changes here.
+        # are entered, so a link is never followed. The executor's script has exited (or the
+        # executor has stopped): nothing changes here.
         "mycli_walk() {",
         "  for mycli_f in \"$1\"/* \"$1\"/.[!.]* \"$1\"/..?*; do",
         "    [ -e \"$mycli_f\" ] || [ -L \"$mycli_f\" ] || continue",
