@@ -204,7 +204,7 @@ def test_a_stop_keeps_what_the_command_wrote(aws, tmp_path):
     assert _fetch(by_name["on-term.txt"]["url"]) == b"saved on stop\n"
     lines = aws.server.all_lines(execution_id)
     assert "→ Stopped: publishing what the command wrote before it stopped" in lines and "✗ Stopped" in lines
-    assert lines[-1] == "→ Artifacts: 2 files, 29 B"
+    assert lines[-1] == "→ Artifacts: 2 files, 29 bytes"
     # the client lists and downloads them, sha256 checked
     cli = Cli(aws.home, extra_env={**aws.env, "MYCLI_API_ENDPOINT": aws.server.url, "MYCLI_API_KEY": aws.server.key})
     listed = cli.run("artifacts", execution_id)
@@ -222,7 +222,7 @@ def test_a_stop_keeps_the_outputs_of_a_command_that_ignores_sigterm(aws):
     answer = _artifacts(aws, execution_id)
     assert [(a["name"], a["size"], a["sha256"]) for a in answer["artifacts"]] == [
         ("kept.txt", 5, hashlib.sha256(b"kept\n").hexdigest())], answer
-    assert aws.server.all_lines(execution_id)[-1] == "→ Artifacts: 1 files, 5 B"
+    assert aws.server.all_lines(execution_id)[-1] == "→ Artifacts: 1 file, 5 bytes"
 
 
 def test_local_changes_arrive_and_the_token_stays_in_fetch(aws, tmp_path):

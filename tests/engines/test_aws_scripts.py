@@ -149,11 +149,12 @@ def test_publish_keeps_to_the_per_run_cap_and_survives_no_outputs(s3, shell, tmp
     assert "→ Artifacts: 0 files, 0 bytes" in done.stdout
 
 
-def _wait_for(path, proc: subprocess.Popen) -> None:
+def _wait_for(path, proc: subprocess.Popen, mode: int | None = None) -> None:
+    """Until `path` exists (with `mode`, when given) while the script still runs."""
     deadline = time.monotonic() + 60
-    while not os.path.exists(path):
+    while not os.path.exists(path) or (mode is not None and os.stat(path).st_mode & 0o7777 != mode):
         assert proc.poll() is None, f"the script ended before {path} appeared"
-        assert time.monotonic() < deadline, f"{path} never appeared"
+        assert time.monotonic() < deadline, f"{path} never appeared" + (f" with mode {mode:o}" if mode else "")
         time.sleep(0.05)
 
 
@@ -171,17 +172,16 @@ def test_publish_waits_for_the_executors_end_or_a_stop(s3, shell, tmp_path):
     ids = [f"6b1{n}{shell[0][:4]:0<8}"[:12] for n in (5, 6, 7)]  # one set per shell: the bucket is the module's
 
     proc = _start(shell, publish_script(), volume, _task_env(s3, ids[0]))
-    _wait_for(done_dir, proc)  # made at once, for any user (the executor's image may not be root's)
-    assert done_dir.stat().st_mode & 0o7777 == 0o1777
+    _wait_for(done_dir, proc, mode=0o1777)  # made at once, for any user (the executor's image may not be root's)
     assert proc.poll() is None and client.list_objects_v2(Bucket=bucket, Prefix=f"artifacts/{ids[0]}/")["KeyCount"] == 0
     _executor_done(volume)
     done = _end(proc, volume)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "→ Stopped" not in done.stdout and done.stdout.rstrip().endswith("→ Artifacts: 1 files, 24 B")
+    assert "→ Stopped" not in done.stdout and done.stdout.rstrip().endswith("→ Artifacts: 1 file, 24 bytes")
     (volume / EXECUTOR_DONE.removeprefix("/mycli/")).unlink()
 
     proc = _start(shell, publish_script(), volume, _task_env(s3, ids[1]))
-    _wait_for(done_dir, proc)
+    _wait_for(done_dir, proc, mode=0o1777)
     time.sleep(0.2)  # past the mkdir: the trap is set before it
     os.kill(proc.pid, signal.SIGTERM)
     done = _end(proc, volume)
@@ -192,7 +192,7 @@ def test_publish_waits_for_the_executors_end_or_a_stop(s3, shell, tmp_path):
         ("early.txt", hashlib.sha256(b"written before the stop\n").hexdigest())] and skipped == []
 
     proc = _start(shell, publish_script(), volume, {**_task_env(s3, ids[2]), "MYCLI_PUBLISH_STOP_BUDGET": "0"})
-    _wait_for(done_dir, proc)
+    _wait_for(done_dir, proc, mode=0o1777)
     time.sleep(0.2)
     os.kill(proc.pid, signal.SIGTERM)
     done = _end(proc, volume)
