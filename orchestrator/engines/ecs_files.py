@@ -7,8 +7,8 @@
   without s3:ListBucket S3 answers 403 for a missing key, so 403 and 404 both mean "not there".
 - `artifacts`: the publish container's manifest (`artifacts/{id}/manifest`, ecs_scripts.py)
   lists the files; each gets a presigned GET (15 minutes). No manifest yet: incomplete while the
-  task runs, complete with a reason once it has stopped without one (a stop on AWS ends the
-  publish container before the executor, so a stopped run's outputs are not collected).
+  task runs, complete with a reason once it has stopped without one. A stopped run has one too:
+  ECS stops the executor before publish, which then uploads (ecs_scripts.py).
 """
 
 from __future__ import annotations
@@ -82,8 +82,6 @@ class Files:
                 answer["complete"] = True
                 answer["reason"] = (
                     "no outputs were collected: the bucket is not configured (MYCLI_BUCKET)" if not self.bucket else
-                    "no outputs were collected: the run was stopped before its outputs were published (on AWS a "
-                    "stop ends the publish step first)" if execution.exit_code == 130 or execution.stop_code == "UserInitiated" else
                     "no outputs were collected: the publish step did not finish (see the end of the run's log)")
             return answer
         artifacts, skipped = parse_manifest(manifest)

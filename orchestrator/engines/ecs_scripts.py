@@ -7,14 +7,21 @@
   a failure is said in the log, and the executor then reports it with exit code 200.
 - **executor** (the user's image): its command is the task definition's, `/bin/sh
   /mycli/.mycli/run.sh`, so the user's image needs /bin/sh and nothing else (no base64, gunzip,
-  curl or git) whatever the size of the command. The script runs the command with the watchdog.
-- **publish** (helper image, after the executor is COMPLETE; its script is the task definition's
-  command, kept equal to `publish_script()` by tests/aws/test_aws_template.py, so it takes no
-  room in RunTask's overrides; the caps come in its environment): walks /mycli/outputs in the shell
-  (globs, never following a link), uploads each regular file under the caps as
+  curl or git) whatever the size of the command. The script runs the command with the watchdog;
+  on SIGTERM (a stop) it hands the command SIGTERM, SIGKILL after STOP_GRACE_SECONDS, and exits;
+  however it exits, its EXIT trap leaves EXECUTOR_DONE on the volume.
+- **publish** (helper image, started with the task; the executor waits for its START, so on a
+  stop ECS stops the executor first and publish only once the executor has stopped: "when a
+  dependency is defined for container startup, for container shutdown it is reversed"; its
+  script is the task definition's command, kept equal to `publish_script()` by
+  tests/aws/test_aws_template.py, so it takes no room in RunTask's overrides; the caps come in
+  its environment): waits for EXECUTOR_DONE or its own SIGTERM, then walks /mycli/outputs in the
+  shell (globs, never following a link), uploads each regular file under the caps as
   `artifacts/{id}/files/{n}`, then the manifest `artifacts/{id}/manifest` last; the engine
   reads the manifest (ecs_files.py). Its lines: `F<TAB>n<TAB>size<TAB>sha256<TAB>name` and
-  `S<TAB>line` for a file left out.
+  `S<TAB>line` for a file left out. After a SIGTERM it has its stopTimeout (PUBLISH_STOP_TIMEOUT,
+  Fargate's maximum) before SIGKILL: it starts no upload past MYCLI_PUBLISH_STOP_BUDGET seconds
+  (default STOP_BUDGET_SECONDS) so the manifest still goes up.
 
 S3 is reached with curl's SigV4 (`--aws-sigv4`) and the task role's credentials from the
 container credentials endpoint, passed to curl on stdin (`-K -`), never in an argument; no
@@ -32,6 +39,14 @@ INPUTS = f"{VOLUME}/inputs"
 OUTPUTS = f"{VOLUME}/outputs"
 WORKDIR = f"{VOLUME}/work"
 RUN_SCRIPT = f"{VOLUME}/.mycli/run.sh"
+# The executor's exit, for publish: a directory anyone may write in (the user's image may run as
+# another user), made by publish (which starts first) and fetch.
+DONE_DIR = f"{VOLUME}/.mycli/done"
+EXECUTOR_DONE = f"{DONE_DIR}/executor"
+STOP_GRACE_SECONDS = 10  # the executor's, between SIGTERM and SIGKILL to the command
+EXECUTOR_STOP_TIMEOUT = 30  # the template's stopTimeout for the executor: above the grace, room to report
+PUBLISH_STOP_TIMEOUT = 120  # the template's for publish: Fargate's maximum
+STOP_BUDGET_SECONDS = 90  # publish starts no upload later than this after its SIGTERM
 MANIFEST_NAME = "manifest"
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
@@ -107,7 +122,8 @@ def fetch_script(request: ExecRequest, executor: str, hosts: GitHosts, notes: tu
     if request.inputs or request.local_changes:
         lines += _tools(*tools) + s3_lines()
     lines += [
-        f"mkdir -p {INPUTS} {OUTPUTS} {WORKDIR} {VOLUME}/.mycli || mycli_not_started 'the task volume is not writable'",
+        f"mkdir -p {INPUTS} {OUTPUTS} {WORKDIR} {DONE_DIR} || mycli_not_started 'the task volume is not writable'",
+        f"chmod 1777 {DONE_DIR}",
     ]
     if request.inputs:
         key = sh_quote(upload_key("inputs", request.inputs))
@@ -157,12 +173,38 @@ def executor_script(request: ExecRequest) -> str:
         *not_started_lines(),
         *temp_dir_lines(),
         *signal_trap_lines(),
+        *stop_lines(),
         f"cd {sh_quote(workdir)} || mycli_not_started 'no working directory'",
         f"MYCLI_INPUTS={INPUTS}",
         f"MYCLI_OUTPUTS={OUTPUTS}",
         "export MYCLI_INPUTS MYCLI_OUTPUTS",
     ]
     return "\n".join(lines + command_lines(request, watchdog=True)) + "\n"
+
+
+def stop_lines() -> list[str]:
+    """The executor's stop: ECS's SIGTERM reaches only the script (the init process hands it to
+    its child), so the script passes it on to the command, SIGKILLs it after the grace (a command
+    that ignores SIGTERM), says so and exits 143 — well within the executor's stopTimeout. The
+    EXIT trap tells publish the executor is done, whatever ended it (a SIGKILL excepted: then
+    publish learns it from its own SIGTERM)."""
+    return [
+        f"trap 'rm -rf \"$mycli_tmp\"; true 2>/dev/null > {EXECUTOR_DONE}' EXIT",
+        "mycli_pid=''",
+        "# shellcheck disable=SC2317  # run by the TERM trap",
+        "mycli_stop() {",
+        "  trap '' TERM",
+        "  if [ -n \"$mycli_pid\" ]; then",
+        "    kill -TERM \"$mycli_pid\" 2>/dev/null",
+        f"    ( sleep {STOP_GRACE_SECONDS}; kill -KILL \"$mycli_pid\" 2>/dev/null ) &",
+        "    wait \"$mycli_pid\"",
+        "    echo",
+        "    printf '%s\\n' \"$mycli_rule\" '✗ Stopped' \"$mycli_rule\"",
+        "  fi",
+        "  exit 143",
+        "}",
+        "trap mycli_stop TERM",
+    ]
 
 
 def publish_script(max_files: int = 10_000) -> str:
@@ -177,11 +219,22 @@ def publish_script(max_files: int = 10_000) -> str:
         "mycli_run_mb=${MYCLI_MAX_ARTIFACTS_MB:-1024}",
         "mycli_file_cap=$(mycli_cap \"$mycli_file_mb\" 104857600)",
         "mycli_run_cap=$(mycli_cap \"$mycli_run_mb\" 1073741824)",
+        # SIGTERM comes once the executor has stopped (ECS stops it first) or the task is ending:
+        # noted, never fatal, so an upload under way finishes
+        "mycli_term=''",
+        "trap 'mycli_term=${mycli_term:-$(date +%s)}' TERM",
+        f"mkdir -p {DONE_DIR} && chmod 1777 {DONE_DIR}",
         *_tools("curl sha256sum", "curl coreutils"),
         *s3_lines(),
         *files_and_size_lines(),
         "mycli_tmp=$(mktemp -d) || exit 1",
         "trap 'rm -rf \"$mycli_tmp\"' EXIT",
+        f"while [ ! -e {EXECUTOR_DONE} ] && [ -z \"$mycli_term\" ]; do",
+        "  sleep 1 & wait $!",
+        "done",
+        "[ -z \"$mycli_term\" ] || echo '→ Stopped: publishing what the command wrote before it stopped'",
+        f"mycli_budget=${{MYCLI_PUBLISH_STOP_BUDGET:-{STOP_BUDGET_SECONDS}}}",
+        "mycli_late() { [ -n \"$mycli_term\" ] && [ $(($(date +%s) - mycli_term)) -ge \"$mycli_budget\" ]; }",
         "mycli_pre=\"artifacts/$MYCLI_EXECUTION_ID\"",
         ": > \"$mycli_tmp/manifest\"",
         "mycli_n=0",
@@ -203,6 +256,7 @@ def publish_script(max_files: int = 10_000) -> str:
         "  if [ $((mycli_total + mycli_size)) -gt \"$mycli_run_cap\" ]; then",
         "    mycli_skip \"$mycli_name: $mycli_size bytes would exceed the per-run cap of $mycli_run_mb MiB\"; return",
         "  fi",
+        "  if mycli_late; then mycli_skip \"$mycli_name: not uploaded, the stop left no time\"; return; fi",
         "  mycli_sha=$(sha256sum < \"$1\" | cut -c1-64)",
         "  mycli_n=$((mycli_n + 1))",
         "  if ! mycli_s3 PUT \"$mycli_pre/files/$mycli_n\" \"$1\" \"$mycli_sha\" >/dev/null; then",
@@ -212,7 +266,8 @@ def publish_script(max_files: int = 10_000) -> str:
         "  printf 'F\\t%s\\t%s\\t%s\\t%s\\n' \"$mycli_n\" \"$mycli_size\" \"$mycli_sha\" \"$mycli_name\" >> \"$mycli_tmp/manifest\"",
         "}",
         # Globs list every name (hidden ones too) whatever bytes it holds; only real directories
-        # are entered, so a link is never followed. The executor has exited: nothing changes here.
+        # are entered, so a link is never followed. The executor's script has exited (or the
+        # executor has stopped): nothing changes here.
         "mycli_walk() {",
         "  for mycli_f in \"$1\"/* \"$1\"/.[!.]* \"$1\"/..?*; do",
         "    [ -e \"$mycli_f\" ] || [ -L \"$mycli_f\" ] || continue",

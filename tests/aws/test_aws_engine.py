@@ -206,7 +206,10 @@ def test_per_image_task_definition_is_reused_and_collisions_get_a_hash(aws):
     assert container["image"] == "alpine:3.19" and container["linuxParameters"]["initProcessEnabled"] is True
     assert container["logConfiguration"]["options"]["awslogs-stream-prefix"] == "task"
     assert container["logConfiguration"]["options"]["mode"] == "blocking"  # copied from the base
-    assert container["dependsOn"] == [{"containerName": "fetch", "condition": "COMPLETE"}]
+    assert container["dependsOn"] == [{"containerName": "fetch", "condition": "COMPLETE"},
+                                      {"containerName": "publish", "condition": "START"}]
+    # the stop order's timeouts travel with the copy: the executor's 30 s, publish's 120 s
+    assert container["stopTimeout"] == 30 and containers["publish"]["stopTimeout"] == 120
     # only the executor's image is the request's; the helpers (and the credentials) stay as the base has them
     assert containers["fetch"]["image"] == containers["publish"]["image"] != "alpine:3.19"
     assert {s["name"] for s in containers["fetch"]["secrets"]} >= {"MYCLI_GITHUB_TOKEN"} and "secrets" not in container

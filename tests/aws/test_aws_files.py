@@ -174,22 +174,55 @@ def test_only_regular_files_under_the_caps_leave_the_run(aws):
     assert "root:" not in "".join(_fetch(a["url"]).decode("latin-1") for a in answer["artifacts"])
 
 
-def test_a_stop_ends_with_a_reason_and_no_outputs(aws):
-    execution_id = _call(aws, {"action": "exec", "command": 'echo x > "$MYCLI_OUTPUTS/x"; echo started; sleep 60',
-                               "skip_git": True})["execution_id"]
-    deadline = time.monotonic() + 30
-    while _call(aws, {"action": "artifacts", "execution_id": execution_id})["complete"] is False:
-        if "started" in aws.server.all_lines(execution_id):
-            break
-        assert time.monotonic() < deadline
+def _stop_once_started(aws, command: str) -> str:
+    """exec `command` (which prints `started` once its outputs are written), stop it, wait for STOPPED."""
+    execution_id = _call(aws, {"action": "exec", "command": command, "skip_git": True})["execution_id"]
+    deadline = time.monotonic() + 60
+    while "started" not in aws.server.all_lines(execution_id):
+        assert time.monotonic() < deadline, aws.server.all_lines(execution_id)
         time.sleep(0.2)
     assert _call(aws, {"action": "artifacts", "execution_id": execution_id})["complete"] is False  # still running
     _call(aws, {"action": "stop", "execution_id": execution_id})
-    while _call(aws, {"action": "status", "execution_id": execution_id})["status"] != "STOPPED":
-        assert time.monotonic() < deadline + 30
+    while (status := _call(aws, {"action": "status", "execution_id": execution_id}))["status"] != "STOPPED":
+        assert time.monotonic() < deadline + 60, status
         time.sleep(0.2)
+    assert status["exit_code"] == 130 and status["stop_code"] == "UserInitiated", status
+    return execution_id
+
+
+def test_a_stop_keeps_what_the_command_wrote(aws, tmp_path):
+    """As on the embedded engine, a stopped run's outputs are collected: ECS stops the executor
+    first (SIGTERM, which the script hands to the command: it may save its work) and publish only
+    once the executor has stopped; publish then uploads and writes the manifest."""
+    command = ('trap \'echo saved on stop > "$MYCLI_OUTPUTS/on-term.txt"; exit 3\' TERM; '
+               'printf "partial result\\n" > "$MYCLI_OUTPUTS/result.txt"; echo started; while :; do sleep 1; done')
+    execution_id = _stop_once_started(aws, command)
     answer = _artifacts(aws, execution_id)
-    assert answer["artifacts"] == [] and "stopped before its outputs were published" in answer["reason"]
+    by_name = {a["name"]: a for a in answer["artifacts"]}
+    assert set(by_name) == {"result.txt", "on-term.txt"} and answer["reason"] is None and answer["skipped"] == []
+    assert by_name["result.txt"]["sha256"] == hashlib.sha256(b"partial result\n").hexdigest()
+    assert _fetch(by_name["on-term.txt"]["url"]) == b"saved on stop\n"
+    lines = aws.server.all_lines(execution_id)
+    assert "→ Stopped: publishing what the command wrote before it stopped" in lines and "✗ Stopped" in lines
+    assert lines[-1] == "→ Artifacts: 2 files, 29 bytes"
+    # the client lists and downloads them, sha256 checked
+    cli = Cli(aws.home, extra_env={**aws.env, "MYCLI_API_ENDPOINT": aws.server.url, "MYCLI_API_KEY": aws.server.key})
+    listed = cli.run("artifacts", execution_id)
+    assert listed.returncode == 0 and "result.txt" in listed.stdout, listed.stdout + listed.stderr
+    done = cli.run("artifacts", execution_id, "-o", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "out" / "result.txt").read_bytes() == b"partial result\n"
+
+
+def test_a_stop_keeps_the_outputs_of_a_command_that_ignores_sigterm(aws):
+    """The command ignores SIGTERM: the executor's script SIGKILLs it after its grace, well inside
+    the executor's stop timeout, and publish still uploads what it wrote."""
+    command = "trap '' TERM; echo kept > \"$MYCLI_OUTPUTS/kept.txt\"; echo started; while :; do sleep 1; done"
+    execution_id = _stop_once_started(aws, command)
+    answer = _artifacts(aws, execution_id)
+    assert [(a["name"], a["size"], a["sha256"]) for a in answer["artifacts"]] == [
+        ("kept.txt", 5, hashlib.sha256(b"kept\n").hexdigest())], answer
+    assert aws.server.all_lines(execution_id)[-1] == "→ Artifacts: 1 file, 5 bytes"
 
 
 def test_local_changes_arrive_and_the_token_stays_in_fetch(aws, tmp_path):

@@ -127,6 +127,27 @@ def test_register_task_definition_needs_a_fargate_size(fargate):
                                  cpu="512", memory="2048", containerDefinitions=container)
 
 
+def test_container_stop_timeouts_dependencies_and_essential_containers(fargate):
+    """ContainerDefinition (DOCS['ContainerMemory']): Fargate's stopTimeout is at most 120 s;
+    COMPLETE/SUCCESS "can't be set on an essential container"; a task has an essential container."""
+    ecs, _ = fargate
+    sized = dict(requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory="512")
+    c = lambda name, **more: {"name": name, "image": "alpine", "memoryReservation": 64, **more}  # noqa: E731
+    for containers, words in (
+        ([c("a", stopTimeout=121)], "stopTimeout 121"),
+        ([c("a"), c("b", essential=False, dependsOn=[{"containerName": "a", "condition": "COMPLETE"}])], "essential container ('a')"),
+        ([c("main"), c("a", essential=False, dependsOn=[{"containerName": "b", "condition": "START"}])], "not in the task"),
+        ([c("a", essential=False)], "no essential container"),
+    ):
+        with pytest.raises(ClientError) as refused:
+            ecs.register_task_definition(family="rules-containers", containerDefinitions=containers, **sized)
+        assert _code(refused) == "ClientException" and words in str(refused.value), (words, str(refused.value))
+    ecs.register_task_definition(family="rules-containers", **sized, containerDefinitions=[
+        c("fetch", essential=False), c("publish", stopTimeout=120),
+        c("executor", essential=False, stopTimeout=30, dependsOn=[{"containerName": "fetch", "condition": "COMPLETE"},
+                                                                  {"containerName": "publish", "condition": "START"}])])
+
+
 def test_run_task_checks_network_size_and_overrides_as_aws_counts_them(fargate):
     """RunTask (DOCS['RunTask']): awsvpc needs subnets; the overrides' cpu/memory must make a
     Fargate size; the overrides may hold 8,192 characters of JSON as sent, \\uXXXX escapes included."""

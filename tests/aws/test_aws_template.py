@@ -400,19 +400,29 @@ def test_s3_access_is_least_privilege(template):
 
 def test_the_task_runs_fetch_executor_publish_in_order_on_one_volume(template):
     """Container dependency (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_parameters.html#container_definition_dependson):
-    COMPLETE and SUCCESS "can't be set on an essential container", so fetch and the executor are
-    not essential and publish, which waits for the executor, is the one whose exit ends the task."""
+    COMPLETE and SUCCESS "can't be set on an essential container", so fetch is not essential; the
+    executor waits for fetch COMPLETE and publish START, so at a stop ("for container shutdown it
+    is reversed") ECS stops the executor first and publish — essential, its exit ends the task —
+    only once the executor has stopped, with Fargate's longest stop timeout to upload."""
     task = template["Resources"]["TaskDefinition"]["Properties"]
     containers = _containers(template)
     assert task["Volumes"] == [{"Name": "mycli"}]
     for container in containers.values():
         assert container["MountPoints"] == [{"SourceVolume": "mycli", "ContainerPath": "/mycli"}]
         assert container["LogConfiguration"]["Options"]["mode"] == "blocking"
-        assert "Memory" not in container  # soft reservations: the three run one after another
+        assert "Memory" not in container  # soft reservations: the command runs after fetch, publish mostly waits
     assert sum(c["MemoryReservation"] for c in containers.values()) <= int(task["Memory"])
     assert [c["Essential"] for c in containers.values()] == [False, False, True]
-    assert containers["executor"]["DependsOn"] == [{"ContainerName": "fetch", "Condition": "COMPLETE"}]
-    assert containers["publish"]["DependsOn"] == [{"ContainerName": "executor", "Condition": "COMPLETE"}]
+    assert containers["executor"]["DependsOn"] == [{"ContainerName": "fetch", "Condition": "COMPLETE"},
+                                                   {"ContainerName": "publish", "Condition": "START"}]
+    assert "DependsOn" not in containers["publish"]
+    from orchestrator.engines.ecs_scripts import EXECUTOR_DONE, EXECUTOR_STOP_TIMEOUT, PUBLISH_STOP_TIMEOUT, STOP_GRACE_SECONDS
+
+    # Fargate allows 120 s at most; the executor's grace for the command and its report fit in its own
+    assert containers["publish"]["StopTimeout"] == PUBLISH_STOP_TIMEOUT == 120
+    assert containers["executor"]["StopTimeout"] == EXECUTOR_STOP_TIMEOUT > STOP_GRACE_SECONDS + 5
+    assert "StopTimeout" not in containers["fetch"]  # it never outlives the clone
+    assert EXECUTOR_DONE in containers["executor"]["Command"][2]  # a failed fetch still lets publish go
     assert containers["executor"]["Image"] == {"Ref": "DefaultImage"}
     assert containers["fetch"]["Image"] == containers["publish"]["Image"] == {"Ref": "HelperImage"}
     assert template["Parameters"]["HelperImage"]["Default"].startswith("public.ecr.aws/docker/library/alpine:3.")

@@ -2,7 +2,8 @@
 tests stand on ECS's behaviour and not on the simulator's guesses: containers start as their
 `dependsOn` conditions (START, COMPLETE, SUCCESS) allow and never when one can no longer hold;
 an essential container's exit stops the task and the others; a task volume is shared by the
-containers that mount it; StopTask stops running containers and never starts waiting ones."""
+containers that mount it; StopTask stops running containers and never starts waiting ones, in
+reverse dependency order, each SIGKILLed once its stopTimeout has passed after its SIGTERM."""
 
 from __future__ import annotations
 
@@ -34,8 +35,8 @@ def ecs():
         sim.close()
 
 
-def _container(name: str, script: str, essential: bool, depends: list | None = None) -> dict:
-    return {"name": name, "image": "alpine", "essential": essential, "memoryReservation": 64,
+def _container(name: str, script: str, essential: bool, depends: list | None = None, **more) -> dict:
+    return {"name": name, "image": "alpine", "essential": essential, "memoryReservation": 64, **more,
             "command": ["/bin/sh", "-c", script], "mountPoints": [{"sourceVolume": "shared", "containerPath": "/mycli"}],
             "dependsOn": [{"containerName": n, "condition": c} for n, c in depends or []],
             "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/sim", "awslogs-region": REGION,
@@ -99,3 +100,33 @@ def test_stop_task_stops_running_containers_and_never_starts_waiting_ones(ecs):
     assert containers["runs"]["exitCode"] in (143, 137) and containers["waits"].get("exitCode") is None
     with pytest.raises(Exception):
         _lines(task, "waits")  # it never started: no stream
+
+
+def test_stop_task_stops_a_dependent_first_and_the_rest_only_once_it_has_stopped(ecs):
+    """ECS: "when a dependency is defined for container startup, for container shutdown it is
+    reversed". `later` starts once `first` has (START); at a stop it gets SIGTERM first, ignores
+    it and is SIGKILLed after its stopTimeout; only then does `first` get its SIGTERM."""
+    client, network, _ = ecs
+    client.register_task_definition(
+        family="sim-stop-order", requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory="512",
+        volumes=[{"name": "shared"}], containerDefinitions=[
+            _container("first", "trap 'if kill -0 \"$(cat /mycli/later.pid)\" 2>/dev/null; then a=running; else a=gone; fi; "
+                                "echo \"term: later got one: $(cat /mycli/later.term 2>/dev/null || echo no), later $a\"; exit 0' TERM; "
+                                "echo up; while :; do sleep 0.1; done", essential=True),
+            _container("later", "trap 'echo yes > /mycli/later.term' TERM; echo $$ > /mycli/later.pid; "
+                                "while :; do sleep 0.1; done", essential=False, depends=[("first", "START")], stopTimeout=2),
+        ])
+    arn = client.run_task(cluster="sim", taskDefinition="sim-stop-order", launchType="FARGATE", networkConfiguration=network)["tasks"][0]["taskArn"]
+    deadline = time.monotonic() + 30
+    while {c["name"]: c.get("lastStatus") for c in client.describe_tasks(cluster="sim", tasks=[arn])["tasks"][0]["containers"]} != {
+            "first": "RUNNING", "later": "RUNNING"}:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    time.sleep(0.5)  # past `later`'s first lines (its pid written, its trap set)
+    client.stop_task(cluster="sim", task=arn, reason="test stop")
+    while (task := client.describe_tasks(cluster="sim", tasks=[arn])["tasks"][0])["lastStatus"] != "STOPPED":
+        assert time.monotonic() < deadline + 30
+        time.sleep(0.1)
+    containers = {c["name"]: c for c in task["containers"]}
+    assert containers["later"]["exitCode"] == 137 and containers["first"]["exitCode"] == 0
+    assert _lines(task, "first") == ["up", "term: later got one: yes, later gone"]

@@ -12,12 +12,14 @@ import shutil
 import signal
 import subprocess
 import tarfile
+import time
 
 import boto3
 import pytest
 
 from orchestrator.engines.ecs_files import parse_manifest
-from orchestrator.engines.ecs_scripts import RUN_SCRIPT, executor_script, fetch_script, publish_script, upload_key
+from orchestrator.engines.ecs_scripts import (EXECUTOR_DONE, RUN_SCRIPT, executor_script, fetch_script, publish_script,
+                                             upload_key)
 from orchestrator.shell import GitHosts
 from orchestrator.validation import parse_request
 from tests.support.aws import aws_env
@@ -51,7 +53,9 @@ def shell(request):
     return SHELLS[request.param]
 
 
-def _run(shell, script: str, volume, env: dict, timeout: float = 60) -> subprocess.CompletedProcess:
+def _start(shell, script: str, volume, env: dict) -> subprocess.Popen:
+    """The script as a container's main process (its pid: unshare and sh exec into it)."""
+    volume.mkdir(parents=True, exist_ok=True)
     path = volume.parent / f"{volume.name}.sh"
     path.write_text(script)
     mount = shutil.which("mount")
@@ -59,15 +63,30 @@ def _run(shell, script: str, volume, env: dict, timeout: float = 60) -> subproce
             str(volume), shutil.which(shell[0]), *shell[1:], str(path)]
     out, err = volume.parent / f"{volume.name}.out", volume.parent / f"{volume.name}.err"
     with open(out, "wb") as stdout, open(err, "wb") as stderr:
-        proc = subprocess.Popen(argv, env=env, stdout=stdout, stderr=stderr, start_new_session=True)
+        return subprocess.Popen(argv, env=env, stdout=stdout, stderr=stderr, start_new_session=True)
+
+
+def _end(proc: subprocess.Popen, volume, timeout: float = 60) -> subprocess.CompletedProcess:
+    try:
+        proc.wait(timeout)
+    finally:  # the container ends with its main process: what it left running goes too
         try:
-            proc.wait(timeout)
-        finally:  # the container ends with its main process: what it left running goes too
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    return subprocess.CompletedProcess(argv, proc.returncode, out.read_text(), err.read_text())
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    out, err = volume.parent / f"{volume.name}.out", volume.parent / f"{volume.name}.err"
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out.read_text(), err.read_text())
+
+
+def _run(shell, script: str, volume, env: dict, timeout: float = 60) -> subprocess.CompletedProcess:
+    return _end(_start(shell, script, volume, env), volume, timeout)
+
+
+def _executor_done(volume) -> None:
+    """What the executor's EXIT trap leaves for publish."""
+    mark = volume / EXECUTOR_DONE.removeprefix("/mycli/")
+    mark.parent.mkdir(parents=True, exist_ok=True)
+    mark.touch()
 
 
 def _task_env(s3, execution_id: str = "6b10aaaaaaaa") -> dict:
@@ -91,6 +110,7 @@ def test_publish_uploads_regular_files_and_says_what_it_left_out(s3, shell, tmp_
     (outputs / "new\nline").write_text("n")
     (outputs / "back\\slash").write_text("b")
     execution_id = f"6b10{shell[0][:4]:0<8}"[:12]
+    _executor_done(tmp_path / "vol")
     done = _run(shell, publish_script(), tmp_path / "vol", {**_task_env(s3, execution_id), "MYCLI_MAX_ARTIFACT_MB": "1"})
     assert done.returncode == 0, done.stdout + done.stderr
     manifest = client.get_object(Bucket=bucket, Key=f"artifacts/{execution_id}/manifest")["Body"].read().decode()
@@ -118,6 +138,7 @@ def test_publish_keeps_to_the_per_run_cap_and_survives_no_outputs(s3, shell, tmp
     for name in ("1", "2", "3"):
         (outputs / name).write_bytes(b"y" * 400_000)
     caps = {"MYCLI_MAX_ARTIFACT_MB": "0", "MYCLI_MAX_ARTIFACTS_MB": "1"}  # 0: no per-file cap
+    _executor_done(tmp_path / "vol")
     done = _run(shell, publish_script(), tmp_path / "vol", {**_task_env(s3, "6b10cccccccc"), **caps})
     assert done.returncode == 0, done.stderr
     artifacts, skipped = parse_manifest(client.get_object(Bucket=bucket, Key="artifacts/6b10cccccccc/manifest")["Body"].read().decode())
@@ -126,6 +147,77 @@ def test_publish_keeps_to_the_per_run_cap_and_survives_no_outputs(s3, shell, tmp
     done = _run(shell, publish_script(), tmp_path / "vol", _task_env(s3, "6b10dddddddd"))
     assert done.returncode == 0 and "the outputs directory is missing" in done.stdout
     assert "→ Artifacts: 0 files, 0 bytes" in done.stdout
+
+
+def _wait_for(path, proc: subprocess.Popen, mode: int | None = None) -> None:
+    """Until `path` exists (with `mode`, when given) while the script still runs."""
+    deadline = time.monotonic() + 60
+    while not os.path.exists(path) or (mode is not None and os.stat(path).st_mode & 0o7777 != mode):
+        assert proc.poll() is None, f"the script ended before {path} appeared"
+        assert time.monotonic() < deadline, f"{path} never appeared" + (f" with mode {mode:o}" if mode else "")
+        time.sleep(0.05)
+
+
+def test_publish_waits_for_the_executors_end_or_a_stop(s3, shell, tmp_path):
+    """Publish starts with the task: it uploads once the executor's EXIT trap leaves its mark, or
+    on its own SIGTERM (ECS sends it only once the executor has stopped) — then it says so and
+    still uploads; a SIGTERM during the walk is noted, never fatal. Past the stop budget it
+    starts no upload but still writes the manifest, before its stop timeout's SIGKILL."""
+    client, bucket, _, _ = s3
+    volume = tmp_path / "vol"
+    (volume / "outputs").mkdir(parents=True)
+    (volume / "outputs" / "early.txt").write_text("written before the stop\n")
+    done_dir = volume / EXECUTOR_DONE.removeprefix("/mycli/").rsplit("/", 1)[0]
+    key = "artifacts/{}/manifest"
+    ids = [f"6b1{n}{shell[0][:4]:0<8}"[:12] for n in (5, 6, 7)]  # one set per shell: the bucket is the module's
+
+    proc = _start(shell, publish_script(), volume, _task_env(s3, ids[0]))
+    _wait_for(done_dir, proc, mode=0o1777)  # made at once, for any user (the executor's image may not be root's)
+    assert proc.poll() is None and client.list_objects_v2(Bucket=bucket, Prefix=f"artifacts/{ids[0]}/")["KeyCount"] == 0
+    _executor_done(volume)
+    done = _end(proc, volume)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "→ Stopped" not in done.stdout and done.stdout.rstrip().endswith("→ Artifacts: 1 file, 24 bytes")
+    (volume / EXECUTOR_DONE.removeprefix("/mycli/")).unlink()
+
+    proc = _start(shell, publish_script(), volume, _task_env(s3, ids[1]))
+    _wait_for(done_dir, proc, mode=0o1777)
+    time.sleep(0.2)  # past the mkdir: the trap is set before it
+    os.kill(proc.pid, signal.SIGTERM)
+    done = _end(proc, volume)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "→ Stopped: publishing what the command wrote before it stopped" in done.stdout
+    artifacts, skipped = parse_manifest(client.get_object(Bucket=bucket, Key=key.format(ids[1]))["Body"].read().decode())
+    assert [(a["name"], a["sha256"]) for a in artifacts] == [
+        ("early.txt", hashlib.sha256(b"written before the stop\n").hexdigest())] and skipped == []
+
+    proc = _start(shell, publish_script(), volume, {**_task_env(s3, ids[2]), "MYCLI_PUBLISH_STOP_BUDGET": "0"})
+    _wait_for(done_dir, proc, mode=0o1777)
+    time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGTERM)
+    done = _end(proc, volume)
+    assert done.returncode == 0, done.stdout + done.stderr
+    artifacts, skipped = parse_manifest(client.get_object(Bucket=bucket, Key=key.format(ids[2]))["Body"].read().decode())
+    assert artifacts == [] and skipped == ["early.txt: not uploaded, the stop left no time"]
+
+
+def test_the_executor_hands_a_stop_to_the_command_and_marks_its_end(shell, tmp_path):
+    """ECS's SIGTERM reaches the executor's script only (its init hands it to its child): the
+    script passes it to the command, which may save its work; the script reports, exits 143
+    and leaves the mark publish waits for."""
+    volume = tmp_path / "vol"
+    for name in ("work", "inputs", "outputs", ".mycli/done"):
+        (volume / name).mkdir(parents=True)
+    command = ('trap \'echo saved > "$MYCLI_OUTPUTS/saved"; exit 5\' TERM; echo up > "$MYCLI_OUTPUTS/up"; '
+               'while :; do sleep 1; done')
+    proc = _start(shell, executor_script(_request(command=command, skip_git=True)), volume, {"PATH": "/usr/bin:/bin"})
+    _wait_for(volume / "outputs" / "up", proc)
+    assert not (volume / EXECUTOR_DONE.removeprefix("/mycli/")).exists()
+    os.kill(proc.pid, signal.SIGTERM)
+    done = _end(proc, volume)
+    assert done.returncode == 143, done.stdout + done.stderr
+    assert (volume / "outputs" / "saved").read_text() == "saved\n" and "✗ Stopped" in done.stdout
+    assert (volume / EXECUTOR_DONE.removeprefix("/mycli/")).exists()
 
 
 def _request(**fields):

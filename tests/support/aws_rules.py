@@ -79,6 +79,30 @@ def container_memory_error(containers: list[dict], overrides: dict, task_memory:
     return None
 
 
+def container_rules_error(containers: list[dict], fargate: bool) -> str | None:
+    """ContainerDefinition (ContainerDefinition): `stopTimeout` "the max stop timeout value is 120
+    seconds" on Fargate; a dependency's COMPLETE or SUCCESS condition "can't be set on an essential
+    container"; a dependency names a container of the task; "all tasks must have at least one
+    essential container". Keys as the API spells them or as CloudFormation does. None when valid."""
+    def get(container: dict, key: str):
+        return container.get(key, container.get(key[:1].upper() + key[1:]))
+
+    essential = {get(c, "name"): get(c, "essential") is not False for c in containers}
+    if containers and not any(essential.values()):
+        return "the task has no essential container"
+    for container in containers:
+        timeout = get(container, "stopTimeout")
+        if fargate and timeout is not None and int(timeout) > 120:
+            return f"container {get(container, 'name')!r} has stopTimeout {timeout}; Fargate's maximum is 120 seconds"
+        for dependency in get(container, "dependsOn") or []:
+            target, condition = get(dependency, "containerName"), get(dependency, "condition")
+            if target not in essential:
+                return f"container {get(container, 'name')!r} depends on {target!r}, which is not in the task"
+            if condition in ("COMPLETE", "SUCCESS") and essential[target]:
+                return f"the {condition} condition can't be set on an essential container ({target!r})"
+    return None
+
+
 def _arguments(function, *args, **kwargs) -> dict:
     """A backend call's arguments by name, however moto's responses pass them."""
     bound = inspect.signature(function).bind(*args, **kwargs)
@@ -197,7 +221,8 @@ def _register_task_definition_checks() -> None:
     """RegisterTaskDefinition: a family is up to 255 letters, digits, hyphens and underscores;
     a FARGATE-compatible definition needs a task-level cpu and memory that form one of Fargate's
     sizes ("Invalid 'cpu' setting for task" otherwise; FargateSizes); no container's memory may
-    exceed the task's (ContainerMemory)."""
+    exceed the task's (ContainerMemory); stop timeouts, dependency conditions and essential
+    containers as container_rules_error says."""
     from moto.ecs.exceptions import EcsClientException
     from moto.ecs.models import EC2ContainerServiceBackend
 
@@ -218,6 +243,9 @@ def _register_task_definition_checks() -> None:
         if too_much:
             raise EcsClientException(f"Invalid 'memory' setting for container: {too_much} "
                                      f"(mycli AWS rule, see {DOCS['ContainerMemory']})")
+        wrong = container_rules_error(call["container_definitions"] or [], "FARGATE" in (call["requires_compatibilities"] or ()))
+        if wrong:
+            raise EcsClientException(f"Invalid container definition: {wrong} (mycli AWS rule, see {DOCS['ContainerMemory']})")
         return original(self, *args, **kwargs)
 
     EC2ContainerServiceBackend.register_task_definition = register

@@ -5,9 +5,13 @@ awslogs stream.
 The ECS rules played here (Container definitions, "Container dependency" and "essential" in the
 ECS developer guide): a container starts once each dependency's condition holds — START (it has
 started), COMPLETE (it has exited), SUCCESS (it exited 0) — and never when one can no longer
-hold; when an essential container exits, the task stops (the others get SIGTERM, then SIGKILL
-after the grace period); the task is STOPPED once every container is. StopTask stops the
-running containers in reverse dependency order, and containers not yet started never start.
+hold; when an essential container exits, the task stops; the task is STOPPED once every
+container is. Stopping a task (StopTask, or an essential container's exit) never starts a
+container that has not started, and stops the running ones in reverse dependency order, as
+the ECS agent does ("when a dependency is defined for container startup, for container shutdown
+it is reversed"): a container gets SIGTERM only once every container that depends on it has
+stopped, and SIGKILL when it is still running `stopTimeout` seconds later (the container
+definition's; ECS's default 30 s, Fargate's maximum 120 s).
 
 Each task volume is a temporary directory bind-mounted at the volume's container path inside a
 private mount namespace per container (`unshare -m`), so the scripts see the paths ECS gives
@@ -25,7 +29,8 @@ import tempfile
 import threading
 import time
 
-STOP_GRACE_SECONDS = 5.0
+DEFAULT_STOP_TIMEOUT = 30  # ECS's, when a container definition has no stopTimeout
+MAX_STOP_TIMEOUT = 120  # Fargate's
 
 
 class ContainerRun:
@@ -37,6 +42,7 @@ class ContainerRun:
         self.on_exit = on_exit
         self.proc: subprocess.Popen | None = None
         self.stopping = False
+        self.killer: threading.Timer | None = None
         self.exit_code: int | None = None
 
     def start(self) -> None:
@@ -51,12 +57,15 @@ class ContainerRun:
                                      stderr=subprocess.STDOUT, start_new_session=True, cwd="/")
         threading.Thread(target=self._pump, daemon=True).start()
 
-    def request_stop(self) -> None:
+    def request_stop(self, timeout: float) -> None:
+        """`docker stop -t timeout`: SIGTERM now, SIGKILL if it still runs `timeout` s later."""
         if self.stopping or self.proc is None:
             return
         self.stopping = True
         self._signal(signal.SIGTERM)
-        threading.Timer(STOP_GRACE_SECONDS, self.kill).start()
+        self.killer = threading.Timer(timeout, self.kill)
+        self.killer.daemon = True
+        self.killer.start()
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -98,6 +107,8 @@ class ContainerRun:
         waiter.join()
         rc = self.proc.returncode
         self.exit_code = rc if rc >= 0 else 128 - rc
+        if self.killer is not None:
+            self.killer.cancel()
         self.on_exit(self)
 
     def _wait(self) -> None:
@@ -182,6 +193,8 @@ class TaskRun:
             self.on_container(run.name, "STOPPED", run.exit_code)
             if self.definitions[run.name].get("essential", True) and self.stop_code is None:
                 self._stop_all("EssentialContainerExited", f"Essential container in task exited ({run.name})")
+            elif self.stop_code is not None:
+                self._stop_ready()  # a container it held back may stop now
         self._advance()
 
     def stop(self, stop_code: str, reason: str) -> None:
@@ -197,9 +210,19 @@ class TaskRun:
             if self.state[name] == "PENDING":
                 self.state[name] = "STOPPED"
                 self.on_container(name, "STOPPED", None)
-        for name in reversed(self.order):
-            if self.state[name] == "RUNNING":
-                self.runs[name].request_stop()
+        self._stop_ready()
+
+    def _stop_ready(self) -> None:
+        """SIGTERM to each running container whose dependents have all stopped; the others wait
+        for theirs (called again each time a container stops)."""
+        for name in self.order:
+            if self.state[name] != "RUNNING":
+                continue
+            dependents = [other for other, definition in self.definitions.items()
+                          if any(d.get("containerName") == name for d in definition.get("dependsOn") or [])]
+            if all(self.state[other] == "STOPPED" for other in dependents):
+                timeout = self.definitions[name].get("stopTimeout") or DEFAULT_STOP_TIMEOUT
+                self.runs[name].request_stop(min(timeout, MAX_STOP_TIMEOUT))
 
     def fail(self, stop_code: str, reason: str) -> None:
         with self.lock:
