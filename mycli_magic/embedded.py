@@ -82,17 +82,17 @@ def run_server(
     # The home's engine owns the `local` profile; an AWS-engine server gets its own (local-ecs),
     # so it never replaces the embedded engine's key.
     profile = config.LOCAL_PROFILE if is_home_engine else f"{config.LOCAL_PROFILE}-{engine}"
-    if profile == config.LOCAL_PROFILE and not environ.get("API_KEY_HASH"):
-        key = new_key or _saved_local_key(environ)
+    if not environ.get("API_KEY_HASH"):
+        # Written on every start, not only with a new key: a restart on another port must move
+        # its clients too (the key stays; the endpoint is where this process listens now).
+        key = new_key or _saved_key(profile, environ)
         if not new_key and not _key_matches(key, state_dir):
             # The client key was lost or replaced: make a new one rather than lock the user out.
             (state_dir / KEY_HASH_FILE).unlink(missing_ok=True)
             server.server_close()
             _release(lock, home_lock)
             return run_server(host, port, state_dir, engine, quiet, environ)
-        config.update_profile(config.LOCAL_PROFILE, {"api_endpoint": endpoint, "api_key": key}, environ)
-    elif new_key:
-        config.update_profile(profile, {"api_endpoint": endpoint, "api_key": new_key}, environ)
+        config.update_profile(profile, {"api_endpoint": endpoint, "api_key": key}, environ)
     write_ready_file(state_dir / READY_FILE, server)
     if moved:
         _write_pointer(home_dir / READY_FILE, server.url, state_dir)
@@ -150,11 +150,15 @@ def _key_matches(key: str | None, state_dir: Path) -> bool:
         return False
 
 
-def _saved_local_key(environ: Mapping[str, str]) -> str | None:
+def _saved_key(profile: str, environ: Mapping[str, str]) -> str | None:
     try:
-        return config.profile_values(config.LOCAL_PROFILE, environ).get("api_key")
+        return config.profile_values(profile, environ).get("api_key")
     except ConfigError:
         return None
+
+
+def _saved_local_key(environ: Mapping[str, str]) -> str | None:
+    return _saved_key(config.LOCAL_PROFILE, environ)
 
 
 def _private_state_dir(state_dir: Path) -> Path:
