@@ -222,11 +222,33 @@ def health(url: str, timeout: float = 1.0) -> dict | None:
 
 
 def running_server(environ: Mapping[str, str] = os.environ) -> dict | None:
-    """{url, pid} of the embedded engine if it is up and answering, else None."""
+    """{url, pid, health} of the embedded engine if it is up and answering, else None."""
     info = _read_ready(config.engine_state_dir(environ))
-    if info and _healthy(info["url"]):
-        return info
-    return None
+    answer = health(info["url"]) if info else None
+    return None if answer is None else {**info, "health": answer}
+
+
+_warned: set[tuple[int, str]] = set()  # (engine pid, setting) already warned about in this process
+
+
+def runtime_mismatch(info: dict, environ: Mapping[str, str]) -> str | None:
+    """One line when the running engine's runtime is not the one MYCLI_LOCAL_RUNTIME now asks for.
+
+    The runtime is chosen when the engine starts and kept: a user who sets MYCLI_LOCAL_RUNTIME=
+    podman afterwards would otherwise believe they run in podman while they run in docker."""
+    wanted = environ.get("MYCLI_LOCAL_RUNTIME") or ""
+    answer = info.get("health") or {}
+    running, reason = answer.get("runtime"), answer.get("runtime_reason") or ""
+    if not running or wanted not in ("auto", "docker", "podman", "host"):
+        return None  # an engine too old to say, or a setting the engine itself would refuse
+    if wanted == "auto":  # auto takes whatever runs, unless the engine was told to use the host
+        if reason != "MYCLI_LOCAL_RUNTIME=host":
+            return None
+    elif running == wanted:
+        return None
+    where = "the host" if running == "host" else running
+    return (f"⚠ The embedded engine (pid {info.get('pid')}) runs on {where}, not MYCLI_LOCAL_RUNTIME={wanted}: "
+            f"it keeps the runtime it started with. To switch: mycli server stop (the next command starts it with MYCLI_LOCAL_RUNTIME={wanted})")
 
 
 def ensure_embedded(environ: Mapping[str, str] = os.environ, announce=None) -> config.Endpoint:
@@ -238,6 +260,7 @@ def ensure_embedded(environ: Mapping[str, str] = os.environ, announce=None) -> c
     """
     state_dir = config.engine_state_dir(environ)
     info = running_server(environ)
+    started = False
     if info is None:
         _private_state_dir(state_dir)
         with _open_state_file(state_dir / START_LOCK_FILE, "a") as start_lock:
@@ -245,8 +268,13 @@ def ensure_embedded(environ: Mapping[str, str] = os.environ, announce=None) -> c
             info = running_server(environ)  # someone else may have started it while we waited
             if info is None:
                 info = _start_background(state_dir, environ)
+                started = True
                 if announce:
                     announce(f"→ Started the embedded local engine at {info['url']} (stop it with: mycli server stop)")
+    mismatch = None if started else runtime_mismatch(info, environ)
+    if mismatch and announce and (info.get("pid"), environ.get("MYCLI_LOCAL_RUNTIME")) not in _warned:
+        _warned.add((info.get("pid"), environ.get("MYCLI_LOCAL_RUNTIME")))
+        announce(mismatch)
     key = _saved_local_key(environ)
     if not key:
         raise ConfigError(

@@ -152,3 +152,28 @@ def test_a_restarted_aws_server_on_another_port_moves_its_profile(tmp_path):
         assert "unknown action 'no-such-action'" in str(refused.value), str(refused.value)
     finally:
         _end(second)
+
+
+def test_a_running_engine_on_another_runtime_than_the_setting_is_said_so_in_one_line(tmp_path):
+    """The engine keeps the runtime it started with: a later MYCLI_LOCAL_RUNTIME=podman would
+    otherwise leave the user believing they run in podman while they run on the host."""
+    env = clean_env(tmp_path / "home")  # MYCLI_LOCAL_RUNTIME=host
+    try:
+        first = mycli(env, "list")
+        assert first.returncode == 0, first.stderr
+        pid = json.loads((tmp_path / "home" / "engine" / "server.json").read_text())["pid"]
+        assert "⚠" not in first.stderr
+        for wanted in ("podman", "docker", "auto"):
+            later = mycli({**env, "MYCLI_LOCAL_RUNTIME": wanted}, "list")
+            assert later.returncode == 0, later.stderr
+            warnings = [line for line in later.stderr.splitlines() if line.startswith("⚠")]
+            assert warnings == [f"⚠ The embedded engine (pid {pid}) runs on the host, not MYCLI_LOCAL_RUNTIME={wanted}: "
+                                "it keeps the runtime it started with. To switch: mycli server stop (the next command "
+                                f"starts it with MYCLI_LOCAL_RUNTIME={wanted})"], later.stderr
+            status = mycli({**env, "MYCLI_LOCAL_RUNTIME": wanted}, "server", "status")
+            assert f"  {warnings[0]}" in status.stdout.splitlines(), status.stdout
+        for same in (env, {k: v for k, v in env.items() if k != "MYCLI_LOCAL_RUNTIME"}):
+            quiet = mycli(same, "list")  # the same setting, or none said: nothing to warn about
+            assert quiet.returncode == 0 and "⚠" not in quiet.stderr, quiet.stderr
+    finally:
+        mycli(env, "server", "stop")

@@ -113,3 +113,15 @@ def test_list_shows_the_same_columns_as_the_cli(engine_ip, server):
                                                         "IMAGE", "WHERE", "COMMAND"]
     row = [line.split() for line in magic if line.startswith(ref)]  # (widths follow the other rows)
     assert row == [line.split() for line in cli_lines if line.startswith(ref)] and row[0][1:3] == ["STOPPED", "0"]
+
+
+def test_an_engine_on_another_runtime_than_the_setting_is_said_so_once(engine_ip, server, capsys, monkeypatch):
+    """The session's engine runs on the host; a notebook that then sets MYCLI_LOCAL_RUNTIME=podman
+    is told once (not at every cell) what runs and how to switch: the CLI's line."""
+    monkeypatch.setenv("MYCLI_LOCAL_RUNTIME", "podman")
+    engine_ip.run_line_magic("mycli", "list")
+    engine_ip.run_line_magic("mycli", "list")
+    warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("⚠")]
+    assert warnings == [f"⚠ The embedded engine (pid {server.proc.pid}) runs on the host, not MYCLI_LOCAL_RUNTIME=podman: "
+                        "it keeps the runtime it started with. To switch: mycli server stop (the next command starts "
+                        "it with MYCLI_LOCAL_RUNTIME=podman)"]
