@@ -207,10 +207,6 @@ def _read_ready(state_dir: Path) -> dict | None:
         return None
 
 
-def _healthy(url: str, timeout: float = 1.0) -> bool:
-    return health(url, timeout) is not None
-
-
 def health(url: str, timeout: float = 1.0) -> dict | None:
     """The engine's `GET /health` answer (engine, version, runtime and why), None if it does not answer."""
     try:
@@ -267,7 +263,7 @@ def ensure_embedded(environ: Mapping[str, str] = os.environ, announce=None) -> c
             fcntl.flock(start_lock, fcntl.LOCK_EX)
             info = running_server(environ)  # someone else may have started it while we waited
             if info is None:
-                info = _start_background(state_dir, environ)
+                info = _start_background(state_dir, environ, announce)
                 started = True
                 if announce:
                     announce(f"→ Started the embedded local engine at {info['url']} (stop it with: mycli server stop)")
@@ -284,9 +280,13 @@ def ensure_embedded(environ: Mapping[str, str] = os.environ, announce=None) -> c
     return config.Endpoint(url=f"{info['url']}/execute", api_key=key, profile=config.LOCAL_PROFILE, source="embedded")
 
 
-def _start_background(state_dir: Path, environ: Mapping[str, str]) -> dict:
+def _start_background(state_dir: Path, environ: Mapping[str, str], announce=None) -> dict:
+    """Start the engine and wait until it answers; what it says it is waiting for on the way
+    (a runtime's daemon that does not answer) is passed on to `announce`, so the user does not
+    wait in silence, and then which runtime it settled on, and why."""
     log = _open_state_file(state_dir / LOG_FILE, "ab")
     start_offset = log.seek(0, os.SEEK_END)
+    progress = _Progress(state_dir / LOG_FILE, start_offset, announce)
     argv = [sys.executable, "-m", "mycli_magic.cli", "server", "--port", "0", "--state-dir", str(state_dir), "--quiet"]
     env = dict(environ)
     env.pop("API_KEY_HASH", None)  # the embedded engine keeps its own key
@@ -294,8 +294,12 @@ def _start_background(state_dir: Path, environ: Mapping[str, str]) -> dict:
     log.close()
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
+        progress.poll()
         info = _read_ready(state_dir)
-        if info and info.get("pid") == proc.pid and _healthy(info["url"]):
+        answer = health(info["url"]) if info and info.get("pid") == proc.pid else None
+        if answer is not None:
+            if progress.shown and announce and answer.get("runtime"):
+                announce(f"→ Embedded engine runtime: {answer['runtime']} ({answer.get('runtime_reason') or 'no reason given'})")
             return info
         code = proc.poll()
         if code is not None:
@@ -306,6 +310,33 @@ def _start_background(state_dir: Path, environ: Mapping[str, str]) -> dict:
             raise ConnectionFailed(f"the embedded local engine failed to start: {reason}; see {state_dir / LOG_FILE}")
         time.sleep(0.05)
     raise ConnectionFailed(f"the embedded local engine did not start within {START_TIMEOUT:.0f} s; see {state_dir / LOG_FILE}")
+
+
+PROGRESS_MARK = " mycli.progress: "  # the logger orchestrator/engines/local_probe.py says it waits with
+
+
+class _Progress:
+    """The starting engine's progress lines, read from its log as they come (whole lines only)."""
+
+    def __init__(self, log_path: Path, offset: int, announce) -> None:
+        self.log_path, self.offset, self.announce = log_path, offset, announce
+        self.shown = False
+
+    def poll(self) -> None:
+        if self.announce is None:
+            return
+        try:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(self.offset)
+                data = fh.read(64 * 1024)
+        except OSError:
+            return
+        complete = data[: data.rfind(b"\n") + 1]
+        self.offset += len(complete)
+        for line in complete.decode("utf-8", "replace").splitlines():
+            if PROGRESS_MARK in line:
+                self.shown = True
+                self.announce(f"→ Starting the embedded engine: {line.split(PROGRESS_MARK, 1)[1].strip()}")
 
 
 def _start_error(log_path: Path, offset: int) -> str | None:
