@@ -89,9 +89,9 @@ def bench_containers(quick: bool) -> list[Row]:
 
 
 def bench_probe(quick: bool) -> list[Row]:
-    from probe_bench import hung_docker_probe
+    from probe_bench import healthy_docker_probe, hung_docker_probe
 
-    return hung_docker_probe(quick)
+    return hung_docker_probe(quick) + healthy_docker_probe(quick)
 
 
 def bench_files(quick: bool) -> list[Row]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Mapping
 
 from . import config
+from .engine_notes import StartProgress, start_error, warn_runtime_mismatch
 from .errors import ConfigError, ConnectionFailed, MycliError
 
 KEY_HASH_FILE = "api_key_hash"  # orchestrator.server.KEY_HASH_FILE, without importing it at start-up
@@ -224,29 +225,6 @@ def running_server(environ: Mapping[str, str] = os.environ) -> dict | None:
     return None if answer is None else {**info, "health": answer}
 
 
-_warned: set[tuple[int, str]] = set()  # (engine pid, setting) already warned about in this process
-
-
-def runtime_mismatch(info: dict, environ: Mapping[str, str]) -> str | None:
-    """One line when the running engine's runtime is not the one MYCLI_LOCAL_RUNTIME now asks for.
-
-    The runtime is chosen when the engine starts and kept: a user who sets MYCLI_LOCAL_RUNTIME=
-    podman afterwards would otherwise believe they run in podman while they run in docker."""
-    wanted = environ.get("MYCLI_LOCAL_RUNTIME") or ""
-    answer = info.get("health") or {}
-    running, reason = answer.get("runtime"), answer.get("runtime_reason") or ""
-    if not running or wanted not in ("auto", "docker", "podman", "host"):
-        return None  # an engine too old to say, or a setting the engine itself would refuse
-    if wanted == "auto":  # auto takes whatever runs, unless the engine was told to use the host
-        if reason != "MYCLI_LOCAL_RUNTIME=host":
-            return None
-    elif running == wanted:
-        return None
-    where = "the host" if running == "host" else running
-    return (f"⚠ The embedded engine (pid {info.get('pid')}) runs on {where}, not MYCLI_LOCAL_RUNTIME={wanted}: "
-            f"it keeps the runtime it started with. To switch: mycli server stop (the next command starts it with MYCLI_LOCAL_RUNTIME={wanted})")
-
-
 def ensure_embedded(environ: Mapping[str, str] = os.environ, announce=None) -> config.Endpoint:
     """The embedded engine's endpoint, starting the engine in the background if needed.
 
@@ -267,10 +245,8 @@ def ensure_embedded(environ: Mapping[str, str] = os.environ, announce=None) -> c
                 started = True
                 if announce:
                     announce(f"→ Started the embedded local engine at {info['url']} (stop it with: mycli server stop)")
-    mismatch = None if started else runtime_mismatch(info, environ)
-    if mismatch and announce and (info.get("pid"), environ.get("MYCLI_LOCAL_RUNTIME")) not in _warned:
-        _warned.add((info.get("pid"), environ.get("MYCLI_LOCAL_RUNTIME")))
-        announce(mismatch)
+    if not started:  # one this client started has the runtime asked for
+        warn_runtime_mismatch(info, environ, announce)
     key = _saved_local_key(environ)
     if not key:
         raise ConfigError(
@@ -286,7 +262,7 @@ def _start_background(state_dir: Path, environ: Mapping[str, str], announce=None
     wait in silence, and then which runtime it settled on, and why."""
     log = _open_state_file(state_dir / LOG_FILE, "ab")
     start_offset = log.seek(0, os.SEEK_END)
-    progress = _Progress(state_dir / LOG_FILE, start_offset, announce)
+    progress = StartProgress(state_dir / LOG_FILE, start_offset, announce)
     argv = [sys.executable, "-m", "mycli_magic.cli", "server", "--port", "0", "--state-dir", str(state_dir), "--quiet"]
     env = dict(environ)
     env.pop("API_KEY_HASH", None)  # the embedded engine keeps its own key
@@ -298,63 +274,17 @@ def _start_background(state_dir: Path, environ: Mapping[str, str], announce=None
         info = _read_ready(state_dir)
         answer = health(info["url"]) if info and info.get("pid") == proc.pid else None
         if answer is not None:
-            if progress.shown and announce and answer.get("runtime"):
-                announce(f"→ Embedded engine runtime: {answer['runtime']} ({answer.get('runtime_reason') or 'no reason given'})")
+            progress.settled(answer)
             return info
         code = proc.poll()
         if code is not None:
             info = running_server(environ)  # a server started by hand may hold the state dir
             if info:
                 return info
-            reason = _start_error(state_dir / LOG_FILE, start_offset) or f"exit {code}"
+            reason = start_error(state_dir / LOG_FILE, start_offset) or f"exit {code}"
             raise ConnectionFailed(f"the embedded local engine failed to start: {reason}; see {state_dir / LOG_FILE}")
         time.sleep(0.05)
     raise ConnectionFailed(f"the embedded local engine did not start within {START_TIMEOUT:.0f} s; see {state_dir / LOG_FILE}")
-
-
-PROGRESS_MARK = " mycli.progress: "  # the logger orchestrator/engines/local_probe.py says it waits with
-
-
-class _Progress:
-    """The starting engine's progress lines, read from its log as they come (whole lines only)."""
-
-    def __init__(self, log_path: Path, offset: int, announce) -> None:
-        self.log_path, self.offset, self.announce = log_path, offset, announce
-        self.shown = False
-
-    def poll(self) -> None:
-        if self.announce is None:
-            return
-        try:
-            with open(self.log_path, "rb") as fh:
-                fh.seek(self.offset)
-                data = fh.read(64 * 1024)
-        except OSError:
-            return
-        complete = data[: data.rfind(b"\n") + 1]
-        self.offset += len(complete)
-        for line in complete.decode("utf-8", "replace").splitlines():
-            if PROGRESS_MARK in line:
-                self.shown = True
-                self.announce(f"→ Starting the embedded engine: {line.split(PROGRESS_MARK, 1)[1].strip()}")
-
-
-def _start_error(log_path: Path, offset: int) -> str | None:
-    """The one-line reason a failed start wrote (its last `mycli: error: ...` line), if any.
-
-    A bad setting (MYCLI_LOCAL_RUNTIME, MYCLI_MAX_LOG_MB, ...) stops the server before it listens;
-    the user should read why where they ran the command, not have to open server.log.
-    """
-    prefix = "mycli: error: "
-    try:
-        with open(log_path, "rb") as fh:
-            fh.seek(offset)
-            text = fh.read(64 * 1024).decode("utf-8", "replace")
-    except OSError:
-        return None
-    # The server's stderr may lack a final newline, so a line may start mid-line after a prefix.
-    reasons = [line[line.index(prefix) + len(prefix):].strip() for line in text.splitlines() if prefix in line]
-    return reasons[-1] if reasons and reasons[-1] else None
 
 
 def _server_holds_lock(state_dir: Path) -> bool:

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from ... import config, embedded
+    from ... import config, embedded, engine_notes
 
     if args.action == "stop":
         print(embedded.stop_server())
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         answer = info.get("health") or {}
         if answer.get("runtime"):
             print(f"  runtime: {answer['runtime']} ({answer.get('runtime_reason') or 'no reason given'})")
-        mismatch = embedded.runtime_mismatch(info, os.environ)
+        mismatch = engine_notes.runtime_mismatch(info, os.environ)
         if mismatch:
             print(f"  {mismatch}")
         return 0
