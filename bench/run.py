@@ -3,7 +3,7 @@
 Each figure is printed beside a baseline measured in the same run, because this machine is
 shared and noisy: ratios hold, absolute times don't. Nothing here passes or fails; the table
 says where a target is met. Names: cli, ipython, handler, import, latency, concurrent, lines,
-follow, files (a 100 MiB artifact and upload), and the hardening figures: flood, paging,
+follow, files (a 100 MiB artifact and upload), probe (auto's wait on a hung docker), and the hardening figures: flood, paging,
 fulldisk (root: mounts a tmpfs), escape.
 """
 
@@ -88,6 +88,12 @@ def bench_containers(quick: bool) -> list[Row]:
     return exec_to_stopped_in_a_container(quick)
 
 
+def bench_probe(quick: bool) -> list[Row]:
+    from probe_bench import healthy_docker_probe, hung_docker_probe
+
+    return hung_docker_probe(quick) + healthy_docker_probe(quick)
+
+
 def bench_files(quick: bool) -> list[Row]:
     from files_bench import file_round_trips
 
@@ -139,6 +145,7 @@ BENCHES = {
     "escape": bench_escape,
     "containers": bench_containers,
     "files": bench_files,
+    "probe": bench_probe,
 }
 
 

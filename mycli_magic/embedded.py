@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Mapping
 
 from . import config
+from .engine_notes import StartProgress, start_error, warn_runtime_mismatch
 from .errors import ConfigError, ConnectionFailed, MycliError
 
 KEY_HASH_FILE = "api_key_hash"  # orchestrator.server.KEY_HASH_FILE, without importing it at start-up
@@ -82,17 +83,17 @@ def run_server(
     # The home's engine owns the `local` profile; an AWS-engine server gets its own (local-ecs),
     # so it never replaces the embedded engine's key.
     profile = config.LOCAL_PROFILE if is_home_engine else f"{config.LOCAL_PROFILE}-{engine}"
-    if profile == config.LOCAL_PROFILE and not environ.get("API_KEY_HASH"):
-        key = new_key or _saved_local_key(environ)
+    if not environ.get("API_KEY_HASH"):
+        # Written on every start, not only with a new key: a restart on another port must move
+        # its clients too (the key stays; the endpoint is where this process listens now).
+        key = new_key or _saved_key(profile, environ)
         if not new_key and not _key_matches(key, state_dir):
             # The client key was lost or replaced: make a new one rather than lock the user out.
             (state_dir / KEY_HASH_FILE).unlink(missing_ok=True)
             server.server_close()
             _release(lock, home_lock)
             return run_server(host, port, state_dir, engine, quiet, environ)
-        config.update_profile(config.LOCAL_PROFILE, {"api_endpoint": endpoint, "api_key": key}, environ)
-    elif new_key:
-        config.update_profile(profile, {"api_endpoint": endpoint, "api_key": new_key}, environ)
+        config.update_profile(profile, {"api_endpoint": endpoint, "api_key": key}, environ)
     write_ready_file(state_dir / READY_FILE, server)
     if moved:
         _write_pointer(home_dir / READY_FILE, server.url, state_dir)
@@ -150,11 +151,15 @@ def _key_matches(key: str | None, state_dir: Path) -> bool:
         return False
 
 
-def _saved_local_key(environ: Mapping[str, str]) -> str | None:
+def _saved_key(profile: str, environ: Mapping[str, str]) -> str | None:
     try:
-        return config.profile_values(config.LOCAL_PROFILE, environ).get("api_key")
+        return config.profile_values(profile, environ).get("api_key")
     except ConfigError:
         return None
+
+
+def _saved_local_key(environ: Mapping[str, str]) -> str | None:
+    return _saved_key(config.LOCAL_PROFILE, environ)
 
 
 def _private_state_dir(state_dir: Path) -> Path:
@@ -203,10 +208,6 @@ def _read_ready(state_dir: Path) -> dict | None:
         return None
 
 
-def _healthy(url: str, timeout: float = 1.0) -> bool:
-    return health(url, timeout) is not None
-
-
 def health(url: str, timeout: float = 1.0) -> dict | None:
     """The engine's `GET /health` answer (engine, version, runtime and why), None if it does not answer."""
     try:
@@ -218,11 +219,10 @@ def health(url: str, timeout: float = 1.0) -> dict | None:
 
 
 def running_server(environ: Mapping[str, str] = os.environ) -> dict | None:
-    """{url, pid} of the embedded engine if it is up and answering, else None."""
+    """{url, pid, health} of the embedded engine if it is up and answering, else None."""
     info = _read_ready(config.engine_state_dir(environ))
-    if info and _healthy(info["url"]):
-        return info
-    return None
+    answer = health(info["url"]) if info else None
+    return None if answer is None else {**info, "health": answer}
 
 
 def ensure_embedded(environ: Mapping[str, str] = os.environ, announce=None) -> config.Endpoint:
@@ -234,15 +234,19 @@ def ensure_embedded(environ: Mapping[str, str] = os.environ, announce=None) -> c
     """
     state_dir = config.engine_state_dir(environ)
     info = running_server(environ)
+    started = False
     if info is None:
         _private_state_dir(state_dir)
         with _open_state_file(state_dir / START_LOCK_FILE, "a") as start_lock:
             fcntl.flock(start_lock, fcntl.LOCK_EX)
             info = running_server(environ)  # someone else may have started it while we waited
             if info is None:
-                info = _start_background(state_dir, environ)
+                info = _start_background(state_dir, environ, announce)
+                started = True
                 if announce:
                     announce(f"→ Started the embedded local engine at {info['url']} (stop it with: mycli server stop)")
+    if not started:  # one this client started has the runtime asked for
+        warn_runtime_mismatch(info, environ, announce)
     key = _saved_local_key(environ)
     if not key:
         raise ConfigError(
@@ -252,9 +256,13 @@ def ensure_embedded(environ: Mapping[str, str] = os.environ, announce=None) -> c
     return config.Endpoint(url=f"{info['url']}/execute", api_key=key, profile=config.LOCAL_PROFILE, source="embedded")
 
 
-def _start_background(state_dir: Path, environ: Mapping[str, str]) -> dict:
+def _start_background(state_dir: Path, environ: Mapping[str, str], announce=None) -> dict:
+    """Start the engine and wait until it answers; what it says it is waiting for on the way
+    (a runtime's daemon that does not answer) is passed on to `announce`, so the user does not
+    wait in silence, and then which runtime it settled on, and why."""
     log = _open_state_file(state_dir / LOG_FILE, "ab")
     start_offset = log.seek(0, os.SEEK_END)
+    progress = StartProgress(state_dir / LOG_FILE, start_offset, announce)
     argv = [sys.executable, "-m", "mycli_magic.cli", "server", "--port", "0", "--state-dir", str(state_dir), "--quiet"]
     env = dict(environ)
     env.pop("API_KEY_HASH", None)  # the embedded engine keeps its own key
@@ -262,36 +270,21 @@ def _start_background(state_dir: Path, environ: Mapping[str, str]) -> dict:
     log.close()
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
+        progress.poll()
         info = _read_ready(state_dir)
-        if info and info.get("pid") == proc.pid and _healthy(info["url"]):
+        answer = health(info["url"]) if info and info.get("pid") == proc.pid else None
+        if answer is not None:
+            progress.settled(answer)
             return info
         code = proc.poll()
         if code is not None:
             info = running_server(environ)  # a server started by hand may hold the state dir
             if info:
                 return info
-            reason = _start_error(state_dir / LOG_FILE, start_offset) or f"exit {code}"
+            reason = start_error(state_dir / LOG_FILE, start_offset) or f"exit {code}"
             raise ConnectionFailed(f"the embedded local engine failed to start: {reason}; see {state_dir / LOG_FILE}")
         time.sleep(0.05)
     raise ConnectionFailed(f"the embedded local engine did not start within {START_TIMEOUT:.0f} s; see {state_dir / LOG_FILE}")
-
-
-def _start_error(log_path: Path, offset: int) -> str | None:
-    """The one-line reason a failed start wrote (its last `mycli: error: ...` line), if any.
-
-    A bad setting (MYCLI_LOCAL_RUNTIME, MYCLI_MAX_LOG_MB, ...) stops the server before it listens;
-    the user should read why where they ran the command, not have to open server.log.
-    """
-    prefix = "mycli: error: "
-    try:
-        with open(log_path, "rb") as fh:
-            fh.seek(offset)
-            text = fh.read(64 * 1024).decode("utf-8", "replace")
-    except OSError:
-        return None
-    # The server's stderr may lack a final newline, so a line may start mid-line after a prefix.
-    reasons = [line[line.index(prefix) + len(prefix):].strip() for line in text.splitlines() if prefix in line]
-    return reasons[-1] if reasons and reasons[-1] else None
 
 
 def _server_holds_lock(state_dir: Path) -> bool:

@@ -52,6 +52,40 @@ def format_duration(seconds: object) -> str:
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
 
 
+def accepted_elapsed(execution: dict, now: float | None = None) -> str:
+    """How long a run took from when the engine accepted it (`created_at`) to its end
+    (`stopped_at`, else now): `3 s`, `under 1 s`, `2 min 05 s` ('' when unknown).
+
+    A run that could not start has no `started_at`, so no `duration_seconds`; whether it failed
+    at once or after a long wait (an image pull, a probe) is still worth saying. The API's
+    times have whole seconds, so this says whole seconds."""
+    created = _epoch(execution.get("created_at"))
+    stopped = _epoch(execution.get("stopped_at")) if execution.get("stopped_at") else (time.time() if now is None else now)
+    if created is None or stopped is None:
+        return ""
+    seconds = max(0, int(round(stopped - created)))
+    return "under 1 s" if seconds == 0 else (f"{seconds} s" if seconds < 60 else format_duration(seconds))
+
+
+def could_not_start(execution: dict) -> str:
+    """`could not start its command after 3 s`: the words the CLI and the notebook both use for
+    a run that ended with NOT_STARTED_EXIT_CODE before its command ran."""
+    after = accepted_elapsed(execution)
+    return "could not start its command" + (f" after {after}" if after else "")
+
+
+def _epoch(value: object) -> float | None:
+    """The API's `2024-05-01T12:00:03Z` as epoch seconds (None when it is not that)."""
+    import calendar
+
+    if not isinstance(value, str):
+        return None
+    try:
+        return float(calendar.timegm(time.strptime(value, "%Y-%m-%dT%H:%M:%SZ")))
+    except ValueError:
+        return None
+
+
 def clock(timestamp_ms: int, date: bool = True) -> str:
     """A log line's time in UTC as the API writes it, `2024-05-01 12:00:03 UTC` (the CLI, the
     text view, `handle.log_lines`), or just `12:00:03` where space is short (the panel)."""
@@ -110,7 +144,7 @@ def outcome(execution: dict) -> tuple[str, str]:
     if code is None:
         return "lost", "no exit code"
     if code == NOT_STARTED_EXIT_CODE:
-        return "failed", f"could not start the command (exit {code})"
+        return "failed", f"{could_not_start(execution)} (exit {code})"
     return "failed", f"exit {code}"
 
 

@@ -143,7 +143,7 @@ def follow_to_end(
 
 def finished_line(execution: dict) -> str:
     """`✓ Execution ID finished with exit code 0 after 2.3 s` (+ the estimated cost on AWS)."""
-    from ..summary import NOT_STARTED_EXIT_CODE, cost_note, format_duration
+    from ..summary import NOT_STARTED_EXIT_CODE, cost_note, could_not_start, format_duration
 
     execution = escaped(execution)
     code = execution.get("exit_code")
@@ -155,7 +155,7 @@ def finished_line(execution: dict) -> str:
     if code == 0:
         return f"✓ Execution {ident} finished with exit code 0{took}{cost}"
     if code == NOT_STARTED_EXIT_CODE:
-        return f"✗ Execution {ident} could not start its command (exit code {code}; the log above says why){took}{cost}"
+        return f"✗ Execution {ident} {could_not_start(execution)} (exit code {code}; the log above says why){cost}"
     reason = execution.get("stopped_reason") or ""
     reason = f" ({reason})" if reason and "exited with code" not in reason else ""
     shown = "unknown" if code is None else code

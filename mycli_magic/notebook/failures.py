@@ -18,17 +18,20 @@ class ExecutionFailed(subprocess.CalledProcessError):
     """
 
     def __init__(self, returncode: int, cmd: str, output: str | None = None, stderr: str | None = None,
-                 execution_id: str = "?", stopped_reason: str | None = None):
+                 execution_id: str = "?", stopped_reason: str | None = None, not_started: str | None = None):
         super().__init__(returncode, cmd, output, stderr)
         self.execution_id = execution_id
         self.stopped_reason = stopped_reason
+        self.not_started = not_started  # summary.could_not_start's words, for exit code 200
 
     @classmethod
     def from_execution(cls, execution: dict, output: str = "") -> "ExecutionFailed":
+        from ..summary import could_not_start
+
         code = execution.get("exit_code")
         return cls(code if isinstance(code, int) else -1, execution.get("command") or "", output,
                    execution_id=execution.get("execution_id") or execution.get("task_arn") or "?",
-                   stopped_reason=execution.get("stopped_reason"))
+                   stopped_reason=execution.get("stopped_reason"), not_started=could_not_start(execution))
 
     def __str__(self) -> str:
         from ..safe_text import escape_controls
@@ -37,7 +40,8 @@ class ExecutionFailed(subprocess.CalledProcessError):
 
         where = f"(execution {self.execution_id}; full log: %mycli logs {self.execution_id})"
         if self.returncode == NOT_STARTED_EXIT_CODE:  # the command never ran: no clone, no image, ...
-            return escape_controls(f"the remote command could not start (exit code {self.returncode}; the log says why) {where}")
+            words = self.not_started or "could not start its command"
+            return escape_controls(f"the run {words} (exit code {self.returncode}; the log says why) {where}")
         what = f"exit code {self.returncode}" if self.returncode != -1 else f"no exit code ({self.stopped_reason})"
         return escape_controls(f"remote command failed with {what} {where}")
 

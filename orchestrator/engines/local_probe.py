@@ -8,6 +8,12 @@ registry is needed: the probe image is the host's own /bin/sh and rm with the li
 load, tarred deterministically and imported under a tag named by its content hash, so it is
 imported once per machine and found by `image inspect` afterwards.
 
+Before anything else, docker's daemon is pinged on its unix socket (`GET /_ping`, the cheapest
+call it answers): a daemon that accepts the connection and never answers would otherwise hold
+the whole probe for PROBE_SECONDS in silence (the client has no timeout of its own). It gets
+PING_SECONDS, says once that it is still waiting, then fails the probe with that reason, and
+`auto` goes on to podman.
+
 The probe also measures what runs need to know: the cores the runtime sees (to clamp --cpus),
 whether --memory was applied (read back from the container's own cgroup), and who owns a file
 the container's root wrote in the workspace (to give the workspace back to the engine's user).
@@ -15,12 +21,16 @@ the container's root wrote in the workspace (to give the workspace back to the e
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
+import json
+import logging
 import os
 import re
 import secrets
 import shutil
+import socket
 import subprocess
 import tarfile
 import time
@@ -35,6 +45,12 @@ PROBE_REPO = "localhost/mycli-probe"
 PROBE_MEMORY_MIB = 64
 STEP_TIMEOUT = 30.0
 PROBE_SECONDS = 20.0  # a runtime's whole probe: the engine's start waits for auto's (docker, then podman)
+# A live dockerd answers /_ping in milliseconds, however busy; 8 s also covers one that systemd
+# starts on the first connection (socket activation), which takes seconds, not tens of them.
+PING_SECONDS = 8.0
+PROGRESS_AFTER = 2.0  # silence before the engine says it is still waiting for the runtime
+DEFAULT_DOCKER_SOCKET = "/var/run/docker.sock"
+progress_log = logging.getLogger("mycli.progress")  # the client shows these lines while it waits
 _LDD_PATH_RE = re.compile(r"(/\S+) \(0x[0-9a-f]+\)")
 
 # Reads the token the engine wrote on stdin (the credentials' path), counts the processors it
@@ -120,10 +136,11 @@ def _libraries(binary: str) -> list[str]:
 class Prober:
     """Imports the probe image into one runtime and runs the probe container."""
 
-    def __init__(self, runtime, work_dir: Path):
+    def __init__(self, runtime, work_dir: Path, ping_seconds: float = PING_SECONDS):
         self.runtime = runtime  # local_runtime.ContainerRuntime
         self.work_dir = Path(work_dir)
         self.deadline = time.monotonic() + PROBE_SECONDS  # a daemon that hangs costs at most this
+        self.ping_seconds = ping_seconds  # 0: no ping (what bench/ measures it against)
 
     def ensure_image(self) -> str:
         data = probe_image_tar()
@@ -138,6 +155,8 @@ class Prober:
 
     def run(self) -> ProbeResult:
         started = time.monotonic()
+        if self.runtime.name == "docker" and self.ping_seconds > 0:
+            ping_docker(self.runtime.env, self.ping_seconds)
         tag = self.ensure_image()
         self.work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         workspace = self.work_dir / f"probe-{secrets.token_hex(4)}"
@@ -187,6 +206,64 @@ class Prober:
         if left <= 0:
             raise ProbeFailed(f"{self.runtime.name} did not answer within {PROBE_SECONDS:.0f} s")
         return left
+
+
+def docker_socket(env: dict) -> str | None:
+    """The unix socket docker's client will use with `env`, when that can be told without asking
+    the client: DOCKER_HOST=unix://PATH, or the default socket when neither DOCKER_HOST, a
+    DOCKER_CONTEXT nor the config's currentContext names another daemon (tcp, ssh: None)."""
+    host = env.get("DOCKER_HOST")
+    if host:
+        return host[len("unix://"):] if host.startswith("unix://") else None
+    if env.get("DOCKER_CONTEXT") not in (None, "", "default"):
+        return None
+    config_dir = env.get("DOCKER_CONFIG") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".docker")
+    try:
+        with open(os.path.join(config_dir, "config.json")) as fh:
+            current = json.load(fh).get("currentContext")
+    except (OSError, ValueError, AttributeError):
+        current = None
+    return DEFAULT_DOCKER_SOCKET if current in (None, "", "default") else None
+
+
+def ping_docker(env: dict, seconds: float = PING_SECONDS) -> None:
+    """Raise ProbeFailed when docker's daemon accepts a connection but does not answer /_ping
+    within `seconds`, saying once (progress_log) that it is still waiting after PROGRESS_AFTER.
+    Any answer, a refused connection or no socket at all return: the client says the rest."""
+    path = docker_socket(env)
+    if path is None:
+        return
+    where = f"unix://{path}"
+    deadline = time.monotonic() + seconds
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(seconds)
+        try:
+            sock.connect(path)
+            sock.sendall(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+        except socket.timeout:
+            pass  # a backlog that stays full: no answer either
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK):
+                return  # nothing listens there: docker's own "Cannot connect" comes next
+        else:
+            told = False
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                sock.settimeout(left if told else min(left, PROGRESS_AFTER))
+                try:
+                    sock.recv(1)
+                    return  # it answered (or closed): alive enough to speak for itself
+                except socket.timeout:
+                    if not told and time.monotonic() < deadline:
+                        told = True
+                        progress_log.info("checking docker… (no answer yet from %s after %.0f s; giving up at %.0f s)",
+                                          where, PROGRESS_AFTER, seconds)
+                except OSError:
+                    return
+    raise ProbeFailed(f"the docker daemon at {where} accepted the connection but did not answer within "
+                      f"{seconds:.0f} s (a hung daemon: restart it, or point DOCKER_HOST at another)")
 
 
 def _read(path: Path) -> str:

@@ -86,3 +86,94 @@ def test_losing_the_engine_while_following_points_to_the_started_execution(tmp_p
     assert last.startswith("mycli: error: cannot reach "), last
     assert f"execution {ident} was already started" in last and f"mycli status {ident}" in last, last
     assert "run the command again" not in last, last
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _aws_server(env: dict, port: int, home) -> subprocess.Popen:
+    """`mycli server --engine aws` on `port` (its settings from the environment: no AWS call until
+    a run), waited for until it answers /health."""
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-m", "mycli_magic.cli", "server", "--engine", "aws", "--port", str(port),
+                             "--quiet"], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=open(home / f"aws-server-{port}.log", "ab"), start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, (home / f"aws-server-{port}.log").read_text()
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).close()
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise AssertionError(f"mycli server --engine aws did not answer on {port}")
+
+
+def _end(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(20)
+
+
+def test_a_restarted_aws_server_on_another_port_moves_its_profile(tmp_path):
+    """The local-ecs profile was written only with a new key: a restart on another port kept the
+    old port, and the client called a server that was gone."""
+    import pytest
+
+    from mycli_magic import config
+    from mycli_magic.client import connect
+    from mycli_magic.errors import MycliError
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = clean_env(home, MYCLI_CLUSTER="mycli-test", AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1")
+    first_port = _free_port()
+    first = _aws_server(env, first_port, home)
+    _end(first)
+    key = config.profile_values("local-ecs", env)["api_key"]
+    second_port = _free_port()
+    while second_port == first_port:
+        second_port = _free_port()
+    second = _aws_server(env, second_port, home)
+    try:
+        saved = config.profile_values("local-ecs", env)
+        assert saved == {"api_endpoint": f"http://127.0.0.1:{second_port}/execute", "api_key": key}
+        # the client reaches the restarted server, and its key is still the one it accepts:
+        # an unknown action is refused by the server itself (after the key), not by a closed port
+        with pytest.raises(MycliError) as refused:
+            connect("local-ecs", env).call({"action": "no-such-action"})
+        assert "unknown action 'no-such-action'" in str(refused.value), str(refused.value)
+    finally:
+        _end(second)
+
+
+def test_a_running_engine_on_another_runtime_than_the_setting_is_said_so_in_one_line(tmp_path):
+    """The engine keeps the runtime it started with: a later MYCLI_LOCAL_RUNTIME=podman would
+    otherwise leave the user believing they run in podman while they run on the host."""
+    env = clean_env(tmp_path / "home")  # MYCLI_LOCAL_RUNTIME=host
+    try:
+        first = mycli(env, "list")
+        assert first.returncode == 0, first.stderr
+        pid = json.loads((tmp_path / "home" / "engine" / "server.json").read_text())["pid"]
+        assert "⚠" not in first.stderr
+        for wanted in ("podman", "docker", "auto"):
+            later = mycli({**env, "MYCLI_LOCAL_RUNTIME": wanted}, "list")
+            assert later.returncode == 0, later.stderr
+            warnings = [line for line in later.stderr.splitlines() if line.startswith("⚠")]
+            assert warnings == [f"⚠ The embedded engine (pid {pid}) runs on the host, not MYCLI_LOCAL_RUNTIME={wanted}: "
+                                "it keeps the runtime it started with. To switch: mycli server stop (the next command "
+                                f"starts it with MYCLI_LOCAL_RUNTIME={wanted})"], later.stderr
+            status = mycli({**env, "MYCLI_LOCAL_RUNTIME": wanted}, "server", "status")
+            assert f"  {warnings[0]}" in status.stdout.splitlines(), status.stdout
+        for same in (env, {k: v for k, v in env.items() if k != "MYCLI_LOCAL_RUNTIME"}):
+            quiet = mycli(same, "list")  # the same setting, or none said: nothing to warn about
+            assert quiet.returncode == 0 and "⚠" not in quiet.stderr, quiet.stderr
+    finally:
+        mycli(env, "server", "stop")

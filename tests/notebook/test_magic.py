@@ -96,13 +96,14 @@ def test_failing_cell_raises_called_process_error_with_the_remote_exit_code(engi
     assert shown == [f"\x1b[0;31mExecutionFailed\x1b[0m: {err}"]
 
 
-def test_a_command_that_could_not_start_is_not_said_to_have_failed(engine_ip, tmp_path):
+def test_a_command_that_could_not_start_is_not_said_to_have_failed(engine_ip, tmp_path, capsys):
     with pytest.raises(ExecutionFailed) as info:  # the clone fails: the command never runs
         engine_ip.run_cell(f"%%mycli --repo {tmp_path / 'no-such-repo.git'} --out h\ntouch CANARY")
     ident = last_handle(engine_ip).execution_id
     assert info.value.returncode == 200
-    assert str(info.value) == (f"the remote command could not start (exit code 200; the log says why) "
-                               f"(execution {ident}; full log: %mycli logs {ident})")
+    assert re.fullmatch(rf"the run could not start its command after (under 1 s|\d+ s) \(exit code 200; the log says "
+                        rf"why\) \(execution {ident}; full log: %mycli logs {ident}\)", str(info.value)), str(info.value)
+    assert re.search(r"✗ \w+ · could not start its command after (under 1 s|\d+ s) \(exit 200\)", capsys.readouterr().out)
 
 
 def test_no_raise_keeps_the_cell_green(engine_ip):

@@ -113,3 +113,52 @@ def test_list_shows_the_same_columns_as_the_cli(engine_ip, server):
                                                         "IMAGE", "WHERE", "COMMAND"]
     row = [line.split() for line in magic if line.startswith(ref)]  # (widths follow the other rows)
     assert row == [line.split() for line in cli_lines if line.startswith(ref)] and row[0][1:3] == ["STOPPED", "0"]
+
+
+def test_an_engine_on_another_runtime_than_the_setting_is_said_so_once(engine_ip, server, capsys, monkeypatch):
+    """The session's engine runs on the host; a notebook that then sets MYCLI_LOCAL_RUNTIME=podman
+    is told once (not at every cell) what runs and how to switch: the CLI's line."""
+    monkeypatch.setenv("MYCLI_LOCAL_RUNTIME", "podman")
+    engine_ip.run_line_magic("mycli", "list")
+    engine_ip.run_line_magic("mycli", "list")
+    warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("⚠")]
+    assert warnings == [f"⚠ The embedded engine (pid {server.proc.pid}) runs on the host, not MYCLI_LOCAL_RUNTIME=podman: "
+                        "it keeps the runtime it started with. To switch: mycli server stop (the next command starts "
+                        "it with MYCLI_LOCAL_RUNTIME=podman)"]
+
+
+@pytest.mark.containers
+def test_a_hung_docker_while_the_engine_starts_is_said_in_the_cell(ip_mycli, capsys, monkeypatch, tmp_path):
+    """The first magic of a notebook whose dockerd hangs: the cell says what it waits for, then
+    where the engine settled and why — the CLI's lines (engine_notes), not a silent wait."""
+    import shutil
+    import socket
+
+    from mycli_magic import embedded
+    from orchestrator.engines.local_probe import PING_SECONDS
+    from tests.support import runtimes
+    from tests.support.server import ISOLATED_VARS
+
+    if shutil.which("docker") is None:
+        runtimes.require("docker")  # the docker client is what hangs; its daemon is not needed
+    for name in ISOLATED_VARS:
+        monkeypatch.delenv(name, raising=False)
+    silent = tmp_path / "silent.sock"
+    env = {"MYCLI_HOME": str(tmp_path / "home"), "MYCLI_LOCAL_RUNTIME": "auto", "DOCKER_HOST": f"unix://{silent}",
+           "CONTAINER_HOST": "unix:///nonexistent/podman.sock"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(silent))
+        listener.listen(16)
+        try:
+            ip_mycli.run_line_magic("mycli", "list")
+        finally:
+            embedded.stop_server()
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if line.startswith("→ Starting the embedded engine: ")] == [
+        f"→ Starting the embedded engine: checking docker… (no answer yet from unix://{silent} after 2 s; giving up at {PING_SECONDS:.0f} s)"]
+    settled = [line for line in lines if line.startswith("→ Embedded engine runtime: ")]
+    assert len(settled) == 1 and settled[0].startswith(f"→ Embedded engine runtime: host (no container runtime (docker: "
+                                                       f"the docker daemon at unix://{silent} accepted the connection"), lines

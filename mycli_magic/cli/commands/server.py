@@ -27,7 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ... import config, embedded
+    import os
+
+    from ... import config, embedded, engine_notes
 
     if args.action == "stop":
         print(embedded.stop_server())
@@ -39,9 +41,12 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_NOT_RUNNING
         state = info.get("state_dir") or config.engine_state_dir()
         print(f"Embedded local engine running at {info['url']} (pid {info['pid']}, state: {state})")
-        answer = embedded.health(info["url"]) or {}
+        answer = info.get("health") or {}
         if answer.get("runtime"):
             print(f"  runtime: {answer['runtime']} ({answer.get('runtime_reason') or 'no reason given'})")
+        mismatch = engine_notes.runtime_mismatch(info, os.environ)
+        if mismatch:
+            print(f"  {mismatch}")
         return 0
     if args.engine == "aws":
         state_dir = args.state_dir or config.home() / "engine-aws"
