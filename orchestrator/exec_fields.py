@@ -13,6 +13,12 @@ import re
 from .errors import BadRequest
 
 MAX_ENV_VARS = 200
+# Every engine's cap on env, counted as execve counts an environment: the UTF-8 bytes of each
+# KEY=VALUE and its terminating NUL. RunTask's overrides hold 8,192 characters; the AWS engine
+# carries env inside the executor's packed script, and with at most this much env (even
+# incompressible) any ordinary command up to MAX_COMMAND_BYTES still fits there. One limit, checked
+# here, so a run the embedded engine takes is never one AWS refuses for its env.
+MAX_ENV_BYTES = 8 * 1024
 
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 _TRANSPORT_RE = re.compile(r"^[A-Za-z0-9+.-]+::")
@@ -108,7 +114,16 @@ def validate_env(env: object) -> dict[str, str]:
             raise BadRequest(f"env key {key!r} uses the reserved prefix MYCLI_ (in any case)")
         if not isinstance(value, str):
             raise BadRequest(f"env value of {key!r} must be a string")
+    size = env_bytes(env)
+    if size > MAX_ENV_BYTES:
+        raise BadRequest(f"env is {size:,} bytes, over the {MAX_ENV_BYTES:,}-byte limit (the same on every engine); "
+                         "put large values in a file and pass it with --upload, or read them from the repo")
     return dict(env)
+
+
+def env_bytes(env: dict[str, str]) -> int:
+    """An environment's size as the kernel counts it: KEY=VALUE and a NUL per variable, in UTF-8."""
+    return sum(len(key.encode()) + len(value.encode("utf-8", "surrogatepass")) + 2 for key, value in env.items())
 
 
 def registry_host(image: str) -> str | None:
