@@ -62,6 +62,8 @@ class ContainerRun:
             # rootful container's root): trusted in the container's own, throwaway, git config
             trusted=() if local_repo is None else (str(local_repo), f"{local_repo}/.git"),
         )
+        # what the supervisor runs if the engine dies with this run going (local_supervisor.py)
+        self.orphan_cleanup = (runtime.orphan_argv(self.name), runtime.env)
         self._pull: subprocess.Popen | None = None
         self._ended = threading.Event()  # the runtime's client has ended: nothing more to ask
 

@@ -140,7 +140,9 @@ class ProcessRun:
                 stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
             out_r, out_w = os.pipe()
             try:
-                self._child = child = self.spawner.spawn(self.argv, self.cwd, self.env, stdin, out_w, self.umask)
+                self._child = child = self.spawner.spawn(
+                    self.argv, self.cwd, self.env, stdin, out_w, self.umask,
+                    cleanup=None if self.container is None else self.container.orphan_cleanup)
             except BaseException:
                 os.close(out_r)
                 raise
