@@ -13,6 +13,7 @@ container's root when a killed run left files the engine's user cannot delete.
 from __future__ import annotations
 
 import logging
+import os
 import selectors
 import shutil
 import subprocess
@@ -49,8 +50,9 @@ class ContainerRun:
             (files / name, f"{CONTROL}/{name}", name == "local_changes")
             for name in FILE_DIRS if name != "local_changes" or local_changes)
         local_repo = local_repo_path(repo)
-        if local_repo is not None:  # cloned from inside: the same path, read-only, so the script's URL holds
-            mounts += ((local_repo, str(local_repo), True),)
+        linked = linked_git_dirs(local_repo) if local_repo is not None else ()
+        if local_repo is not None:  # cloned from inside: the same paths, read-only, so the script's URL holds
+            mounts += tuple((path, str(path), True) for path in outermost((local_repo, *linked)))
         env_names = ("MYCLI_EXECUTION_ID", "PYTHONUNBUFFERED", *(("MYCLI_CREDENTIALS_STDIN",) if stdin else ()),
                      *(("MYCLI_INPUTS", "MYCLI_OUTPUTS") if files else ()),
                      *(("MYCLI_LOCAL_CHANGES",) if local_changes else ()))
@@ -60,7 +62,8 @@ class ContainerRun:
             chown=runtime.chown, env_names=env_names, mounts=mounts,
             # git refuses to clone a repository another user owns (the engine's user's, seen by a
             # rootful container's root): trusted in the container's own, throwaway, git config
-            trusted=() if local_repo is None else (str(local_repo), f"{local_repo}/.git"),
+            # (a worktree's or submodule's git dir is checked, and named, on its own)
+            trusted=() if local_repo is None else (str(local_repo), f"{local_repo}/.git", *map(str, linked)),
         )
         # what the supervisor runs if the engine dies with this run going (local_supervisor.py)
         self.orphan_cleanup = (runtime.orphan_argv(self.name), runtime.env)
@@ -213,6 +216,39 @@ def local_repo_path(repo: str | None) -> Path | None:
         raise BadRequest(f"repo {repo[:80]!r} has a ':' or ',', which a container bind mount cannot name; "
                          "move or link the repository to a path without them")
     return path
+
+
+def linked_git_dirs(repo: Path) -> tuple[Path, ...]:
+    """The git dirs outside `repo` that its clone reads, to be mounted too: a worktree's or a
+    submodule's `.git` is a file, `gitdir: PATH` (relative to `repo`), naming its git dir
+    elsewhere — a worktree's in the main repository's .git/worktrees/NAME, whose `commondir`
+    names the main .git (objects, refs); a submodule's in the superproject's .git/modules/NAME.
+    Paths as git joins them (not symlink-resolved), so they mean the same inside the container.
+    git checks each one's owner (a rootful container's root trusts them by name)."""
+    try:
+        text = (repo / ".git").read_text(encoding="utf-8") if (repo / ".git").is_file() else ""
+    except (OSError, UnicodeDecodeError):
+        return ()
+    if not text.startswith("gitdir: "):
+        return ()
+    gitdir = os.path.normpath(os.path.join(repo, text[len("gitdir: "):].strip()))
+    found = [gitdir]
+    try:
+        common = Path(gitdir, "commondir").read_text(encoding="utf-8").strip()
+        found.append(os.path.normpath(os.path.join(gitdir, common)))
+    except (OSError, UnicodeDecodeError):
+        pass
+    kept = [Path(p) for p in dict.fromkeys(found) if os.path.isdir(p)]
+    for path in kept:
+        if not mountable(path):
+            raise BadRequest(f"repo {str(repo)[:80]!r} keeps its git data in {str(path)[:80]!r}, which has a ':' or ',' "
+                             "that a container bind mount cannot name; move or link the repository to a path without them")
+    return tuple(kept)
+
+
+def outermost(paths: tuple[Path, ...]) -> list[Path]:
+    """`paths` without those another of them holds (one bind mount shows both)."""
+    return [p for p in paths if not any(o != p and p.is_relative_to(o) for o in paths)]
 
 
 def size_lines(runtime: ContainerRuntime, size: Size | None) -> list[str]:
