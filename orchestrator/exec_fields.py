@@ -25,7 +25,10 @@ _TRANSPORT_RE = re.compile(r"^[A-Za-z0-9+.-]+::")
 _URL_RE = re.compile(r"^(https?|ssh|git|file)://[^/\s]*(/.*)?\Z")
 _URL_CREDENTIALS_RE = re.compile(r"^[a-z]+://[^/@]*:[^/@]*@")
 _URL_OPTION_HOST_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^/@]*@)?-")  # ssh://-oProxyCommand=...
-_HTTP_USERINFO_RE = re.compile(r"^https?://[^/]*@")  # https://<token>@github.com/... is a token too
+_URL_USERINFO_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/@]*)@")
+# A user part that is a token (https://ghp_xxx@github.com/...): GitHub's and GitLab's token
+# prefixes, a classic 40-hex GitHub token, or anything as long as a secret (no user name is).
+_TOKEN_USER_RE = re.compile(r"^(gh[opsur]_|github_pat_|gl[a-z]{2,6}-)|^[0-9a-fA-F]{40}\Z|^.{32,}\Z", re.S)
 _SCP_RE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]*\Z")
 _BRANCH_RE = re.compile(r"^[A-Za-z0-9_+][A-Za-z0-9._/+@-]*\Z")
 # The Docker distribution reference grammar: [domain/]name[:tag][@digest].
@@ -58,8 +61,9 @@ def validate_repo(repo: object) -> str:
         raise BadRequest("repo may not use a git remote-helper transport such as ext::")
     if CONTROL_RE.search(repo) or " " in repo:
         raise BadRequest("repo may not contain spaces or control characters")
-    if _URL_CREDENTIALS_RE.match(repo) or _HTTP_USERINFO_RE.match(repo):
-        raise BadRequest("repo may not carry a password or token in its URL; configure git credentials on the server instead")
+    if _URL_CREDENTIALS_RE.match(repo) or url_user_is_secret(repo):
+        raise BadRequest("repo may not carry a password or token in its URL (a user name is fine: ssh://git@host/...); "
+                         "configure git credentials on the server instead")
     if not (_URL_RE.match(repo) or _SCP_RE.match(repo) or repo.startswith("/")):
         raise BadRequest("repo must be an https://, ssh://, git:// or file:// URL, user@host:path, or an absolute path")
     return repo
@@ -124,6 +128,22 @@ def validate_env(env: object) -> dict[str, str]:
 def env_bytes(env: dict[str, str]) -> int:
     """An environment's size as the kernel counts it: KEY=VALUE and a NUL per variable, in UTF-8."""
     return sum(len(key.encode()) + len(value.encode("utf-8", "surrogatepass")) + 2 for key, value in env.items())
+
+
+def url_user_is_secret(url: str) -> bool:
+    """Whether the user part of `url` (scheme://USER@host/...) looks like a token, not a name."""
+    match = _URL_USERINFO_RE.match(url)
+    return bool(match) and bool(_TOKEN_USER_RE.match(match.group(2).partition(":")[0]))
+
+
+def split_userinfo(url: str) -> tuple[str, str | None, bool, str]:
+    """(scheme://, user or None, whether a password follows it, the rest after '@') — the one
+    parse of a URL's user part, for showing it without its secret and stripping only that."""
+    match = _URL_USERINFO_RE.match(url)
+    if not match:
+        return "", None, False, url
+    user, colon, _ = match.group(2).partition(":")
+    return match.group(1), user, bool(colon), url[match.end():]
 
 
 def registry_host(image: str) -> str | None:
