@@ -16,7 +16,6 @@ import logging
 import os
 import selectors
 import shutil
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from ..errors import BadRequest
 from ..shell import NOT_STARTED_EXIT_CODE, TIMEOUT_EXIT_CODE, timed_out_words
 from ..sizes import Size, format_cpu
 from .local_runtime import CONTROL, ContainerRuntime, applied_cpu, mountable, qualified_image
+from .local_spawn import Child
 
 log = logging.getLogger("mycli.local")
 
@@ -34,6 +34,7 @@ FILE_DIRS = ("inputs", "outputs", "local_changes")
 TERM_RETRY = 0.2  # seconds between asks while the container is not running yet
 TERM_PATIENCE = 30.0  # a container not running this long after a stop is removed
 Say = Callable[[list[str]], None]
+Spawn = Callable[[list[str], Path, dict, int, int], Child]  # local_spawn.Spawner.spawn
 Outcome = tuple[int | None, str, str]  # exit code, reason, stop code
 
 
@@ -67,7 +68,7 @@ class ContainerRun:
         )
         # what the supervisor runs if the engine dies with this run going (local_supervisor.py)
         self.orphan_cleanup = (runtime.orphan_argv(self.name), runtime.env)
-        self._pull: subprocess.Popen | None = None
+        self._pull: Child | None = None
         self._ended = threading.Event()  # the runtime's client has ended: nothing more to ask
 
     # before -------------------------------------------------------------------------------------------
@@ -85,27 +86,37 @@ class ContainerRun:
         path.write_text(script, encoding="utf-8")
         path.chmod(0o644)
 
-    def prepare(self, say: Say, stopping: Callable[[], bool], timeout_seconds: int) -> Outcome | None:
-        """Make sure the image is here, within the run's timeout; None when it is, else how the run ends."""
+    def prepare(self, say: Say, stopping: Callable[[], bool], timeout_seconds: int, spawn: Spawn) -> Outcome | None:
+        """Make sure the image is here, within the run's timeout; None when it is, else how the run ends.
+        The pull runs under the engine's supervisor (`spawn`), so it ends if the engine dies."""
         deadline = time.monotonic() + timeout_seconds
         if self.runtime.image_present(self.image):
             return None
         say([f"→ Pulling {self.image} ({self.runtime.name} pull)..."])
         argv = [*self.runtime.client, "pull", qualified_image(self.runtime.name, self.image)]
+        out_r, out_w = os.pipe()
+        stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            self._pull = proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                                 stderr=subprocess.STDOUT, env=self.runtime.env, start_new_session=True)
+            self._pull = child = spawn(argv, Path("/"), self.runtime.env, stdin, out_w)
         except OSError as exc:
+            os.close(out_r)
             return NOT_STARTED_EXIT_CODE, f"image not found: {self.image} (cannot run {argv[0]}: {exc.strerror})", "TaskFailedToStart"
-        last, ended = _follow(proc, say, lambda: stopping() or time.monotonic() >= deadline)
+        finally:
+            os.close(stdin)
+            os.close(out_w)
+        try:
+            last, ended = _follow(out_r, child, say, lambda: stopping() or time.monotonic() >= deadline)
+            if not ended:
+                child.kill()
+                _follow(out_r, child, lambda lines: None, lambda: False)  # until it is gone
+        finally:
+            os.close(out_r)
+            child.close()
         if not ended:
-            proc.kill()
-            proc.wait()
-            proc.stdout.close()
             if stopping():
                 return None  # the caller reports the stop
             return TIMEOUT_EXIT_CODE, timed_out_words(timeout_seconds, " while pulling the image"), "Timeout"
-        if proc.returncode != 0:
+        if child.status is None or os.waitstatus_to_exitcode(child.status) != 0:
             reason = f"image not found: {self.image}" + (f" ({last})" if last else "")
             say([f"✗ {reason}"])
             return NOT_STARTED_EXIT_CODE, reason, "TaskFailedToStart"
@@ -136,7 +147,7 @@ class ContainerRun:
     def kill(self) -> None:
         """SIGKILL and remove; killing the `run` client alone would leave the container running."""
         self.runtime.run_client(self.runtime.kill_argv(self.name), timeout=15)
-        if self._pull is not None and self._pull.poll() is None:
+        if self._pull is not None and not self._pull.finished:
             self._pull.kill()
 
     # after ----------------------------------------------------------------------------------------------
@@ -266,29 +277,39 @@ def size_lines(runtime: ContainerRuntime, size: Size | None) -> list[str]:
     return lines
 
 
-def _follow(proc: subprocess.Popen, say: Say, give_up: Callable[[], bool]) -> tuple[str, bool]:
-    """Pass a pull's output to the log line by line; (its last line, whether it ended)."""
-    last, buffer = "", b""
+def _follow(fd: int, child: Child, say: Say, give_up: Callable[[], bool]) -> tuple[str, bool]:
+    """Pass a pull's output to the log line by line until it ended (its output closed and its
+    supervisor said so); (its last line, whether it ended)."""
+    last, buffer, eof = "", b"", False
+    os.set_blocking(fd, False)
     with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        while True:
+        sel.register(fd, selectors.EVENT_READ, "out")
+        sel.register(child, selectors.EVENT_READ, "control")
+        while not (eof and child.finished):
             if give_up():
                 return last, False
-            if not sel.select(0.25):
-                continue
-            data = proc.stdout.read1(65536)
-            if not data:
-                break
-            buffer += data
-            *lines, buffer = buffer.split(b"\n")
-            lines = [line.decode("utf-8", "replace").rstrip("\r") for line in lines]
-            lines = [line for line in lines if line.strip()]
-            if lines:
-                say(lines)
-                last = lines[-1].strip()
+            for key, _ in sel.select(0.25):
+                if key.data == "control":
+                    child.read()
+                    if child.finished:
+                        sel.unregister(child)
+                    continue
+                try:
+                    data = os.read(fd, 65536)
+                except BlockingIOError:
+                    continue
+                if not data:
+                    eof = True
+                    sel.unregister(fd)
+                    continue
+                buffer += data
+                *lines, buffer = buffer.split(b"\n")
+                lines = [line.decode("utf-8", "replace").rstrip("\r") for line in lines]
+                lines = [line for line in lines if line.strip()]
+                if lines:
+                    say(lines)
+                    last = lines[-1].strip()
     if buffer.strip():
         last = buffer.decode("utf-8", "replace").strip()
         say([last])
-    proc.stdout.close()
-    proc.wait()
     return last[:300], True

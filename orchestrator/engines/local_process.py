@@ -120,7 +120,8 @@ class ProcessRun:
 
     def _run(self) -> None:
         if self.container is not None:  # the image first: a pull's progress goes to the log
-            failed = self.container.prepare(self._say, lambda: self._stop is not None, self.timeout_seconds)
+            failed = self.container.prepare(self._say, lambda: self._stop is not None, self.timeout_seconds,
+                                            self.spawner.spawn)
             if failed is not None:
                 self.lines.flush_final()
                 self.on_finished(self.execution_id, *failed)

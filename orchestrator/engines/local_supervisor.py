@@ -225,15 +225,16 @@ class Supervisor:
     def _end_everything(self) -> None:
         """The engine is gone: kill every run's tree (and a spare's, which may have exec'd a
         script not registered yet), wait until none is left, then run their cleanups."""
-        cleanups = [run.cleanup for run in self.runs.values() if run.cleanup is not None]
-        cleanups += [c for c in map(self._take_note, list(self.notes)) if c is not None]
         for pid in list(self.runs):
             _signal_tree(pid, signal.SIGKILL)
+        started = False
         while True:
             others = [pid for pid in _children(os.getpid()) if pid not in self.cleaners]  # zombies too
-            if cleanups and not others:  # every run's tree is gone (and reaped)
+            if not started and not others:  # every run's tree is gone (and reaped), every note written
+                cleanups = [run.cleanup for run in self.runs.values() if run.cleanup is not None]
+                cleanups += [c for c in map(self._take_note, list(self.notes)) if c is not None]
                 self.cleaners.update(_start(cleanup) for cleanup in cleanups)
-                cleanups = []
+                started = True
             for pid in others:
                 _signal_tree(pid, signal.SIGKILL)
             try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -87,3 +88,28 @@ def test_a_killed_engine_leaves_no_process_and_no_container(tmp_path, runtime, w
         assert final["stopped_reason"].startswith("Lost: the local engine stopped while this execution was running"), final
     finally:
         stop_server(restarted)
+
+
+@pytest.mark.parametrize("runtime", runtimes.CONTAINER_RUNTIMES)
+def test_a_killed_engine_leaves_no_image_pull_running(tmp_path, runtime):
+    """The run's image is being pulled from a registry that never answers when the engine dies:
+    the runtime's pull client is ended with it."""
+    runtimes.require(runtime)
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts (the kernel's backlog) and never answers
+    image = f"127.0.0.1:{silent.getsockname()[1]}/mycli-test/never:{secrets.token_hex(4)}"
+    home = tmp_path / "home"
+    home.mkdir()
+    server = start_server(home, runtimes.server_env(runtime))
+    try:
+        status, body = server.call({"action": "exec", "skip_git": True, "command": "true", "image": image})
+        assert status == 200, body
+        _wait_until("the pull's start", lambda: any(" pull " in args and image in args for args in _cmdlines().values()))
+        supervisors = [pid for pid in _children(server.proc.pid) if "local_supervisor.py" in _cmdlines().get(pid, "")]
+        os.kill(server.proc.pid, signal.SIGKILL)
+        server.proc.wait()
+        for pid in supervisors:  # the pull's (none: nothing ends the pull but its own end)
+            _wait_until("the supervisor's end", lambda: not _alive(pid))
+        assert processes_with(image) == [], "the image pull outlived its engine"
+    finally:
+        stop_server(server)
+        silent.close()
