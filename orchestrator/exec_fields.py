@@ -146,6 +146,16 @@ def split_userinfo(url: str) -> tuple[str, str | None, bool, str]:
     return match.group(1), user, bool(colon), url[match.end():]
 
 
+def display_repo(repo: str) -> str:
+    """The repo as shown (the log header, the client's lines): its user name kept
+    (`ssh://git@host`), a password or a token in its place masked — validation refuses those,
+    but the client prints its lines before the API answers."""
+    scheme, user, password, rest = split_userinfo(repo)
+    if user is None:
+        return repo
+    return f"{scheme}{'***' if url_user_is_secret(repo) else user}{':***' if password else ''}@{rest}"
+
+
 def registry_host(image: str) -> str | None:
     """The registry an image reference names, or None (Docker Hub's). The first component is a
     host only when it has a '.' or a ':' or is `localhost` — how docker and podman split it."""

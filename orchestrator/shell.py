@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .exec_fields import split_userinfo, url_user_is_secret
+from .exec_fields import display_repo
 from .validation import ExecRequest
 
 GITHUB_TOKEN_VAR = "MYCLI_GITHUB_TOKEN"
@@ -84,15 +84,6 @@ def _origin(repo: str) -> str:
     without the user, which such a key matches whatever it is)."""
     match = re.match(r"^(https?://)(?:[^/@]*@)?([^/]+)", repo)
     return (match.group(1) + match.group(2)).lower()
-
-
-def display_repo(repo: str) -> str:
-    """The repo as shown in logs: its user name kept (`ssh://git@host`), a password or a token
-    in its place (refused by validation; shown nowhere all the same) masked."""
-    scheme, user, password, rest = split_userinfo(repo)
-    if user is None:
-        return repo
-    return f"{scheme}{'***' if url_user_is_secret(repo) else user}{':***' if password else ''}@{rest}"
 
 
 def build_script(

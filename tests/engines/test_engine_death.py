@@ -71,7 +71,8 @@ def test_a_killed_engine_leaves_no_process_and_no_container(tmp_path, runtime, w
             assert processes_with(marker)
         else:  # the runtime's client has just been started: the container is being created
             name = f"mycli-{execution_id}-"
-            _wait_until("the runtime client's start", lambda: any(name in args and " run " in args for args in _cmdlines().values()))
+            _wait_until("the runtime client's start",
+                        lambda: any(name in args and " run " in args for args in _cmdlines().values()))
         supervisors = [pid for pid in _children(server.proc.pid) if "local_supervisor.py" in _cmdlines().get(pid, "")]
         os.kill(server.proc.pid, signal.SIGKILL)
         server.proc.wait()

@@ -15,7 +15,7 @@ import pytest
 from mycli_magic import gitdetect
 from orchestrator.errors import BadRequest
 from orchestrator.shell import GitHosts, build_script, display_repo
-from orchestrator.validation import ExecRequest, parse_request
+from orchestrator.validation import parse_request
 from tests.orchestrator.test_shell import SHELLS, TOKEN, run_script
 from tests.support.git_http_server import GitHttpServer
 from tests.support.git_repos import make_repo
@@ -115,3 +115,17 @@ def test_the_client_strips_the_password_from_origin_but_keeps_the_user(tmp_path)
     info = gitdetect.detect(work)
     assert (info.origin_url, info.credentials_stripped) == ("https://alice@host/repo.git", False)
     assert parse_request({"action": "exec", "command": "true", "repo": info.origin_url})[1].repo == info.origin_url
+
+
+@pytest.mark.parametrize("repo, shown", [
+    ("ssh://alice@host/repo.git", "ssh://alice@host/repo.git"),
+    ("https://alice:pw-9f8e7d@host/repo.git", "https://alice:***@host/repo.git"),
+    ("https://ghp_abcdef0123456789@github.com/o/r.git", "https://***@github.com/o/r.git"),
+])
+def test_the_clients_start_line_shows_the_user_and_never_the_secret(repo, shown, tmp_path):
+    """`mycli exec --repo URL` prints its settings before the API answers (and refuses a secret)."""
+    from mycli_magic.project import resolve_exec_settings
+
+    settings = resolve_exec_settings("true", repo=repo, cwd=tmp_path)
+    assert f"→ Repository: {shown}" in settings.lines
+    assert not any("pw-9f8e7d" in line or "ghp_abcdef" in line for line in settings.lines)
