@@ -18,9 +18,9 @@ an engine killed while a container is still being created still has it removed.
 
 Wire format, over two SOCK_SEQPACKET sockets. Requests (read by the spare): a JSON spec
 {argv, cwd, env, umask, cleanup: null or {argv, env}} with three file descriptors: the script's
-stdin, its stdout/stderr, and the write end of a close-on-exec pipe on which the spare writes `PID` and, only if it fails,
-`ERRNO STEP`. Registry (read here): `run PID` with the engine's end of the run's control socket,
-or `failed PID`; its EOF means the engine is gone. On a control socket: `exit WAITSTATUS` from
+stdin, its stdout/stderr, and the write end of a close-on-exec pipe on which the spare writes
+`PID` and, only if it fails, `ERRNO STEP`. Registry (read here): `run PID` with the engine's end
+of the run's control socket, or `failed PID`; its EOF means the engine is gone. On a control socket: `exit WAITSTATUS` from
 here; `term` or `kill` from the engine (signal every descendant of the script); its EOF means
 the engine gave up on the run.
 """
