@@ -226,6 +226,7 @@ def local_repo_path(repo: str | None) -> Path | None:
     if not mountable(repo):
         raise BadRequest(f"repo {repo[:80]!r} has a ':' or ',', which a container bind mount cannot name; "
                          "move or link the repository to a path without them")
+    linked_git_dirs(path)  # a worktree's or submodule's git dir is mounted too: the same 400 for it
     return path
 
 

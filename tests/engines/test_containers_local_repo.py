@@ -79,3 +79,13 @@ def test_a_worktree_or_submodule_checkout_is_cloned_as_on_the_host(runtime_serve
     assert final["exit_code"] == 0, "\n".join(lines[-12:])
     want = "hello from the worktree's branch" if kind == "worktree" else "hello from the submodule"
     assert "✓ Repository cloned" in lines and want in lines
+
+
+def test_a_worktree_whose_git_dir_a_mount_cannot_name_is_refused_before_anything_runs(git_engine, tmp_path):
+    main = make_repo(tmp_path / "a,b" / "main")
+    _git("-C", str(main), "worktree", "add", "-q", "-b", "feature", str(tmp_path / "wt"))
+    status, body = git_engine.call({"action": "exec", "command": "true", "repo": str(tmp_path / "wt"),
+                                    "branch": "feature", "image": runtimes.git_image()})
+    assert status == 400 and "':' or ','" in body["error"] and "a,b" in body["error"], body
+    listed = git_engine.call({"action": "list", "limit": 1000})[1]["executions"]
+    assert not [e for e in listed if e.get("repo") == str(tmp_path / "wt")]
