@@ -14,10 +14,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.exec_fields import split_userinfo, url_user_is_secret
+
 GIT_TIMEOUT_SECONDS = 10.0
 
-# https://user:secret@host/... — the secret part must never leave this machine (or be printed).
-_URL_USERINFO_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/@]*)@")
 
 
 @dataclass(frozen=True)
@@ -88,18 +88,19 @@ def unshared_work(root: Path, branch: str) -> str | None:
 
 
 def strip_credentials(url: str) -> tuple[str, bool]:
-    """Remove a `user:password@` part (any user part of an http(s) URL, where it is usually a
-    token: https://ghp_xxx@github.com/...); returns (url, whether anything was removed).
+    """Remove the secret from a URL's user part: the password of `user:password@` (the user
+    stays: ssh://git@host needs it, and it is no secret), or a user part that is a token
+    (https://ghp_xxx@github.com/...); returns (url, whether anything was removed).
 
     A token pasted into a remote URL is common; sending it would put it in the API request, the
     execution record and the log header. The orchestrator has its own git credentials.
     """
-    match = _URL_USERINFO_RE.match(url)
-    if not match:
+    scheme, user, password, rest = split_userinfo(url)
+    if user is None or not (password or url_user_is_secret(url)):
         return url, False
-    if ":" not in match.group(2) and not match.group(1).lower().startswith("http"):
-        return url, False  # ssh://git@host/...: a user name, no secret, and needed
-    return match.group(1) + url[match.end():], True
+    if not user or url_user_is_secret(url):
+        return scheme + rest, True
+    return f"{scheme}{user}@{rest}", True
 
 
 def is_local_path(repo: str) -> bool:

@@ -9,12 +9,11 @@ from.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, NamedTuple
 
-from orchestrator.exec_fields import ENV_KEY_RE
+from orchestrator.exec_fields import ENV_KEY_RE, display_repo
 from orchestrator.units import human_size
 
 from . import gitdetect
@@ -166,7 +165,7 @@ def resolve_exec_settings(
     else:
         chosen_repo, chosen_branch = _choose_repo(repo, branch, project, cwd, lines, names, local_changes)
         payload["repo"], payload["branch"] = chosen_repo, chosen_branch
-        lines.append(f"→ Repository: {_masked(chosen_repo)}")
+        lines.append(f"→ Repository: {display_repo(chosen_repo)}")
         lines.append(f"→ Branch: {chosen_branch}")
 
     chosen_image = image or project.image
@@ -277,7 +276,3 @@ def _env(path: Path, env: object) -> dict[str, str] | None:
     return out
 
 
-def _masked(repo: str) -> str:
-    """A repo URL as shown: a user part (maybe a token) becomes ***. The API refuses such URLs
-    anyway, but these lines are printed first and may land in CI logs."""
-    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/@]+@", r"\1***@", repo)

@@ -13,13 +13,22 @@ import re
 from .errors import BadRequest
 
 MAX_ENV_VARS = 200
+# Every engine's cap on env, counted as execve counts an environment: the UTF-8 bytes of each
+# KEY=VALUE and its terminating NUL. RunTask's overrides hold 8,192 characters; the AWS engine
+# carries env inside the executor's packed script, and with at most this much env (even
+# incompressible) any ordinary command up to MAX_COMMAND_BYTES still fits there. One limit, checked
+# here, so a run the embedded engine takes is never one AWS refuses for its env.
+MAX_ENV_BYTES = 8 * 1024
 
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 _TRANSPORT_RE = re.compile(r"^[A-Za-z0-9+.-]+::")
 _URL_RE = re.compile(r"^(https?|ssh|git|file)://[^/\s]*(/.*)?\Z")
 _URL_CREDENTIALS_RE = re.compile(r"^[a-z]+://[^/@]*:[^/@]*@")
 _URL_OPTION_HOST_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^/@]*@)?-")  # ssh://-oProxyCommand=...
-_HTTP_USERINFO_RE = re.compile(r"^https?://[^/]*@")  # https://<token>@github.com/... is a token too
+_URL_USERINFO_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/@]*)@")
+# A user part that is a token (https://ghp_xxx@github.com/...): GitHub's and GitLab's token
+# prefixes, a classic 40-hex GitHub token, or anything as long as a secret (no user name is).
+_TOKEN_USER_RE = re.compile(r"^(gh[opsur]_|github_pat_|gl[a-z]{2,6}-)|^[0-9a-fA-F]{40}\Z|^.{32,}\Z", re.S)
 _SCP_RE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]*\Z")
 _BRANCH_RE = re.compile(r"^[A-Za-z0-9_+][A-Za-z0-9._/+@-]*\Z")
 # The Docker distribution reference grammar: [domain/]name[:tag][@digest].
@@ -52,8 +61,9 @@ def validate_repo(repo: object) -> str:
         raise BadRequest("repo may not use a git remote-helper transport such as ext::")
     if CONTROL_RE.search(repo) or " " in repo:
         raise BadRequest("repo may not contain spaces or control characters")
-    if _URL_CREDENTIALS_RE.match(repo) or _HTTP_USERINFO_RE.match(repo):
-        raise BadRequest("repo may not carry a password or token in its URL; configure git credentials on the server instead")
+    if _URL_CREDENTIALS_RE.match(repo) or url_user_is_secret(repo):
+        raise BadRequest("repo may not carry a password or token in its URL (a user name is fine: ssh://git@host/...); "
+                         "configure git credentials on the server instead")
     if not (_URL_RE.match(repo) or _SCP_RE.match(repo) or repo.startswith("/")):
         raise BadRequest("repo must be an https://, ssh://, git:// or file:// URL, user@host:path, or an absolute path")
     return repo
@@ -108,7 +118,42 @@ def validate_env(env: object) -> dict[str, str]:
             raise BadRequest(f"env key {key!r} uses the reserved prefix MYCLI_ (in any case)")
         if not isinstance(value, str):
             raise BadRequest(f"env value of {key!r} must be a string")
+    size = env_bytes(env)
+    if size > MAX_ENV_BYTES:
+        raise BadRequest(f"env is {size:,} bytes, over the {MAX_ENV_BYTES:,}-byte limit (the same on every engine); "
+                         "put large values in a file and pass it with --upload, or read them from the repo")
     return dict(env)
+
+
+def env_bytes(env: dict[str, str]) -> int:
+    """An environment's size as the kernel counts it: KEY=VALUE and a NUL per variable, in UTF-8."""
+    return sum(len(key.encode()) + len(value.encode("utf-8", "surrogatepass")) + 2 for key, value in env.items())
+
+
+def url_user_is_secret(url: str) -> bool:
+    """Whether the user part of `url` (scheme://USER@host/...) looks like a token, not a name."""
+    match = _URL_USERINFO_RE.match(url)
+    return bool(match) and bool(_TOKEN_USER_RE.match(match.group(2).partition(":")[0]))
+
+
+def split_userinfo(url: str) -> tuple[str, str | None, bool, str]:
+    """(scheme://, user or None, whether a password follows it, the rest after '@') — the one
+    parse of a URL's user part, for showing it without its secret and stripping only that."""
+    match = _URL_USERINFO_RE.match(url)
+    if not match:
+        return "", None, False, url
+    user, colon, _ = match.group(2).partition(":")
+    return match.group(1), user, bool(colon), url[match.end():]
+
+
+def display_repo(repo: str) -> str:
+    """The repo as shown (the log header, the client's lines): its user name kept
+    (`ssh://git@host`), a password or a token in its place masked — validation refuses those,
+    but the client prints its lines before the API answers."""
+    scheme, user, password, rest = split_userinfo(repo)
+    if user is None:
+        return repo
+    return f"{scheme}{'***' if url_user_is_secret(repo) else user}{':***' if password else ''}@{rest}"
 
 
 def registry_host(image: str) -> str | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .exec_fields import display_repo
 from .validation import ExecRequest
 
 GITHUB_TOKEN_VAR = "MYCLI_GITHUB_TOKEN"
@@ -79,13 +80,10 @@ def credential_kind(repo: str, hosts: GitHosts = GitHosts()) -> str | None:
 
 
 def _origin(repo: str) -> str:
-    """scheme://host[:port] of an http(s) repo URL (what git matches `credential.<url>.*` against)."""
-    return re.match(r"^(https?://[^/@]+)", repo).group(1).lower()
-
-
-def display_repo(repo: str) -> str:
-    """The repo as shown in logs: any user part of a URL is masked."""
-    return re.sub(r"^([a-z]+://)[^/@]+@", r"\1***@", repo)
+    """scheme://host[:port] of an http(s) repo URL (what git matches `credential.<url>.*` against;
+    without the user, which such a key matches whatever it is)."""
+    match = re.match(r"^(https?://)(?:[^/@]*@)?([^/]+)", repo)
+    return (match.group(1) + match.group(2)).lower()
 
 
 def build_script(

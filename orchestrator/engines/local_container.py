@@ -13,9 +13,9 @@ container's root when a killed run left files the engine's user cannot delete.
 from __future__ import annotations
 
 import logging
+import os
 import selectors
 import shutil
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -26,6 +26,7 @@ from ..errors import BadRequest
 from ..shell import NOT_STARTED_EXIT_CODE, TIMEOUT_EXIT_CODE, timed_out_words
 from ..sizes import Size, format_cpu
 from .local_runtime import CONTROL, ContainerRuntime, applied_cpu, mountable, qualified_image
+from .local_spawn import Child
 
 log = logging.getLogger("mycli.local")
 
@@ -33,6 +34,7 @@ FILE_DIRS = ("inputs", "outputs", "local_changes")
 TERM_RETRY = 0.2  # seconds between asks while the container is not running yet
 TERM_PATIENCE = 30.0  # a container not running this long after a stop is removed
 Say = Callable[[list[str]], None]
+Spawn = Callable[[list[str], Path, dict, int, int], Child]  # local_spawn.Spawner.spawn
 Outcome = tuple[int | None, str, str]  # exit code, reason, stop code
 
 
@@ -49,8 +51,9 @@ class ContainerRun:
             (files / name, f"{CONTROL}/{name}", name == "local_changes")
             for name in FILE_DIRS if name != "local_changes" or local_changes)
         local_repo = local_repo_path(repo)
-        if local_repo is not None:  # cloned from inside: the same path, read-only, so the script's URL holds
-            mounts += ((local_repo, str(local_repo), True),)
+        linked = linked_git_dirs(local_repo) if local_repo is not None else ()
+        if local_repo is not None:  # cloned from inside: the same paths, read-only, so the script's URL holds
+            mounts += tuple((path, str(path), True) for path in outermost((local_repo, *linked)))
         env_names = ("MYCLI_EXECUTION_ID", "PYTHONUNBUFFERED", *(("MYCLI_CREDENTIALS_STDIN",) if stdin else ()),
                      *(("MYCLI_INPUTS", "MYCLI_OUTPUTS") if files else ()),
                      *(("MYCLI_LOCAL_CHANGES",) if local_changes else ()))
@@ -60,9 +63,12 @@ class ContainerRun:
             chown=runtime.chown, env_names=env_names, mounts=mounts,
             # git refuses to clone a repository another user owns (the engine's user's, seen by a
             # rootful container's root): trusted in the container's own, throwaway, git config
-            trusted=() if local_repo is None else (str(local_repo), f"{local_repo}/.git"),
+            # (a worktree's or submodule's git dir is checked, and named, on its own)
+            trusted=() if local_repo is None else (str(local_repo), f"{local_repo}/.git", *map(str, linked)),
         )
-        self._pull: subprocess.Popen | None = None
+        # what the supervisor runs if the engine dies with this run going (local_supervisor.py)
+        self.orphan_cleanup = (runtime.orphan_argv(self.name), runtime.env)
+        self._pull: Child | None = None
         self._ended = threading.Event()  # the runtime's client has ended: nothing more to ask
 
     # before -------------------------------------------------------------------------------------------
@@ -80,27 +86,37 @@ class ContainerRun:
         path.write_text(script, encoding="utf-8")
         path.chmod(0o644)
 
-    def prepare(self, say: Say, stopping: Callable[[], bool], timeout_seconds: int) -> Outcome | None:
-        """Make sure the image is here, within the run's timeout; None when it is, else how the run ends."""
+    def prepare(self, say: Say, stopping: Callable[[], bool], timeout_seconds: int, spawn: Spawn) -> Outcome | None:
+        """Make sure the image is here, within the run's timeout; None when it is, else how the run ends.
+        The pull runs under the engine's supervisor (`spawn`), so it ends if the engine dies."""
         deadline = time.monotonic() + timeout_seconds
         if self.runtime.image_present(self.image):
             return None
         say([f"→ Pulling {self.image} ({self.runtime.name} pull)..."])
         argv = [*self.runtime.client, "pull", qualified_image(self.runtime.name, self.image)]
+        out_r, out_w = os.pipe()
+        stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            self._pull = proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                                 stderr=subprocess.STDOUT, env=self.runtime.env, start_new_session=True)
+            self._pull = child = spawn(argv, Path("/"), self.runtime.env, stdin, out_w)
         except OSError as exc:
+            os.close(out_r)
             return NOT_STARTED_EXIT_CODE, f"image not found: {self.image} (cannot run {argv[0]}: {exc.strerror})", "TaskFailedToStart"
-        last, ended = _follow(proc, say, lambda: stopping() or time.monotonic() >= deadline)
+        finally:
+            os.close(stdin)
+            os.close(out_w)
+        try:
+            last, ended = _follow(out_r, child, say, lambda: stopping() or time.monotonic() >= deadline)
+            if not ended:
+                child.kill()
+                _follow(out_r, child, lambda lines: None, lambda: False)  # until it is gone
+        finally:
+            os.close(out_r)
+            child.close()
         if not ended:
-            proc.kill()
-            proc.wait()
-            proc.stdout.close()
             if stopping():
                 return None  # the caller reports the stop
             return TIMEOUT_EXIT_CODE, timed_out_words(timeout_seconds, " while pulling the image"), "Timeout"
-        if proc.returncode != 0:
+        if child.status is None or os.waitstatus_to_exitcode(child.status) != 0:
             reason = f"image not found: {self.image}" + (f" ({last})" if last else "")
             say([f"✗ {reason}"])
             return NOT_STARTED_EXIT_CODE, reason, "TaskFailedToStart"
@@ -131,7 +147,7 @@ class ContainerRun:
     def kill(self) -> None:
         """SIGKILL and remove; killing the `run` client alone would leave the container running."""
         self.runtime.run_client(self.runtime.kill_argv(self.name), timeout=15)
-        if self._pull is not None and self._pull.poll() is None:
+        if self._pull is not None and not self._pull.finished:
             self._pull.kill()
 
     # after ----------------------------------------------------------------------------------------------
@@ -210,7 +226,41 @@ def local_repo_path(repo: str | None) -> Path | None:
     if not mountable(repo):
         raise BadRequest(f"repo {repo[:80]!r} has a ':' or ',', which a container bind mount cannot name; "
                          "move or link the repository to a path without them")
+    linked_git_dirs(path)  # a worktree's or submodule's git dir is mounted too: the same 400 for it
     return path
+
+
+def linked_git_dirs(repo: Path) -> tuple[Path, ...]:
+    """The git dirs outside `repo` that its clone reads, to be mounted too: a worktree's or a
+    submodule's `.git` is a file, `gitdir: PATH` (relative to `repo`), naming its git dir
+    elsewhere — a worktree's in the main repository's .git/worktrees/NAME, whose `commondir`
+    names the main .git (objects, refs); a submodule's in the superproject's .git/modules/NAME.
+    Paths as git joins them (not symlink-resolved), so they mean the same inside the container.
+    git checks each one's owner (a rootful container's root trusts them by name)."""
+    try:
+        text = (repo / ".git").read_text(encoding="utf-8") if (repo / ".git").is_file() else ""
+    except (OSError, UnicodeDecodeError):
+        return ()
+    if not text.startswith("gitdir: "):
+        return ()
+    gitdir = os.path.normpath(os.path.join(repo, text[len("gitdir: "):].strip()))
+    found = [gitdir]
+    try:
+        common = Path(gitdir, "commondir").read_text(encoding="utf-8").strip()
+        found.append(os.path.normpath(os.path.join(gitdir, common)))
+    except (OSError, UnicodeDecodeError):
+        pass
+    kept = [Path(p) for p in dict.fromkeys(found) if os.path.isdir(p)]
+    for path in kept:
+        if not mountable(path):
+            raise BadRequest(f"repo {str(repo)[:80]!r} keeps its git data in {str(path)[:80]!r}, which has a ':' or ',' "
+                             "that a container bind mount cannot name; move or link the repository to a path without them")
+    return tuple(kept)
+
+
+def outermost(paths: tuple[Path, ...]) -> list[Path]:
+    """`paths` without those another of them holds (one bind mount shows both)."""
+    return [p for p in paths if not any(o != p and p.is_relative_to(o) for o in paths)]
 
 
 def size_lines(runtime: ContainerRuntime, size: Size | None) -> list[str]:
@@ -228,29 +278,39 @@ def size_lines(runtime: ContainerRuntime, size: Size | None) -> list[str]:
     return lines
 
 
-def _follow(proc: subprocess.Popen, say: Say, give_up: Callable[[], bool]) -> tuple[str, bool]:
-    """Pass a pull's output to the log line by line; (its last line, whether it ended)."""
-    last, buffer = "", b""
+def _follow(fd: int, child: Child, say: Say, give_up: Callable[[], bool]) -> tuple[str, bool]:
+    """Pass a pull's output to the log line by line until it ended (its output closed and its
+    supervisor said so); (its last line, whether it ended)."""
+    last, buffer, eof = "", b"", False
+    os.set_blocking(fd, False)
     with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        while True:
+        sel.register(fd, selectors.EVENT_READ, "out")
+        sel.register(child, selectors.EVENT_READ, "control")
+        while not (eof and child.finished):
             if give_up():
                 return last, False
-            if not sel.select(0.25):
-                continue
-            data = proc.stdout.read1(65536)
-            if not data:
-                break
-            buffer += data
-            *lines, buffer = buffer.split(b"\n")
-            lines = [line.decode("utf-8", "replace").rstrip("\r") for line in lines]
-            lines = [line for line in lines if line.strip()]
-            if lines:
-                say(lines)
-                last = lines[-1].strip()
+            for key, _ in sel.select(0.25):
+                if key.data == "control":
+                    child.read()
+                    if child.finished:
+                        sel.unregister(child)
+                    continue
+                try:
+                    data = os.read(fd, 65536)
+                except BlockingIOError:
+                    continue
+                if not data:
+                    eof = True
+                    sel.unregister(fd)
+                    continue
+                buffer += data
+                *lines, buffer = buffer.split(b"\n")
+                lines = [line.decode("utf-8", "replace").rstrip("\r") for line in lines]
+                lines = [line for line in lines if line.strip()]
+                if lines:
+                    say(lines)
+                    last = lines[-1].strip()
     if buffer.strip():
         last = buffer.decode("utf-8", "replace").strip()
         say([last])
-    proc.stdout.close()
-    proc.wait()
     return last[:300], True

@@ -120,7 +120,8 @@ class ProcessRun:
 
     def _run(self) -> None:
         if self.container is not None:  # the image first: a pull's progress goes to the log
-            failed = self.container.prepare(self._say, lambda: self._stop is not None, self.timeout_seconds)
+            failed = self.container.prepare(self._say, lambda: self._stop is not None, self.timeout_seconds,
+                                            self.spawner.spawn)
             if failed is not None:
                 self.lines.flush_final()
                 self.on_finished(self.execution_id, *failed)
@@ -140,7 +141,9 @@ class ProcessRun:
                 stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
             out_r, out_w = os.pipe()
             try:
-                self._child = child = self.spawner.spawn(self.argv, self.cwd, self.env, stdin, out_w, self.umask)
+                self._child = child = self.spawner.spawn(
+                    self.argv, self.cwd, self.env, stdin, out_w, self.umask,
+                    cleanup=None if self.container is None else self.container.orphan_cleanup)
             except BaseException:
                 os.close(out_r)
                 raise

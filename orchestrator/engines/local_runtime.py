@@ -71,6 +71,23 @@ done
 [ $# -eq 0 ]
 """
 
+# Removes one container whose engine died, by name: as long as it exists, and until it has been
+# absent for 4 looks in a row (2 s) — the engine may have died while the runtime was still
+# creating it, so it may appear after the client that asked for it was killed (at most 60 s).
+REMOVE_ORPHAN = """\
+rt=$1; name=$2; shift 2
+absent=0; round=0
+while [ $absent -lt 4 ] && [ $round -lt 120 ]; do
+  if "$rt" container inspect --format '{{.Id}}' "$name" >/dev/null 2>&1; then
+    "$@" >/dev/null 2>&1; absent=0
+  else
+    absent=$((absent + 1))
+  fi
+  round=$((round + 1))
+  sleep 0.5
+done
+"""
+
 
 def client_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """The runtime client's environment: what it needs to find its daemon and storage."""
@@ -176,6 +193,10 @@ class ContainerRuntime:
         if self.name != "podman":
             return [*self.client, "rm", "-f", *names]
         return ["/bin/sh", "-c", PODMAN_KILL, "mycli-kill", self.path, *names]
+
+    def orphan_argv(self, name: str) -> list[str]:
+        """Remove container `name` once its engine is gone, even if it is still being created."""
+        return ["/bin/sh", "-c", REMOVE_ORPHAN, "mycli-orphan", self.path, name, *self.kill_argv(name)]
 
     def cleanup_argv(self, image: str, directory: Path) -> list[str]:
         """Empty `directory` as the container's root: what a killed run left, owned by root."""

@@ -87,9 +87,12 @@ class Spawner:
         self._registry: socket.socket | None = None
 
     def spawn(self, argv: list[str], cwd: Path, env: dict[str, str], stdin_fd: int, stdout_fd: int,
-              umask: int | None = None) -> Child:
-        """Start `argv` under the supervisor; raise OSError as Popen would when it cannot."""
-        spec = json.dumps({"argv": argv, "cwd": str(cwd), "env": env, "umask": umask}).encode()
+              umask: int | None = None, cleanup: tuple[list[str], dict[str, str]] | None = None) -> Child:
+        """Start `argv` under the supervisor; raise OSError as Popen would when it cannot.
+        `cleanup` (argv, env) is what the supervisor runs once the script's tree is killed
+        because the engine went away (or gave up on it): e.g. removing its container."""
+        spec = json.dumps({"argv": argv, "cwd": str(cwd), "env": env, "umask": umask,
+                           "cleanup": None if cleanup is None else {"argv": cleanup[0], "env": cleanup[1]}}).encode()
         with self._in_flight:  # a bounded queue: sockets (and descriptors in flight) have limits
             err_r, err_w = os.pipe2(os.O_CLOEXEC)
             try:

@@ -6,17 +6,21 @@ The engine starts it once (`python3 -I -S local_supervisor.py FD FD`). It is a c
 while the script runs, everything it started is below it and a stop or a timeout reaches it.
 When the script ends, what it left is adopted by this process, which kills it (as a container's
 end would) before it reports the script's exit status — so the engine's read of the output pipe
-always reaches its end. If the engine goes away, every execution is ended.
+always reaches its end. If the engine goes away, every execution is ended: its process tree is
+killed, then its *cleanup* runs (for a container run, the removal of the container by name,
+which killing the runtime's client does not do — a docker container belongs to the daemon).
 
 A script is started by a child forked ahead of time (the *spare*), which takes the request and
 execs: no fork, no interpreter start and no other process's wake-up on the way from `exec` to a
-running script, and no process per execution besides the script itself.
+running script, and no process per execution besides the script itself. The spare hands the
+request's cleanup to this process (on a pipe of its own) before it reports its pid or execs, so
+an engine killed while a container is still being created still has it removed.
 
 Wire format, over two SOCK_SEQPACKET sockets. Requests (read by the spare): a JSON spec
-{argv, cwd, env, umask} with three file descriptors: the script's stdin, its stdout/stderr, and
-the write end of a close-on-exec pipe on which the spare writes `PID` and, only if it fails,
-`ERRNO STEP`. Registry (read here): `run PID` with the engine's end of the run's control socket,
-or `failed PID`; its EOF means the engine is gone. On a control socket: `exit WAITSTATUS` from
+{argv, cwd, env, umask, cleanup: null or {argv, env}} with three file descriptors: the script's
+stdin, its stdout/stderr, and the write end of a close-on-exec pipe on which the spare writes
+`PID` and, only if it fails, `ERRNO STEP`. Registry (read here): `run PID` with the engine's end
+of the run's control socket, or `failed PID`; its EOF means the engine is gone. On a control socket: `exit WAITSTATUS` from
 here; `term` or `kill` from the engine (signal every descendant of the script); its EOF means
 the engine gave up on the run.
 """
@@ -40,6 +44,7 @@ SWEEP_SECONDS = 1.0
 SPARE_IDLE = 0.01  # seconds of quiet after which the next spare is forked
 SPARE_FAILED = 70  # a spare's exit code when it broke before running anything (backs off forking)
 MAX_UNCLAIMED = 256
+MAX_CLEANUP_BYTES = 32 * 1024  # a cleanup spec fits a pipe's buffer, so the spare never blocks on it
 _LIBC = ctypes.CDLL(None, use_errno=True)
 
 
@@ -49,10 +54,10 @@ def become_subreaper() -> None:
 
 
 class Run:
-    __slots__ = ("pid", "control", "status")
+    __slots__ = ("pid", "control", "status", "cleanup")
 
-    def __init__(self, pid: int, control: socket.socket):
-        self.pid, self.control, self.status = pid, control, None
+    def __init__(self, pid: int, control: socket.socket, cleanup: dict | None = None):
+        self.pid, self.control, self.status, self.cleanup = pid, control, None, cleanup
 
 
 class Supervisor:
@@ -63,6 +68,8 @@ class Supervisor:
         self.runs: dict[int, Run] = {}  # by script pid, until its exit is reported
         self.ended: list[Run] = []  # scripts that exited, waiting for their leftovers to die
         self.spare: int | None = None
+        self.notes: dict[int, int] = {}  # spare pid → the read end of the pipe its cleanup comes on
+        self.cleaners: set[int] = set()  # cleanups running (not leftovers to kill)
         self.unclaimed: dict[int, int] = {}  # wait statuses of spares that ended before registering
         self.spare_failures = 0
         self.wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -106,14 +113,17 @@ class Supervisor:
     def _fork_spare(self) -> None:
         if self.spare_failures:  # a spare that keeps dying must not become a fork loop
             time.sleep(min(5.0, 0.1 * 2 ** self.spare_failures))
+        note_r, note_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         pid = os.fork()
         if pid == 0:
             code = 0
             try:
-                _spare(self.server)
+                _spare(self.server, note_w)
             except BaseException:  # noqa: BLE001 — never return into the parent's loop
                 code = SPARE_FAILED
             os._exit(code)
+        os.close(note_w)
+        self.notes[pid] = note_r
         self.spare = pid
 
     def _register(self) -> bool:
@@ -132,13 +142,14 @@ class Supervisor:
         pid = int(pid)
         if pid == self.spare:
             self.spare = None  # it became a script (or failed to): the next one is forked now
+        cleanup = self._take_note(pid)
         if word != "run" or len(fds) != 1:
             for fd in fds:
                 os.close(fd)
             self.unclaimed.pop(pid, None)
             return True
         self.spare_failures = 0
-        run = self.runs[pid] = Run(pid, socket.socket(fileno=fds[0]))
+        run = self.runs[pid] = Run(pid, socket.socket(fileno=fds[0]), cleanup)
         self.selector.register(run.control, selectors.EVENT_READ, run)
         if pid in self.unclaimed:  # a very short script ended before the engine registered it
             run.status = self.unclaimed.pop(pid)
@@ -158,6 +169,9 @@ class Supervisor:
             run.control = None
             if run.status is None:
                 _signal_tree(run.pid, signal.SIGKILL)
+            if run.cleanup is not None:
+                self.cleaners.add(_start(run.cleanup))
+                run.cleanup = None
             return
         if run.status is None:
             for word in data.split():
@@ -171,6 +185,7 @@ class Supervisor:
                 return
             if pid == 0:
                 return
+            self.cleaners.discard(pid)
             run = self.runs.get(pid)
             if run is not None:
                 if run.status is None:
@@ -180,15 +195,17 @@ class Supervisor:
                 self.spare = None
                 self.unclaimed[pid] = status
                 if len(self.unclaimed) > MAX_UNCLAIMED:
+                    self._take_note(next(iter(self.unclaimed)))
                     self.unclaimed.pop(next(iter(self.unclaimed)))
                 if os.waitstatus_to_exitcode(status) == SPARE_FAILED:
                     self.spare_failures += 1
+                    self._take_note(pid)  # it read no request: no registration will come
             # anything else was a leftover, killed below
 
     def _finish_ended(self) -> bool:
         """Kill what the ended scripts left (adopted by us); report their ends once none is
         left. Whether any end was reported."""
-        keep = {pid for pid, run in self.runs.items() if run.status is None}
+        keep = {pid for pid, run in self.runs.items() if run.status is None} | self.cleaners
         if self.spare is not None:
             keep.add(self.spare)
         leftovers = [pid for pid in _children(os.getpid()) if pid not in keep]
@@ -206,23 +223,52 @@ class Supervisor:
         return True
 
     def _end_everything(self) -> None:
+        """The engine is gone: kill every run's tree (and a spare's, which may have exec'd a
+        script not registered yet), wait until none is left, then run their cleanups."""
         for pid in list(self.runs):
             _signal_tree(pid, signal.SIGKILL)
+        started = False
         while True:
-            for pid in _children(os.getpid()):
+            others = [pid for pid in _children(os.getpid()) if pid not in self.cleaners]  # zombies too
+            if not started and not others:  # every run's tree is gone (and reaped), every note written
+                cleanups = [run.cleanup for run in self.runs.values() if run.cleanup is not None]
+                cleanups += [c for c in map(self._take_note, list(self.notes)) if c is not None]
+                self.cleaners.update(_start(cleanup) for cleanup in cleanups)
+                started = True
+            for pid in others:
                 _signal_tree(pid, signal.SIGKILL)
             try:
-                os.waitpid(-1, 0)
+                pid, _ = os.waitpid(-1, 0)
             except ChildProcessError:
                 return
+            self.cleaners.discard(pid)
+
+    def _take_note(self, pid: int) -> dict | None:
+        """The cleanup a spare handed over (None: none, or it had not read a request yet)."""
+        fd = self.notes.pop(pid, None)
+        if fd is None:
+            return None
+        try:
+            data = os.read(fd, MAX_CLEANUP_BYTES + 1)
+        except BlockingIOError:
+            data = b""
+        finally:
+            os.close(fd)
+        try:
+            cleanup = json.loads(data) if data else None
+        except ValueError:
+            return None
+        return cleanup if isinstance(cleanup, dict) else None
 
 
-def _spare(server: socket.socket) -> None:
+def _spare(server: socket.socket, note_w: int) -> None:
     """A child waiting to become one script: everything but the exec is done ahead, so only its
     own wake-up lies between the engine's request and the script."""
     signal.set_wakeup_fd(-1)
-    os.closerange(3, server.fileno())  # the other runs' sockets, the registry
-    os.closerange(server.fileno() + 1, 1 << 20)
+    low, high = sorted((server.fileno(), note_w))
+    os.closerange(3, low)  # the other runs' sockets, the registry
+    os.closerange(low + 1, high)
+    os.closerange(high + 1, 1 << 20)
     for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD):  # Python's own dispositions
         signal.signal(sig, signal.SIG_DFL)
     become_subreaper()  # kept across execve: the script adopts what its children orphan
@@ -236,6 +282,10 @@ def _spare(server: socket.socket) -> None:
         return  # the engine closed its end
     stdin_fd, stdout_fd, err_w = fds
     spec = json.loads(data)
+    cleanup = json.dumps(spec.get("cleanup")).encode()
+    if spec.get("cleanup") and len(cleanup) <= MAX_CLEANUP_BYTES:  # before anything it names can exist
+        os.write(note_w, cleanup)
+    os.close(note_w)
     step = "exec"
     try:
         os.write(err_w, b"%d\n" % os.getpid())
@@ -301,6 +351,24 @@ def _drain(fd: int) -> None:
             pass
     except BlockingIOError:
         pass
+
+
+def _start(cleanup: dict) -> int:
+    """Start a run's cleanup {argv, env}: a child of ours, its output discarded."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            signal.set_wakeup_fd(-1)
+            for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD):
+                signal.signal(sig, signal.SIG_DFL)
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            os.closerange(3, 1 << 20)
+            os.execvpe(cleanup["argv"][0], cleanup["argv"], cleanup["env"])
+        finally:
+            os._exit(127)
+    return pid
 
 
 def _send(control: socket.socket, message: bytes) -> None:

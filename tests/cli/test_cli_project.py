@@ -84,7 +84,7 @@ def test_origin_credentials_are_stripped_and_detached_head_falls_back(tmp_path, 
     git("remote", "set-url", "origin", "https://user:ghp_secret@github.com/o/r.git", cwd=clone)
     git("checkout", "--quiet", "--detach", "HEAD", cwd=clone)
     settings = resolve_exec_settings("x", cwd=clone)
-    assert settings.payload["repo"] == "https://github.com/o/r.git"
+    assert settings.payload["repo"] == "https://user@github.com/o/r.git"  # the user is no secret: kept
     assert settings.payload["branch"] == "main"
     assert not any("ghp_secret" in line for line in settings.lines)
     assert any("credentials in the URL were not sent" in line for line in settings.lines)
@@ -129,7 +129,11 @@ def test_env_pairs_and_command_summary():
 def test_only_secrets_are_stripped_from_remote_urls():
     strip = gitdetect.strip_credentials
     assert strip("https://ghp_token@github.com/o/r.git") == ("https://github.com/o/r.git", True)
-    assert strip("https://u:p@example.com/r.git") == ("https://example.com/r.git", True)
+    assert strip("https://u:p@example.com/r.git") == ("https://u@example.com/r.git", True)
+    assert strip("ssh://alice:pw@host/repo.git") == ("ssh://alice@host/repo.git", True)
+    assert strip("https://alice@host/repo.git") == ("https://alice@host/repo.git", False)
+    assert strip("https://:pw@host/repo.git") == ("https://host/repo.git", True)
+    assert strip("https://" + "0123456789abcdef" * 2 + "abcdef01@github.com/o/r.git") == ("https://github.com/o/r.git", True)
     assert strip("ssh://git@github.com/o/r.git") == ("ssh://git@github.com/o/r.git", False)
     assert strip("git@github.com:o/r.git") == ("git@github.com:o/r.git", False)
 
