@@ -11,9 +11,9 @@ match what the engine listed.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import os
-import stat
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -27,6 +27,7 @@ from orchestrator.validation import DEFAULT_MAX_UPLOAD_BYTES
 from .errors import MycliError, UsageError
 
 DEFAULT_UPLOAD_CAP = DEFAULT_MAX_UPLOAD_BYTES  # the engines' default: refused here before packing
+RUNS_DIR = "mycli-runs"  # the notebook's downloads, beside it: never sent back with --local-changes
 _CHUNK = 1 << 20
 
 
@@ -37,6 +38,7 @@ class Packed:
     sha256: str  # of the archive
     files: int
     content_bytes: int  # what the files add up to
+    skipped: tuple[str, ...] = ()  # "NAME: why", one ⚠ line each (upload_tree's rule)
 
     def describe(self) -> str:
         return files_and_size(self.files, self.content_bytes)
@@ -44,7 +46,10 @@ class Packed:
 
 def pack_uploads(paths: Iterable[str | Path], workdir: Path, cap: int = DEFAULT_UPLOAD_CAP) -> Packed:
     """A .tar.gz in `workdir` holding each path under its basename; UsageError, before any
-    packing, when a path is missing, two share a basename, or the total is over `cap`."""
+    packing, when a path is missing, two share a basename, or the total is over `cap`. What
+    links become, and what is skipped (`Packed.skipped`), is upload_tree's rule."""
+    from .upload_tree import scan
+
     roots: dict[str, Path] = {}
     for raw in paths:
         path = Path(raw).expanduser()
@@ -55,37 +60,46 @@ def pack_uploads(paths: Iterable[str | Path], workdir: Path, cap: int = DEFAULT_
             raise UsageError(f"--upload: two paths are named {name!r} ({roots[name]} and {path}); "
                              "each lands in $MYCLI_INPUTS under its own name")
         roots[name] = path
-    files, total = 0, 0
-    for path in roots.values():
-        for entry in _walk(path):
-            info = entry.lstat()
-            if stat.S_ISREG(info.st_mode):
-                files, total = files + 1, total + info.st_size
-                if total > cap:
-                    raise UsageError(f"--upload: the files add up to more than the {human_size(cap)} cap "
-                                     f"(stopped counting at {entry}); nothing was sent")
+    tree = scan(roots, cap)
     archive = workdir / "inputs.tar.gz"
-    with tarfile.open(archive, "w:gz", compresslevel=1) as tar:  # speed over size: often already compressed data
-        for name, path in roots.items():
-            tar.add(path, arcname=name, recursive=True, filter=_portable)
-    return Packed(archive, archive.stat().st_size, file_sha256(archive), files, total)
+    with open(archive, "wb") as raw_out:
+        # speed over size (often already compressed data); mtime 0: the same files, the same archive
+        with gzip.GzipFile(fileobj=raw_out, mode="wb", compresslevel=1, mtime=0) as gz, \
+                tarfile.open(fileobj=gz, mode="w|", format=tarfile.GNU_FORMAT) as tar:
+            sent = [entry for entry in tree.entries if _add(tar, entry, tree.skipped) and entry.kind == "file"]
+    files, total = len(sent), sum(entry.size for entry in sent)
+    return Packed(archive, archive.stat().st_size, file_sha256(archive), files, total, tuple(tree.skipped))
 
 
-def _walk(path: Path) -> Iterable[Path]:
-    yield path
-    if path.is_dir() and not path.is_symlink():
-        for root, dirs, names in os.walk(path):
-            for name in dirs + names:
-                yield Path(root) / name
-
-
-def _portable(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
-    """Keep modes and content; drop who owns it here (meaningless in the run) and devices."""
-    if info.isdev():
-        return None
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    return info
+def _add(tar: tarfile.TarFile, entry, skipped: list[str]) -> bool:
+    """One entry as a plain header (owner root, no user or group names, whole-second times: no
+    pax record per member); a file is read once, and must still hold the bytes the scan counted."""
+    info = tarfile.TarInfo(entry.name)
+    info.mode, info.mtime = entry.mode, entry.mtime
+    if entry.kind == "dir":
+        info.type = tarfile.DIRTYPE
+        tar.addfile(info)
+    elif entry.kind == "link":
+        info.type, info.linkname = tarfile.SYMTYPE, entry.source
+        tar.addfile(info)
+    else:
+        try:
+            fh = open(entry.source, "rb")
+        except FileNotFoundError:
+            skipped.append(f"{entry.name}: it vanished while being read")
+            return False
+        except OSError as exc:
+            raise UsageError(f"--upload: cannot read {entry.source} ({exc.strerror}); nothing was sent") from None
+        with fh:
+            info.size = entry.size
+            try:
+                tar.addfile(info, fh)  # the first `size` bytes: a file that grew since is sent as scanned
+            except OSError as exc:
+                if exc.errno is not None:  # the archive's disk, not the file
+                    raise MycliError(f"--upload: cannot write the archive ({exc.strerror}); nothing was sent") from None
+                raise UsageError(f"--upload: {entry.source} shrank while it was being packed; "
+                                 "upload it again once nothing writes to it") from None
+    return True
 
 
 def file_sha256(path: Path) -> str:
