@@ -29,7 +29,7 @@ def executions(cli: Cli) -> int:
     return len(json.loads(proc.stdout)["executions"])
 
 
-def test_uploads_arrive_byte_for_byte_with_their_modes(cli, tmp_path):
+def test_uploads_arrive_byte_for_byte_readable_by_anyone(cli, tmp_path):
     data = tmp_path / "data"
     (data / "sub").mkdir(parents=True)
     payload = os.urandom(300_000)
@@ -42,7 +42,7 @@ def test_uploads_arrive_byte_for_byte_with_their_modes(cli, tmp_path):
                    "./data/run.sh && cat notes.txt && ls", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert f"{hashlib.sha256(payload).hexdigest()}  data/sub/blob.bin" in proc.stdout
-    assert "750 data/run.sh" in proc.stdout and "ran\n" in proc.stdout and "one file\n" in proc.stdout
+    assert "755 data/run.sh" in proc.stdout and "ran\n" in proc.stdout and "one file\n" in proc.stdout  # u+x: a+x
     assert "→ Upload: data, notes.txt (3 files, " in proc.stderr
 
 
