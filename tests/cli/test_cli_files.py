@@ -147,3 +147,30 @@ def test_downloading_from_a_run_still_going_says_so_at_once(cli, tmp_path):
         assert listed.returncode == 0 and "… still being collected" in listed.stdout
     finally:
         gate.touch()
+
+
+def test_ctrl_c_while_the_upload_is_packed_or_sent_is_one_line_and_starts_nothing(cli, tmp_path):
+    import signal
+    import time
+
+    from tests.support.cli import Cli
+
+    before = executions(cli)
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(95 * 1024 * 1024))  # random: packing it takes seconds
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    proc = Cli(cli.home, {**cli.extra_env, "TMPDIR": str(temp)}).popen(
+        "exec", "--skip-git", "--upload", str(big), "echo RAN", cwd=tmp_path)
+    deadline = time.monotonic() + 60
+    while not list(temp.glob("mycli-upload-*")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # the archive's directory: packing has begun
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    last = err.strip().splitlines()[-1]
+    assert re.fullmatch(r"■ Interrupted while (packing the files to send; nothing was sent or started|"
+                        r"sending the files; nothing was started)", last), err
+    assert "Traceback" not in err and "RAN" not in out
+    assert list(temp.glob("mycli-upload-*")) == []  # the archive is gone
+    assert executions(cli) == before
