@@ -174,3 +174,23 @@ def test_ctrl_c_while_the_upload_is_packed_or_sent_is_one_line_and_starts_nothin
     assert "Traceback" not in err and "RAN" not in out
     assert list(temp.glob("mycli-upload-*")) == []  # the archive is gone
     assert executions(cli) == before
+
+
+def test_links_in_uploads_arrive_as_the_data_the_user_sees(cli, tmp_path):
+    """The trial's cases: a named link (was a dangling link in the run), an absolute link inside a
+    directory (was refused by the engine after the whole upload: 'upload it again')."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "table.csv").write_text("a,b\n1,2\n")
+    (data / "link.csv").symlink_to("table.csv")
+    (tmp_path / "host.txt").write_text("from outside\n")
+    (data / "abs-link").symlink_to(tmp_path / "host.txt")
+    (data / "nowhere").symlink_to("/nonexistent/x")
+    os.mkfifo(data / "pipe")
+    proc = cli.run("exec", "--skip-git", "--wait", "--upload", str(data / "link.csv"), "--upload", str(data),
+                   'cat "$MYCLI_INPUTS/link.csv" "$MYCLI_INPUTS/data/abs-link"; ls "$MYCLI_INPUTS/data"', cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "a,b\n1,2\nfrom outside\n" in proc.stdout
+    assert "nowhere" not in proc.stdout and "pipe" not in proc.stdout
+    assert "⚠ Upload: skipped data/nowhere: a link to /nonexistent/x, which does not exist" in proc.stderr
+    assert "⚠ Upload: skipped data/pipe: a FIFO, not sent" in proc.stderr
