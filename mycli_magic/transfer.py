@@ -29,6 +29,7 @@ from .errors import MycliError, UsageError
 DEFAULT_UPLOAD_CAP = DEFAULT_MAX_UPLOAD_BYTES  # the engines' default: refused here before packing
 RUNS_DIR = "mycli-runs"  # the notebook's downloads, beside it: never sent back with --local-changes
 _CHUNK = 1 << 20
+_BLOCK = 512  # tar's
 
 
 @dataclass(frozen=True)
@@ -64,42 +65,56 @@ def pack_uploads(paths: Iterable[str | Path], workdir: Path, cap: int = DEFAULT_
     archive = workdir / "inputs.tar.gz"
     with open(archive, "wb") as raw_out:
         # speed over size (often already compressed data); mtime 0: the same files, the same archive
-        with gzip.GzipFile(fileobj=raw_out, mode="wb", compresslevel=1, mtime=0) as gz, \
-                tarfile.open(fileobj=gz, mode="w|", format=tarfile.GNU_FORMAT) as tar:
-            sent = [entry for entry in tree.entries if _add(tar, entry, tree.skipped) and entry.kind == "file"]
+        with gzip.GzipFile(fileobj=raw_out, mode="wb", compresslevel=1, mtime=0) as gz:
+            sent = [entry for entry in tree.entries if _add(gz, entry, tree.skipped) and entry.kind == "file"]
+            gz.write(b"\0" * (2 * _BLOCK))  # the end of the archive
     files, total = len(sent), sum(entry.size for entry in sent)
     return Packed(archive, archive.stat().st_size, file_sha256(archive), files, total, tuple(tree.skipped))
 
 
-def _add(tar: tarfile.TarFile, entry, skipped: list[str]) -> bool:
-    """One entry as a plain header (owner root, no user or group names, whole-second times: no
-    pax record per member); a file is read once, and must still hold the bytes the scan counted."""
-    info = tarfile.TarInfo(entry.name)
-    info.mode, info.mtime = entry.mode, entry.mtime
-    if entry.kind == "dir":
-        info.type = tarfile.DIRTYPE
-        tar.addfile(info)
-    elif entry.kind == "link":
-        info.type, info.linkname = tarfile.SYMTYPE, entry.source
-        tar.addfile(info)
-    else:
-        try:
-            fh = open(entry.source, "rb")
-        except FileNotFoundError:
-            skipped.append(f"{entry.name}: it vanished while being read")
-            return False
-        except OSError as exc:
-            raise UsageError(f"--upload: cannot read {entry.source} ({exc.strerror}); nothing was sent") from None
-        with fh:
-            info.size = entry.size
-            try:
-                tar.addfile(info, fh)  # the first `size` bytes: a file that grew since is sent as scanned
-            except OSError as exc:
-                if exc.errno is not None:  # the archive's disk, not the file
-                    raise MycliError(f"--upload: cannot write the archive ({exc.strerror}); nothing was sent") from None
+def _add(out: BinaryIO, entry, skipped: list[str]) -> bool:
+    """One entry; a file is read once, and must still hold the bytes the scan counted. False when
+    it vanished since (skipped, saying so)."""
+    if entry.kind != "file":
+        out.write(_header(entry.name, entry.kind, 0, entry.mode, entry.mtime, entry.source if entry.kind == "link" else ""))
+        return True
+    try:
+        fh = open(entry.source, "rb")
+    except FileNotFoundError:
+        skipped.append(f"{entry.name}: it vanished while being read")
+        return False
+    except OSError as exc:
+        raise UsageError(f"--upload: cannot read {entry.source} ({exc.strerror}); nothing was sent") from None
+    with fh:
+        out.write(_header(entry.name, "file", entry.size, entry.mode, entry.mtime))
+        left = entry.size  # the first `size` bytes: a file that grew since is sent as scanned
+        while left:
+            chunk = fh.read(min(left, _CHUNK))
+            if not chunk:
                 raise UsageError(f"--upload: {entry.source} shrank while it was being packed; "
-                                 "upload it again once nothing writes to it") from None
+                                 "upload it again once nothing writes to it")
+            out.write(chunk)
+            left -= len(chunk)
+    out.write(b"\0" * (-entry.size % _BLOCK))
     return True
+
+
+def _header(name: str, kind: str, size: int, mode: int, mtime: int, linkname: str = "") -> bytes:
+    """A ustar header as tarfile writes it — owner root, no user or group names, no pax record —
+    built directly: tarfile's per-member cost was most of the time for many small files. A name
+    or link over 100 bytes (or a size ustar cannot hold) gets tarfile's GNU header instead."""
+    if kind == "dir" and not name.endswith("/"):
+        name += "/"
+    raw, link = name.encode("utf-8", "surrogateescape"), linkname.encode("utf-8", "surrogateescape")
+    typeflag = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "link": tarfile.SYMTYPE}[kind]
+    if len(raw) > 100 or len(link) > 100 or not 0 <= size < 8 ** 11 or not 0 <= mtime < 8 ** 11:
+        info = tarfile.TarInfo(name)
+        info.type, info.size, info.mode, info.mtime, info.linkname = typeflag, size, mode, max(mtime, 0), linkname
+        return info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape")
+    head = b"".join((raw.ljust(100, b"\0"), b"%07o\0" % (mode & 0o7777), b"0000000\0", b"0000000\0",
+                     b"%011o\0" % size, b"%011o\0" % mtime, b" " * 8, typeflag, link.ljust(100, b"\0"),
+                     tarfile.POSIX_MAGIC, b"\0" * 80)).ljust(_BLOCK, b"\0")  # names, device numbers: none
+    return head[:148] + b"%06o\0 " % sum(head) + head[156:]
 
 
 def file_sha256(path: Path) -> str:

@@ -178,3 +178,30 @@ def test_a_file_that_vanishes_during_the_scan_is_skipped_saying_so(tmp_path):
     assert out.returncode == 0, out.stderr
     assert any(line.startswith("fd/") and line.endswith(": it vanished while being read")
                for line in out.stdout.splitlines()), out.stdout
+
+
+@pytest.mark.parametrize("tool", [["tar"], ["busybox", "tar"]])
+def test_the_archive_lists_the_same_in_tarfile_gnu_tar_and_busybox(tmp_path, tool):
+    """The packer writes its own ustar headers (GNU ones for names over 100 bytes): every reader
+    the engines use must see the same members — tarfile (embedded engine), GNU and busybox tar
+    (the AWS fetch container)."""
+    import shutil
+    import subprocess
+
+    if not shutil.which(tool[0]):
+        pytest.fail(f"{tool[0]} is not installed")
+    data = tmp_path / "data"
+    deep = data / ("long-" * 25) / "ünïcode dir"
+    deep.mkdir(parents=True)
+    (deep / ("f" * 120 + ".csv")).write_bytes(b"x" * 1000)
+    (data / "empty").write_bytes(b"")
+    (data / "two-blocks.bin").write_bytes(os.urandom(1024))
+    (data / "link").symlink_to("empty")
+    (tmp_path / "work").mkdir()
+    packed = pack_uploads([data], tmp_path / "work")
+    with tarfile.open(packed.path) as tar:
+        expected = sorted(m.name for m in tar.getmembers())
+        assert tar.extractfile(f"data/{'long-' * 25}/ünïcode dir/{'f' * 120}.csv").read() == b"x" * 1000
+    listed = subprocess.run([*tool, "-tzf", str(packed.path)], capture_output=True, check=True).stdout.decode()
+    assert sorted(line.rstrip("/") for line in listed.splitlines()) == expected
+    assert len(expected) == 7
