@@ -1,8 +1,9 @@
 """Files between the user's machine and a run: packing `--upload` paths, and writing downloaded
 artifacts where they belong.
 
-Uploads travel as one gzip'd tar (modes kept, each PATH under its basename), checked against the
-size cap before anything is packed or sent. Downloads are written only inside the chosen
+Uploads travel as one gzip'd tar (each PATH under its basename; what goes in, links and all, is
+upload_tree's rule), checked against the size cap before anything is packed or sent. The engine
+makes what arrives readable by any user: modes say only who may execute. Downloads are written only inside the chosen
 directory — an artifact's name comes from the run, so `../x` or `/etc/x` is refused, not
 resolved — through a temporary file that becomes the final name only once its size and sha256
 match what the engine listed.
