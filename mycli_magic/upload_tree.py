@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from orchestrator.artifacts import human_size
+from orchestrator.units import human_size
 
 from .errors import UsageError
 
