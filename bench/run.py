@@ -3,8 +3,8 @@
 Each figure is printed beside a baseline measured in the same run, because this machine is
 shared and noisy: ratios hold, absolute times don't. Nothing here passes or fails; the table
 says where a target is met. Names: cli, ipython, handler, import, latency, concurrent, lines,
-follow, files (a 100 MiB artifact and upload), probe (auto's wait on a hung docker), and the hardening figures: flood, paging,
-fulldisk (root: mounts a tmpfs), escape.
+follow, files (a 100 MiB artifact and upload), probe (auto's wait on a hung docker), tiny (20,000 small
+files uploaded), and the hardening figures: flood, paging, fulldisk (root: mounts a tmpfs), escape.
 """
 
 from __future__ import annotations
@@ -100,6 +100,12 @@ def bench_files(quick: bool) -> list[Row]:
     return file_round_trips(quick)
 
 
+def bench_tiny(quick: bool) -> list[Row]:
+    from tiny_files_bench import many_small_files
+
+    return many_small_files(quick)
+
+
 def bench_follow(quick: bool) -> list[Row]:
     from engine_bench import follow_latency
 
@@ -146,6 +152,7 @@ BENCHES = {
     "containers": bench_containers,
     "files": bench_files,
     "probe": bench_probe,
+    "tiny": bench_tiny,
 }
 
 

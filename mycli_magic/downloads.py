@@ -3,7 +3,8 @@ checked. Shared by `mycli artifacts`, `mycli exec --wait --download` and the not
 
 A file is saved only inside the chosen directory and only once its size and sha256 are what
 the engine listed (transfer.save_stream); one already there with the same size and sha256 is
-kept, not fetched again, so downloading twice costs nothing.
+kept, not fetched again, so downloading twice costs nothing. A notebook's `mycli-runs/` gets a
+`.gitignore` of `*` when mycli first saves into it: git, and so --local-changes, leave it alone.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import MycliError
-from .transfer import file_sha256, files_and_size, human_size, save_stream, target_path
+from .transfer import RUNS_DIR, file_sha256, files_and_size, human_size, save_stream, target_path
 
 if TYPE_CHECKING:
     from .client import ApiClient
@@ -75,6 +76,8 @@ def download(client: "ApiClient", listing: dict, directory: Path | str, limit: i
     artifacts = listing.get("artifacts") or []
     for artifact in artifacts:  # every name checked before anything is written
         target_path(directory, str(artifact.get("name", "")))
+    if artifacts and directory.parent.name == RUNS_DIR:
+        ignored_by_git(directory.parent)
     for artifact in artifacts:
         name, size, sha256 = str(artifact["name"]), int(artifact.get("size") or 0), str(artifact.get("sha256") or "")
         if limit is not None and planned + size > limit:
@@ -92,6 +95,19 @@ def download(client: "ApiClient", listing: dict, directory: Path | str, limit: i
                 raise MycliError(f"cannot save {target}: {exc.strerror or exc}; nothing was saved under that name") from None
         saved.fetched_bytes += size
     return saved
+
+
+def ignored_by_git(runs_dir: Path) -> None:
+    """A `.gitignore` of `*` in mycli's downloads dir (made here if need be), unless it has one:
+    earlier runs' artifacts are not the user's work, and must not ride along with --local-changes
+    or show in `git status`. A directory we may not write is left as it is (the save says why)."""
+    marker = runs_dir / ".gitignore"
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        with open(marker, "x", encoding="utf-8") as fh:
+            fh.write("# mycli's downloads: the artifacts of runs (kept out of git and of --local-changes)\n*\n")
+    except OSError:  # there already, or not ours to write
+        pass
 
 
 def _already_there(target: Path, size: int, sha256: str) -> bool:

@@ -39,3 +39,16 @@ class ApiRequestError(MycliError):
         self.status = status
         if status == 400:  # the request was malformed: a usage error, as a bad flag is
             self.exit_code = 2
+
+
+class NothingStarted(KeyboardInterrupt):
+    """The user interrupted (Ctrl-C, the notebook's ■) while a run's files were being prepared
+    or sent: nothing was started. Still a KeyboardInterrupt, so a notebook's Run All stops;
+    `str()` is the one line to show, and IPython shows it alone, without a traceback."""
+
+    def __init__(self, line: str):
+        super().__init__(line)
+        self.line = line
+
+    def _render_traceback_(self) -> list[str]:
+        return [self.line]

@@ -6,6 +6,10 @@ branch on origin and HEAD, and a binary patch from HEAD to the working tree (unt
 that .gitignore does not exclude included) — into one small tar the run applies after its
 clone (orchestrator/local_changes_script.py), so the run's tree equals the local working tree.
 
+mycli's own downloads (`mycli-runs/` beside a notebook: earlier runs' artifacts) are never
+carried, wherever they are in the tree. What would be carried is measured before git reads a
+byte of it, so a tree over the upload cap is refused at once, naming its biggest untracked files.
+
 Nothing here changes the user's repository: the patch is made with a throwaway index file.
 """
 
@@ -20,8 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UsageError
+from .transfer import DEFAULT_UPLOAD_CAP, RUNS_DIR, human_size
 
 GIT_TIMEOUT_SECONDS = 120
+_NOT_OURS = f":(exclude,glob)**/{RUNS_DIR}/**"  # a pathspec: mycli's downloads, at any depth
 
 
 @dataclass(frozen=True)
@@ -44,12 +50,17 @@ class LocalChanges:
             parts.append(f"{self.files} changed file{'s' if self.files != 1 else ''}{new}")
         return f"{' and '.join(parts)} on top of {self.base[:12]}"
 
+    @property
+    def size(self) -> int:
+        """What is sent: the archive's bytes."""
+        return len(self.archive)
 
-def capture(root: Path, branch: str, remote: str = "origin") -> LocalChanges | None:
+
+def capture(root: Path, branch: str, remote: str = "origin", cap: int = DEFAULT_UPLOAD_CAP) -> LocalChanges | None:
     """What the working tree at `root` has that `remote`/`branch` does not; None when nothing.
 
     Raises UsageError when the difference cannot be expressed against the remote branch (no
-    commits yet, the branch was never pushed, no common history)."""
+    commits yet, the branch was never pushed, no common history), or is more than `cap` bytes."""
     root = Path(_git(root, "rev-parse", "--show-toplevel", check=True))  # pathspecs are relative to the top
     head = _git(root, "rev-parse", "--verify", "-q", "HEAD^{commit}")
     if head is None:
@@ -63,6 +74,7 @@ def capture(root: Path, branch: str, remote: str = "origin") -> LocalChanges | N
         raise UsageError(f"--local-changes: HEAD shares no history with {remote}/{branch}; pass the --branch your work is based on")
     commits = int(_git(root, "rev-list", "--count", f"{base}..HEAD") or 0)
     behind = int(_git(root, "rev-list", "--count", f"{base}..{tracking}") or 0)
+    _check_size(root, cap)
     patch, files, untracked = _working_tree_patch(root)
     if not commits and not patch:
         return None
@@ -73,7 +85,37 @@ def capture(root: Path, branch: str, remote: str = "origin") -> LocalChanges | N
         members["patch"] = patch
     changes = LocalChanges(base, head, commits, behind, files, untracked, b"")
     members["summary"] = changes.summary.encode() + b"\n"
-    return LocalChanges(base, head, commits, behind, files, untracked, _tar(members))
+    archive = _tar(members)
+    if len(archive) > cap:  # a binary patch can be larger than the files (base85 of what does not compress)
+        raise UsageError(_over_cap(root, f"they pack to {human_size(len(archive))}", cap))
+    return LocalChanges(base, head, commits, behind, files, untracked, archive)
+
+
+def _check_size(root: Path, cap: int) -> None:
+    """UsageError when the changed and untracked files alone add up to more than `cap`."""
+    names = _names(root, "ls-files", "--others", "--exclude-standard") + _names(root, "diff", "--name-only", "HEAD")
+    if sum(_size(root, name) for name in names) > cap:
+        raise UsageError(_over_cap(root, "the changed and untracked files add up to more than that", cap))
+
+
+def _over_cap(root: Path, what: str, cap: int) -> str:
+    untracked = sorted(((_size(root, n), n) for n in _names(root, "ls-files", "--others", "--exclude-standard")), reverse=True)
+    biggest = ", ".join(f"{name} ({human_size(size)})" for size, name in untracked[:3])
+    hint = (f"the biggest untracked files: {biggest}; add what the run does not need to .gitignore "
+            "(or commit and push it)") if biggest else "commit and push the big changes"
+    return (f"--local-changes carries your uncommitted work within the {human_size(cap)} upload cap, and {what}: "
+            f"{hint}, or drop --local-changes; nothing was sent")
+
+
+def _names(root: Path, *args: str) -> list[str]:
+    return [n for n in (_git(root, *args, "-z", "--", ".", _NOT_OURS) or "").split("\0") if n]
+
+
+def _size(root: Path, name: str) -> int:
+    try:
+        return os.lstat(root / name).st_size
+    except OSError:  # deleted: the patch says so in a line
+        return 0
 
 
 def _working_tree_patch(root: Path) -> tuple[bytes, int, int]:
@@ -81,12 +123,11 @@ def _working_tree_patch(root: Path) -> tuple[bytes, int, int]:
     with tempfile.TemporaryDirectory(prefix="mycli-index-") as tmp:
         env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
         _git(root, "read-tree", "HEAD", env=env, check=True)
-        _git(root, "add", "-A", "--", ".", env=env, check=True)
+        _git(root, "add", "-A", "--", ".", _NOT_OURS, env=env, check=True)
         patch = _git_bytes(root, "diff", "--cached", "--binary", "--no-color", "--no-ext-diff", "HEAD", env=env)
         names = _git(root, "diff", "--cached", "--name-only", "-z", "HEAD", env=env) or ""
     files = len([n for n in names.split("\0") if n])
-    others = _git(root, "ls-files", "--others", "--exclude-standard", "-z") or ""
-    return patch, files, len([n for n in others.split("\0") if n])
+    return patch, files, len(_names(root, "ls-files", "--others", "--exclude-standard"))
 
 
 def _bundle(root: Path, base: str) -> bytes:

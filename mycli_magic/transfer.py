@@ -1,8 +1,9 @@
 """Files between the user's machine and a run: packing `--upload` paths, and writing downloaded
 artifacts where they belong.
 
-Uploads travel as one gzip'd tar (modes kept, each PATH under its basename), checked against the
-size cap before anything is packed or sent. Downloads are written only inside the chosen
+Uploads travel as one gzip'd tar (each PATH under its basename; what goes in, links and all, is
+upload_tree's rule), checked against the size cap before anything is packed or sent. The engine
+makes what arrives readable by any user: modes say only who may execute. Downloads are written only inside the chosen
 directory — an artifact's name comes from the run, so `../x` or `/etc/x` is refused, not
 resolved — through a temporary file that becomes the final name only once its size and sha256
 match what the engine listed.
@@ -11,9 +12,9 @@ match what the engine listed.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import os
-import stat
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -27,7 +28,9 @@ from orchestrator.validation import DEFAULT_MAX_UPLOAD_BYTES
 from .errors import MycliError, UsageError
 
 DEFAULT_UPLOAD_CAP = DEFAULT_MAX_UPLOAD_BYTES  # the engines' default: refused here before packing
+RUNS_DIR = "mycli-runs"  # the notebook's downloads, beside it: never sent back with --local-changes
 _CHUNK = 1 << 20
+_BLOCK = 512  # tar's
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class Packed:
     sha256: str  # of the archive
     files: int
     content_bytes: int  # what the files add up to
+    skipped: tuple[str, ...] = ()  # "NAME: why", one ⚠ line each (upload_tree's rule)
 
     def describe(self) -> str:
         return files_and_size(self.files, self.content_bytes)
@@ -44,7 +48,10 @@ class Packed:
 
 def pack_uploads(paths: Iterable[str | Path], workdir: Path, cap: int = DEFAULT_UPLOAD_CAP) -> Packed:
     """A .tar.gz in `workdir` holding each path under its basename; UsageError, before any
-    packing, when a path is missing, two share a basename, or the total is over `cap`."""
+    packing, when a path is missing, two share a basename, or the total is over `cap`. What
+    links become, and what is skipped (`Packed.skipped`), is upload_tree's rule."""
+    from .upload_tree import scan
+
     roots: dict[str, Path] = {}
     for raw in paths:
         path = Path(raw).expanduser()
@@ -55,37 +62,60 @@ def pack_uploads(paths: Iterable[str | Path], workdir: Path, cap: int = DEFAULT_
             raise UsageError(f"--upload: two paths are named {name!r} ({roots[name]} and {path}); "
                              "each lands in $MYCLI_INPUTS under its own name")
         roots[name] = path
-    files, total = 0, 0
-    for path in roots.values():
-        for entry in _walk(path):
-            info = entry.lstat()
-            if stat.S_ISREG(info.st_mode):
-                files, total = files + 1, total + info.st_size
-                if total > cap:
-                    raise UsageError(f"--upload: the files add up to more than the {human_size(cap)} cap "
-                                     f"(stopped counting at {entry}); nothing was sent")
+    tree = scan(roots, cap)
     archive = workdir / "inputs.tar.gz"
-    with tarfile.open(archive, "w:gz", compresslevel=1) as tar:  # speed over size: often already compressed data
-        for name, path in roots.items():
-            tar.add(path, arcname=name, recursive=True, filter=_portable)
-    return Packed(archive, archive.stat().st_size, file_sha256(archive), files, total)
+    with open(archive, "wb") as raw_out:
+        # speed over size (often already compressed data); mtime 0: the same files, the same archive
+        with gzip.GzipFile(fileobj=raw_out, mode="wb", compresslevel=1, mtime=0) as gz:
+            sent = [entry for entry in tree.entries if _add(gz, entry, tree.skipped) and entry.kind == "file"]
+            gz.write(b"\0" * (2 * _BLOCK))  # the end of the archive
+    files, total = len(sent), sum(entry.size for entry in sent)
+    return Packed(archive, archive.stat().st_size, file_sha256(archive), files, total, tuple(tree.skipped))
 
 
-def _walk(path: Path) -> Iterable[Path]:
-    yield path
-    if path.is_dir() and not path.is_symlink():
-        for root, dirs, names in os.walk(path):
-            for name in dirs + names:
-                yield Path(root) / name
+def _add(out: BinaryIO, entry, skipped: list[str]) -> bool:
+    """One entry; a file is read once, and must still hold the bytes the scan counted. False when
+    it vanished since (skipped, saying so)."""
+    if entry.kind != "file":
+        out.write(_header(entry.name, entry.kind, 0, entry.mode, entry.mtime, entry.source if entry.kind == "link" else ""))
+        return True
+    try:
+        fh = open(entry.source, "rb")
+    except FileNotFoundError:
+        skipped.append(f"{entry.name}: it vanished while being read")
+        return False
+    except OSError as exc:
+        raise UsageError(f"--upload: cannot read {entry.source} ({exc.strerror}); nothing was sent") from None
+    with fh:
+        out.write(_header(entry.name, "file", entry.size, entry.mode, entry.mtime))
+        left = entry.size  # the first `size` bytes: a file that grew since is sent as scanned
+        while left:
+            chunk = fh.read(min(left, _CHUNK))
+            if not chunk:
+                raise UsageError(f"--upload: {entry.source} shrank while it was being packed; "
+                                 "upload it again once nothing writes to it")
+            out.write(chunk)
+            left -= len(chunk)
+    out.write(b"\0" * (-entry.size % _BLOCK))
+    return True
 
 
-def _portable(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
-    """Keep modes and content; drop who owns it here (meaningless in the run) and devices."""
-    if info.isdev():
-        return None
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    return info
+def _header(name: str, kind: str, size: int, mode: int, mtime: int, linkname: str = "") -> bytes:
+    """A ustar header as tarfile writes it — owner root, no user or group names, no pax record —
+    built directly: tarfile's per-member cost was most of the time for many small files. A name
+    or link over 100 bytes (or a size ustar cannot hold) gets tarfile's GNU header instead."""
+    if kind == "dir" and not name.endswith("/"):
+        name += "/"
+    raw, link = name.encode("utf-8", "surrogateescape"), linkname.encode("utf-8", "surrogateescape")
+    typeflag = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "link": tarfile.SYMTYPE}[kind]
+    if len(raw) > 100 or len(link) > 100 or not 0 <= size < 8 ** 11 or not 0 <= mtime < 8 ** 11:
+        info = tarfile.TarInfo(name)
+        info.type, info.size, info.mode, info.mtime, info.linkname = typeflag, size, mode, max(mtime, 0), linkname
+        return info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape")
+    head = b"".join((raw.ljust(100, b"\0"), b"%07o\0" % (mode & 0o7777), b"0000000\0", b"0000000\0",
+                     b"%011o\0" % size, b"%011o\0" % mtime, b" " * 8, typeflag, link.ljust(100, b"\0"),
+                     tarfile.POSIX_MAGIC, b"\0" * 80)).ljust(_BLOCK, b"\0")  # names, device numbers: none
+    return head[:148] + b"%06o\0 " % sum(head) + head[156:]
 
 
 def file_sha256(path: Path) -> str:

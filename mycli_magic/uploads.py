@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from .errors import UsageError
+from .errors import NothingStarted, UsageError
 
 if TYPE_CHECKING:
     from .client import ApiClient
@@ -54,27 +54,51 @@ def prepare(uploads: Sequence[str], local_changes: bool, payload: dict, cwd: Pat
     missing, the files are over `cap` (default transfer.DEFAULT_UPLOAD_CAP), or the changes cannot
     be expressed."""
     prepared = Prepared()
-    if local_changes:
-        prepared.changes = _capture(payload, Path(cwd), flag)
-        prepared.lines.append(f"→ Local changes: {prepared.changes.summary}" if prepared.changes else
-                              "→ Local changes: none (the working tree matches origin); the run clones it as is")
-    if not uploads:
-        return prepared
-    from .transfer import DEFAULT_UPLOAD_CAP, pack_uploads
-
-    prepared.workdir = Path(tempfile.mkdtemp(prefix="mycli-upload-"))
     try:
-        prepared.inputs = pack_uploads(uploads, prepared.workdir, DEFAULT_UPLOAD_CAP if cap is None else cap)
+        _prepare(prepared, uploads, local_changes, payload, Path(cwd), cap, flag)
+    except KeyboardInterrupt:
+        prepared.close()
+        raise NothingStarted("■ Interrupted while packing the files to send; nothing was sent or started") from None
     except BaseException:
         prepared.close()
         raise
-    names = ", ".join(sorted({_basename(p) for p in uploads}))
-    prepared.lines.append(f"→ Upload: {names} ({prepared.inputs.describe()}) → $MYCLI_INPUTS")
     return prepared
 
 
+def _prepare(prepared: Prepared, uploads: Sequence[str], local_changes: bool, payload: dict, cwd: Path,
+             cap: int | None, flag: str) -> None:
+    if not (uploads or local_changes):
+        return
+    from .transfer import DEFAULT_UPLOAD_CAP, human_size
+
+    cap = DEFAULT_UPLOAD_CAP if cap is None else cap
+    if local_changes:
+        prepared.changes = _capture(payload, cwd, flag, cap)
+        prepared.lines.append(f"→ Local changes: {prepared.changes.summary} ({human_size(prepared.changes.size)})"
+                              if prepared.changes else
+                              "→ Local changes: none (the working tree matches origin); the run clones it as is")
+    if not uploads:
+        return
+    from .transfer import pack_uploads
+    from .upload_tree import skipped_lines
+
+    prepared.workdir = Path(tempfile.mkdtemp(prefix="mycli-upload-"))
+    prepared.inputs = pack_uploads(uploads, prepared.workdir, cap)
+    names = ", ".join(sorted({_basename(p) for p in uploads}))
+    prepared.lines.append(f"→ Upload: {names} ({prepared.inputs.describe()}) → $MYCLI_INPUTS")
+    prepared.lines += skipped_lines(prepared.inputs.skipped)
+
+
 def send(client: "ApiClient", prepared: Prepared) -> dict:
-    """Upload what `prepare` made; returns the exec request's `inputs` / `local_changes` fields."""
+    """Upload what `prepare` made; returns the exec request's `inputs` / `local_changes` fields.
+    An interrupt here is one line: the exec request, which starts the run, is not sent yet."""
+    try:
+        return _send(client, prepared)
+    except KeyboardInterrupt:
+        raise NothingStarted("■ Interrupted while sending the files; nothing was started") from None
+
+
+def _send(client: "ApiClient", prepared: Prepared) -> dict:
     fields: dict = {}
     if prepared.inputs is not None:
         packed = prepared.inputs
@@ -99,7 +123,7 @@ def _put(client: "ApiClient", path: Path | bytes, size: int, sha256: str, purpos
     return upload_id
 
 
-def _capture(payload: dict, cwd: Path, flag: str) -> LocalChanges | None:
+def _capture(payload: dict, cwd: Path, flag: str, cap: int) -> LocalChanges | None:
     from .gitdetect import find_git_root
     from .local_changes import capture
 
@@ -109,7 +133,7 @@ def _capture(payload: dict, cwd: Path, flag: str) -> LocalChanges | None:
     root = find_git_root(cwd)
     if root is None:
         raise UsageError(f"{flag}: {cwd} is not in a git repository; run it from your repository's working tree")
-    return capture(root, str(payload.get("branch") or "main"))
+    return capture(root, str(payload.get("branch") or "main"), cap=cap)
 
 
 def _basename(path: str) -> str:

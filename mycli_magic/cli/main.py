@@ -13,7 +13,7 @@ import os
 import sys
 
 from .. import __version__
-from ..errors import MycliError
+from ..errors import MycliError, NothingStarted
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
 
@@ -73,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         code = importlib.import_module(args._module).run(args)
         sys.stdout.flush()  # a reader that went away shows here, not in Python's exit-time flush
         return code
-    except KeyboardInterrupt:
-        print("\nInterrupted.", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # NothingStarted says what was interrupted in its one line
+        print(f"\n{exc}" if isinstance(exc, NothingStarted) else "\nInterrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED
     except MycliError as exc:
         if debug:

@@ -14,9 +14,7 @@ from typing import IO
 
 from ..errors import MycliError
 from ..safe_text import escape_controls
-from ..transfer import human_size
-
-RUNS_DIR = "mycli-runs"
+from ..transfer import RUNS_DIR, human_size
 
 
 def notebook_dir() -> Path:

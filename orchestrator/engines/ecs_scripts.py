@@ -152,8 +152,8 @@ def fetch_script(request: ExecRequest, executor: str, hosts: GitHosts, notes: tu
     lines += [
         "unset MYCLI_GITHUB_TOKEN MYCLI_GITLAB_TOKEN MYCLI_SSH_PRIVATE_KEY MYCLI_GIT_USER MYCLI_GIT_PASSWORD",
         # a user's image may run as another user: the clone and the outputs directory are theirs to
-        # write (the task's own volume); the inputs keep their modes as uploaded
-        f"chmod a+rwx {INPUTS} {OUTPUTS} && chmod -R a+rwX {WORKDIR} 2>/dev/null",
+        # write (the task's own volume), the inputs theirs to read (as the local engine extracts them)
+        f"chmod a+rwx {INPUTS} {OUTPUTS} && chmod -R a+rX {INPUTS} && chmod -R a+rwX {WORKDIR} 2>/dev/null",
         "# shellcheck disable=SC2016,SC1003  # a script, written as it is",
         f"if ! {{ printf '%s' {sh_quote(executor)} > {RUN_SCRIPT}.new && mv {RUN_SCRIPT}.new {RUN_SCRIPT}; }}; then",
         "  mycli_not_started 'the command could not be handed to the executor'",

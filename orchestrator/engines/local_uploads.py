@@ -4,8 +4,9 @@ delivers, and extracting an upload for a run.
 An upload's archive lives at `uploads/ID` under the private state dir, written through
 `ID.part` (0600, O_EXCL, O_NOFOLLOW) and kept only once its size and sha256 match what the
 `upload` action declared; it may be PUT and named by an exec for an hour. Extraction goes
-through tarfile's `data` filter (no links out, no devices, no absolute or `..` names, no setuid;
-modes kept but for the owner's read and write, which it adds), bounded by the same cap.
+through tarfile's `data` filter (no links out, no devices, no absolute or `..` names, no setuid),
+bounded by the same cap; what arrives is readable by any user (files 0644, or 0755 when their
+owner could execute them, directories 0755).
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ def extract(archive: Path, dest: Path, cap: int, what: str) -> None:
 
     try:
         with os.fdopen(open_private(archive, os.O_RDONLY), "rb") as raw, tarfile.open(fileobj=raw, mode="r|gz") as tar:
-            tar.extractall(dest, members=members(tar), filter="data")
+            tar.extractall(dest, members=members(tar), filter=_readable)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise EngineUnavailable("the local engine's disk is full; free space in its state dir and try again") from None
@@ -147,8 +148,16 @@ def extract(archive: Path, dest: Path, cap: int, what: str) -> None:
     except (tarfile.TarError, EOFError, zlib.error) as exc:
         raise BadRequest(f"the {what} archive cannot be extracted ({exc}); upload it again "
                          "(a .tar.gz of regular files and directories)") from None
-    for root, dirs, _ in os.walk(dest):  # the data filter gives directories the umask's mode (0700 here)
-        for name in dirs:
-            path = os.path.join(root, name)
-            if not os.path.islink(path):
-                os.chmod(path, 0o755)
+
+
+def _readable(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
+    """tarfile's `data` filter (no links out, no devices, no absolute or `..` names, no setuid),
+    then modes any user can read: the image may run as any user (USER 1000), and the data is the
+    user's own, in a run of its own. Files 0644, or 0755 when their owner could execute them;
+    directories 0755 (the filter would leave them to the umask, 0700 here)."""
+    member = tarfile.data_filter(member, dest)
+    if member.isdir():
+        return member.replace(mode=0o755, deep=False)
+    if member.isreg():
+        return member.replace(mode=0o755 if member.mode & 0o100 else 0o644, deep=False)
+    return member

@@ -29,7 +29,7 @@ def executions(cli: Cli) -> int:
     return len(json.loads(proc.stdout)["executions"])
 
 
-def test_uploads_arrive_byte_for_byte_with_their_modes(cli, tmp_path):
+def test_uploads_arrive_byte_for_byte_readable_by_anyone(cli, tmp_path):
     data = tmp_path / "data"
     (data / "sub").mkdir(parents=True)
     payload = os.urandom(300_000)
@@ -42,7 +42,7 @@ def test_uploads_arrive_byte_for_byte_with_their_modes(cli, tmp_path):
                    "./data/run.sh && cat notes.txt && ls", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert f"{hashlib.sha256(payload).hexdigest()}  data/sub/blob.bin" in proc.stdout
-    assert "750 data/run.sh" in proc.stdout and "ran\n" in proc.stdout and "one file\n" in proc.stdout
+    assert "755 data/run.sh" in proc.stdout and "ran\n" in proc.stdout and "one file\n" in proc.stdout  # u+x: a+x
     assert "→ Upload: data, notes.txt (3 files, " in proc.stderr
 
 
@@ -147,3 +147,50 @@ def test_downloading_from_a_run_still_going_says_so_at_once(cli, tmp_path):
         assert listed.returncode == 0 and "… still being collected" in listed.stdout
     finally:
         gate.touch()
+
+
+def test_ctrl_c_while_the_upload_is_packed_or_sent_is_one_line_and_starts_nothing(cli, tmp_path):
+    import signal
+    import time
+
+    from tests.support.cli import Cli
+
+    before = executions(cli)
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(95 * 1024 * 1024))  # random: packing it takes seconds
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    proc = Cli(cli.home, {**cli.extra_env, "TMPDIR": str(temp)}).popen(
+        "exec", "--skip-git", "--upload", str(big), "echo RAN", cwd=tmp_path)
+    deadline = time.monotonic() + 60
+    while not list(temp.glob("mycli-upload-*")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # the archive's directory: packing has begun
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    last = err.strip().splitlines()[-1]
+    assert re.fullmatch(r"■ Interrupted while (packing the files to send; nothing was sent or started|"
+                        r"sending the files; nothing was started)", last), err
+    assert "Traceback" not in err and "RAN" not in out
+    assert list(temp.glob("mycli-upload-*")) == []  # the archive is gone
+    assert executions(cli) == before
+
+
+def test_links_in_uploads_arrive_as_the_data_the_user_sees(cli, tmp_path):
+    """The trial's cases: a named link (was a dangling link in the run), an absolute link inside a
+    directory (was refused by the engine after the whole upload: 'upload it again')."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "table.csv").write_text("a,b\n1,2\n")
+    (data / "link.csv").symlink_to("table.csv")
+    (tmp_path / "host.txt").write_text("from outside\n")
+    (data / "abs-link").symlink_to(tmp_path / "host.txt")
+    (data / "nowhere").symlink_to("/nonexistent/x")
+    os.mkfifo(data / "pipe")
+    proc = cli.run("exec", "--skip-git", "--wait", "--upload", str(data / "link.csv"), "--upload", str(data),
+                   'cat "$MYCLI_INPUTS/link.csv" "$MYCLI_INPUTS/data/abs-link"; ls "$MYCLI_INPUTS/data"', cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "a,b\n1,2\nfrom outside\n" in proc.stdout
+    assert "nowhere" not in proc.stdout and "pipe" not in proc.stdout
+    assert "⚠ Upload: skipped data/nowhere: a link to /nonexistent/x, which does not exist" in proc.stderr
+    assert "⚠ Upload: skipped data/pipe: a FIFO, not sent" in proc.stderr

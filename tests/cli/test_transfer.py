@@ -84,3 +84,124 @@ def test_a_download_gets_the_mode_the_users_umask_gives_new_files(tmp_path):
     for umask, mode in (("022", "0o644"), ("027", "0o640"), ("077", "0o600")):
         out = subprocess.run([sys.executable, "-c", code, str(tmp_path / umask), umask], capture_output=True, text=True)
         assert out.stdout.strip() == mode, out.stderr
+
+
+def members(packed) -> dict[str, tarfile.TarInfo]:
+    with tarfile.open(packed.path) as tar:
+        return {m.name: m for m in tar.getmembers()}
+
+
+def test_a_named_link_sends_what_it_points_to(tmp_path):
+    """`--upload data/link.csv` (a link) arrives as the file, as `cp` would copy it."""
+    (tmp_path / "table.csv").write_bytes(b"a,b\n1,2\n")
+    (tmp_path / "link.csv").symlink_to("table.csv")
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "x.txt").write_bytes(b"x")
+    (tmp_path / "latest").symlink_to("real")
+    (tmp_path / "work").mkdir()
+    packed = pack_uploads([tmp_path / "link.csv", tmp_path / "latest"], tmp_path / "work")
+    got = members(packed)
+    assert got["link.csv"].isfile() and got["link.csv"].size == 8 and packed.files == 2
+    assert got["latest"].isdir() and got["latest/x.txt"].isfile()
+    with tarfile.open(packed.path) as tar:
+        assert tar.extractfile("link.csv").read() == b"a,b\n1,2\n"
+
+
+def test_links_inside_stay_links_links_out_are_replaced_by_their_target(tmp_path):
+    """The one rule (upload_tree.py): kept when it stays inside the uploaded directory; what it
+    points to otherwise (absolute, or `..` out of it, or out through a replaced link); a link
+    to nowhere outside, and a loop, skipped with a line each."""
+    data, outside = tmp_path / "data", tmp_path / "outside"
+    (data / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (data / "a.csv").write_bytes(b"A")
+    (outside / "big.bin").write_bytes(b"B" * 50)
+    (outside / "back").symlink_to("../data")  # a loop once outside/ is replaced by its content
+    (outside / "rel").symlink_to("big.bin")  # relative, but under a replaced link: replaced too
+    links = {"in": "a.csv", "sub/up-in": "../a.csv", "sub/self": "..", "up-link": "../outside/big.bin",
+             "abs": str(outside / "big.bin"), "outdir": "../outside", "gone": "/nonexistent/x", "gone-in": "nope"}
+    for name, target in links.items():
+        (data / name).symlink_to(target)
+    (tmp_path / "work").mkdir()
+    packed = pack_uploads([data], tmp_path / "work")
+    got = members(packed)
+    assert {n: m.linkname for n, m in got.items() if m.issym()} == {
+        "data/in": "a.csv", "data/sub/up-in": "../a.csv", "data/sub/self": "..", "data/gone-in": "nope"}
+    for name in ("data/up-link", "data/abs", "data/outdir/big.bin", "data/outdir/rel"):
+        assert got[name].isfile() and got[name].size == 50, name
+    assert got["data/outdir"].isdir()
+    assert packed.files == 5 and packed.content_bytes == 1 + 4 * 50
+    assert sorted(packed.skipped) == ["data/gone: a link to /nonexistent/x, which does not exist",
+                                      "data/outdir/back: a link to a directory above it (a loop)"]
+
+
+def test_what_is_sent_counts_against_the_cap_before_packing(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "big.bin").write_bytes(b"0" * 2000)
+    (tmp_path / "data" / "big").symlink_to(tmp_path / "big.bin")
+    (tmp_path / "work").mkdir()
+    with pytest.raises(UsageError, match="more than the 1.0 KiB cap"):
+        pack_uploads([tmp_path / "data"], tmp_path / "work", cap=1024)
+    assert list((tmp_path / "work").iterdir()) == []
+
+
+def test_sockets_and_fifos_are_skipped_with_a_line_each(tmp_path):
+    import socket
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "ok.txt").write_bytes(b"ok")
+    os.mkfifo(data / "pipe")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(data / "sock"))
+    try:
+        (tmp_path / "work").mkdir()
+        packed = pack_uploads([data], tmp_path / "work")
+    finally:
+        sock.close()
+    assert set(members(packed)) == {"data", "data/ok.txt"}
+    assert sorted(packed.skipped) == ["data/pipe: a FIFO, not sent", "data/sock: a socket, not sent"]
+    with pytest.raises(UsageError, match=r"--upload .*pipe: a FIFO, not a file or directory"):
+        pack_uploads([data / "pipe"], tmp_path / "work")
+
+
+def test_a_file_that_vanishes_during_the_scan_is_skipped_saying_so(tmp_path):
+    """/proc/self/fd lists the descriptor its own listing used, closed before the scan looks at
+    it: a name that is gone a moment later, as in a directory a job is writing in."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from pathlib import Path; from mycli_magic.transfer import pack_uploads; "
+            "p = pack_uploads(['/proc/self/fd'], Path(sys.argv[1])); print('\\n'.join(p.skipped))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
+                         stdin=subprocess.DEVNULL, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert any(line.startswith("fd/") and line.endswith(": it vanished while being read")
+               for line in out.stdout.splitlines()), out.stdout
+
+
+@pytest.mark.parametrize("tool", [["tar"], ["busybox", "tar"]])
+def test_the_archive_lists_the_same_in_tarfile_gnu_tar_and_busybox(tmp_path, tool):
+    """The packer writes its own ustar headers (GNU ones for names over 100 bytes): every reader
+    the engines use must see the same members — tarfile (embedded engine), GNU and busybox tar
+    (the AWS fetch container)."""
+    import shutil
+    import subprocess
+
+    if not shutil.which(tool[0]):
+        pytest.fail(f"{tool[0]} is not installed")
+    data = tmp_path / "data"
+    deep = data / ("long-" * 25) / "ünïcode dir"
+    deep.mkdir(parents=True)
+    (deep / ("f" * 120 + ".csv")).write_bytes(b"x" * 1000)
+    (data / "empty").write_bytes(b"")
+    (data / "two-blocks.bin").write_bytes(os.urandom(1024))
+    (data / "link").symlink_to("empty")
+    (tmp_path / "work").mkdir()
+    packed = pack_uploads([data], tmp_path / "work")
+    with tarfile.open(packed.path) as tar:
+        expected = sorted(m.name for m in tar.getmembers())
+        assert tar.extractfile(f"data/{'long-' * 25}/ünïcode dir/{'f' * 120}.csv").read() == b"x" * 1000
+    listed = subprocess.run([*tool, "-tzf", str(packed.path)], capture_output=True, check=True).stdout.decode()
+    assert sorted(line.rstrip("/") for line in listed.splitlines()) == expected
+    assert len(expected) == 7

@@ -228,7 +228,7 @@ def test_fetch_downloads_the_inputs_and_leaves_the_executors_script(s3, shell, t
     client, bucket, _, _ = s3
     archive = io.BytesIO()
     with tarfile.open(fileobj=archive, mode="w:gz") as tar:
-        for name, data, mode in (("in/data.bin", os.urandom(1000), 0o640), ("tool.sh", b"#!/bin/sh\necho t\n", 0o755)):
+        for name, data, mode in (("in/data.bin", os.urandom(1000), 0o600), ("tool.sh", b"#!/bin/sh\necho t\n", 0o700)):
             info = tarfile.TarInfo(name)
             info.size, info.mode = len(data), mode
             tar.addfile(info, io.BytesIO(data))
@@ -243,7 +243,8 @@ def test_fetch_downloads_the_inputs_and_leaves_the_executors_script(s3, shell, t
     with tarfile.open(fileobj=io.BytesIO(archive.getvalue())) as tar:
         for member in tar.getmembers():
             path = volume / "inputs" / member.name
-            assert path.read_bytes() == tar.extractfile(member).read() and (path.stat().st_mode & 0o777) == member.mode
+            readable = {0o600: 0o644, 0o700: 0o755}[member.mode]  # by the user the image runs as, whoever
+            assert path.read_bytes() == tar.extractfile(member).read() and (path.stat().st_mode & 0o777) == readable
     assert (volume / RUN_SCRIPT[len("/mycli/"):]).read_text() == executor_script(request)
 
 

@@ -110,9 +110,59 @@ def test_uploads_and_local_changes_from_the_cell(engine_ip, tmp_path, capsys, mo
     out = capsys.readouterr().out
     assert "my edit\n" in out and "x,y\n1,2\n" in out
     first, second = out.splitlines()[:2]  # what goes along, before the run's header
-    assert re.fullmatch(r"→ Local changes: 1 changed file on top of [0-9a-f]{12}", first), first
+    assert re.fullmatch(r"→ Local changes: 1 changed file on top of [0-9a-f]{12} \([0-9,]+ bytes\)", first), first
     assert second == "→ Upload: input.csv (1 file, 8 bytes) → $MYCLI_INPUTS"
     git("checkout", "--quiet", "which.txt", cwd=work)
+
+
+def test_the_notebooks_downloads_never_ride_along_with_local_changes(engine_ip, tmp_path, capsys, monkeypatch):
+    """A cell's artifacts land in mycli-runs/ID/ beside the notebook, in the repository: the next
+    --local-changes cell carries the user's edit, not them (mycli-runs/ has a .gitignore of `*`)."""
+    origin, work = make_repo_with_origin(tmp_path / "repo")
+    monkeypatch.chdir(work)
+    engine_ip.run_cell('%%mycli --skip-git --out first\nhead -c 3000 /dev/urandom > "$MYCLI_OUTPUTS/features.bin"')
+    saved = work / "mycli-runs" / engine_ip.user_ns["first"].execution_id / "features.bin"
+    assert saved.stat().st_size == 3000
+    assert (work / "mycli-runs" / ".gitignore").read_text().splitlines()[-1] == "*"
+    assert git("status", "--porcelain", cwd=work) == ""  # git itself ignores mycli's downloads
+    (work / "which.txt").write_text("my edit\n")
+    capsys.readouterr()
+    engine_ip.run_cell("%%mycli --local-changes\ncat which.txt; ls -A mycli-runs 2>&1 | head -3; echo listed")
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("→ Local changes: 1 changed file on top of"), out
+    assert "my edit\n" in out and "features.bin" not in out and "No such file or directory" in out, out
+    git("checkout", "--quiet", "which.txt", cwd=work)
+
+
+def test_an_interrupt_while_the_upload_is_packed_is_one_line(engine_ip, tmp_path, watch_stdout, monkeypatch):
+    import os
+    import signal
+    import tempfile
+    import threading
+    import time
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    (tmp_path / "big95.bin").write_bytes(os.urandom(95 * 1024 * 1024))  # random: packing it takes seconds
+    main = threading.get_ident()
+
+    def interrupt_once_packing():
+        deadline = time.monotonic() + 60
+        while not list(temp.glob("mycli-upload-*")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        signal.pthread_kill(main, signal.SIGINT)
+
+    threading.Thread(target=interrupt_once_packing, daemon=True).start()
+    watch = watch_stdout()
+    before = len(engine_ip.run_line_magic("mycli", "list"))
+    with pytest.raises(KeyboardInterrupt):
+        engine_ip.run_cell(f"%%mycli --skip-git --upload {tmp_path / 'big95.bin'}\necho RAN; sleep 20")
+    shown = watch.text.strip().splitlines()
+    assert re.fullmatch(r"■ Interrupted while (packing the files to send; nothing was sent or started|"
+                        r"sending the files; nothing was started)", shown[-1]), shown
+    assert "Traceback" not in watch.text and "KeyboardInterrupt" not in watch.text and "RAN" not in watch.text
+    assert len(engine_ip.run_line_magic("mycli", "list")) == before and list(temp.glob("mycli-upload-*")) == []
 
 
 @pytest.mark.parametrize("line, words", [
