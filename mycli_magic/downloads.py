@@ -44,6 +44,24 @@ def saved_line(listing: dict, directory: Path | str) -> str:
     return f"✓ Saved {describe(listing)} to {Path(directory).expanduser().resolve()} (sha256 checked)"
 
 
+def nothing_saved_words(listing: dict) -> str:
+    """Why a complete listing has no artifacts, in words: the engine's reason (a collection that
+    failed, outputs that were never published), every file skipped, or nothing written."""
+    from .safe_text import escape_controls
+
+    if listing.get("reason"):
+        return escape_controls(listing["reason"])
+    if listing.get("skipped"):
+        return "every file in $MYCLI_OUTPUTS was skipped (the → Skipped lines say why)"
+    return "the command wrote nothing to $MYCLI_OUTPUTS"
+
+
+def collection_failed(listing: dict) -> bool:
+    """A complete listing with no artifacts because of the engine (its `reason`), not the command:
+    a download asked for then has failed, and says so with exit 1."""
+    return not listing.get("artifacts") and bool(listing.get("reason"))
+
+
 def listing_when_complete(client: "ApiClient", ref: str, timeout: float = COMPLETE_WAIT_SECONDS) -> dict:
     """The artifacts answer once collection has finished (it runs just after the command ends);
     MycliError at once if the run is still going, or if collection has not finished in `timeout` s."""
@@ -130,11 +148,11 @@ def listing_lines(listing: dict) -> list[str]:
         size_width = max(len("SIZE"), *(len(r[1]) for r in rows))
         lines.append(f"{'NAME'.ljust(width)}  {'SIZE'.rjust(size_width)}  SHA256")
         lines += [f"{n.ljust(width)}  {s.rjust(size_width)}  {h}" for n, s, h in rows]
-    else:
-        lines.append("No artifacts (the command wrote nothing to $MYCLI_OUTPUTS).")
+    elif listing.get("complete") is not False:
+        lines.append(f"{'✗' if collection_failed(listing) else '→'} No artifacts: {nothing_saved_words(listing)}.")
     lines += [f"→ Skipped {escape_controls(line)}" if not str(line).startswith("→") else escape_controls(line)
               for line in listing.get("skipped") or []]
-    if listing.get("reason"):
+    if listing.get("reason") and rows:
         lines.append(f"⚠ {escape_controls(listing['reason'])}")
     if listing.get("complete") is False:
         lines.append("… still being collected (the run has not finished, or has only just)")

@@ -245,14 +245,16 @@ def _wait(client, execution: dict, as_json: bool, raw: bool = False, download: s
 def _download(client, ref: str, directory: str, code: int) -> None:
     """Save the run's artifacts; a failure is said in one line and, after a run that succeeded,
     is the error mycli exits with (after one that failed, the run's own exit code wins)."""
-    from ...downloads import download, listing_when_complete, saved_line
+    from ...downloads import collection_failed, download, listing_when_complete, nothing_saved_words, saved_line
     from ...errors import MycliError
     from ..common import err
 
     try:
         listing = listing_when_complete(client, ref)
+        if collection_failed(listing):
+            raise MycliError(f"nothing to save in {directory}: {nothing_saved_words(listing)}")
         if not listing.get("artifacts"):
-            err(f"→ No artifacts to save in {directory} (the command wrote nothing to $MYCLI_OUTPUTS)")
+            err(f"→ No artifacts to save in {directory} ({nothing_saved_words(listing)})")
             return
         download(client, listing, directory)
     except MycliError as exc:
