@@ -237,6 +237,13 @@ def _wait(client, execution: dict, as_json: bool, raw: bool = False, download: s
     code, final = follow_to_end(client, ref, ident, timestamps=False, out=sys.stderr if as_json else sys.stdout, raw=raw)
     if download and final is not None:
         _download(client, ref, download, code)
+    elif download:  # detached: the run goes on, and its artifacts come when it ends
+        import shlex
+
+        from ...safe_text import escape_controls
+
+        err(f"  Its artifacts, once it has ended: mycli artifacts {escape_controls(ident)} -o "
+            f"{escape_controls(shlex.quote(download))}  (nothing was saved in {escape_controls(download)})")
     if as_json and final is not None:
         print_json(final)
     return code
