@@ -19,7 +19,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterable
+from typing import BinaryIO, Callable, Iterable
 
 from orchestrator.artifacts import valid_name
 from orchestrator.units import files_and_size, human_size
@@ -134,9 +134,11 @@ def target_path(directory: Path, name: str) -> Path:
     return directory.joinpath(*name.split("/"))
 
 
-def save_stream(stream: BinaryIO, directory: Path, name: str, size: int, sha256: str) -> Path:
+def save_stream(stream: BinaryIO, directory: Path, name: str, size: int, sha256: str,
+                before_replace: Callable[[Path], None] | None = None) -> Path:
     """Write `stream` to `directory/name` only if it has `size` bytes with `sha256`; the final
-    name never holds a partial or wrong file."""
+    name never holds a partial or wrong file. `before_replace(target)` runs once the file is
+    verified, just before it takes its name (to set aside what is there)."""
     target = target_path(directory, name)
     target.parent.mkdir(parents=True, exist_ok=True)
     digest, written = hashlib.sha256(), 0
@@ -154,6 +156,8 @@ def save_stream(stream: BinaryIO, directory: Path, name: str, size: int, sha256:
                              f"({written:,} of {size:,} bytes, sha256 {'ok' if digest.hexdigest() == sha256 else 'differs'}); "
                              "nothing was saved under that name — try again")
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp made it 0600; a result is a file like any the user makes
+        if before_replace is not None:
+            before_replace(target)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -224,3 +224,20 @@ def test_a_collection_that_failed_is_said_and_a_download_exits_1(tmp_path):
             assert again.returncode == 1 and "nothing to save in" in again.stderr
         finally:
             cli.stop_engine()
+
+
+def test_a_different_file_in_the_download_dir_is_set_aside_never_replaced_silently(cli, tmp_path):
+    out = tmp_path / "r9"
+    out.mkdir()
+    (out / "summary.csv").write_text("MY PRECIOUS HAND-EDITED RESULTS\n")
+    (out / "same.txt").write_text("same\n")
+    for content in ("new", "newer"):
+        proc = cli.run("exec", "--skip-git", "--wait", "--download", str(out),
+                       f'echo {content} > "$MYCLI_OUTPUTS/summary.csv"; echo same > "$MYCLI_OUTPUTS/same.txt"', cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+    assert (out / "summary.csv").read_text() == "newer\n"
+    assert (out / "summary.csv.~1~").read_text() == "MY PRECIOUS HAND-EDITED RESULTS\n"
+    assert (out / "summary.csv.~2~").read_text() == "new\n"
+    assert sorted(os.listdir(out)) == ["same.txt", "summary.csv", "summary.csv.~1~", "summary.csv.~2~"]  # same content: kept
+    assert f"⚠ {out / 'summary.csv'} was a different file: it is now summary.csv.~2~ beside it" in proc.stderr
+    assert proc.stderr.count("⚠") == 1  # same.txt, the same content, is kept without a word

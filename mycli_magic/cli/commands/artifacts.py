@@ -52,5 +52,7 @@ def save_into(client, listing: dict, directory: str, quiet: bool = False) -> lis
     if not listing.get("artifacts"):
         return []
     saved = download(client, listing, directory)
+    for note in saved.notes():
+        err(note)
     err(saved_line(listing, directory))
     return saved.paths

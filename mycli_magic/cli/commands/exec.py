@@ -263,10 +263,12 @@ def _download(client, ref: str, directory: str, code: int) -> None:
         if not listing.get("artifacts"):
             err(f"→ No artifacts to save in {directory} ({nothing_saved_words(listing)})")
             return
-        download(client, listing, directory)
+        saved = download(client, listing, directory)
     except MycliError as exc:
         if code == 0:
             raise
         err(f"✗ Could not save the artifacts: {exc}")
         return
+    for note in saved.notes():
+        err(note)
     err(saved_line(listing, directory))
