@@ -48,8 +48,9 @@ class Packed:
 
 def pack_uploads(paths: Iterable[str | Path], workdir: Path, cap: int = DEFAULT_UPLOAD_CAP) -> Packed:
     """A .tar.gz in `workdir` holding each path under its basename; UsageError, before any
-    packing, when a path is missing, two share a basename, or the total is over `cap`. What
-    links become, and what is skipped (`Packed.skipped`), is upload_tree's rule."""
+    packing, when a path is missing, two different paths share a basename, or the total is over
+    `cap` (the same path named twice goes once). What links become, and what is skipped
+    (`Packed.skipped`), is upload_tree's rule."""
     from .upload_tree import scan
 
     roots: dict[str, Path] = {}
@@ -58,6 +59,8 @@ def pack_uploads(paths: Iterable[str | Path], workdir: Path, cap: int = DEFAULT_
         if not path.exists() and not path.is_symlink():
             raise UsageError(f"--upload {raw}: no such file or directory")
         name = path.resolve().name if path.name in ("", ".", "..") else path.name
+        if name in roots and roots[name].resolve() == path.resolve():
+            continue  # the same path named twice (`{d}` and `$d`): it goes once
         if name in roots:
             raise UsageError(f"--upload: two paths are named {name!r} ({roots[name]} and {path}); "
                              "each lands in $MYCLI_INPUTS under its own name")

@@ -83,6 +83,13 @@ def test_artifacts_lists_then_downloads_and_json_names_the_paths(cli, tmp_path):
     assert answer["artifacts"][0]["sha256"] == sha
     assert answer["artifacts"][0]["path"] == str((tmp_path / "dl" / "greeting.txt").resolve())
     assert (tmp_path / "dl" / "greeting.txt").read_bytes() == b"hello"
+    url = json.loads(cli.run("artifacts", ident, "--json").stdout)["artifacts"][0]["url"]
+    assert re.fullmatch(rf"http://127\.0\.0\.1:\d+/artifacts/{ident}/greeting\.txt", url), url  # one to fetch, not a path
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"X-API-Key": cli.local_profile()["api_key"]})
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        assert resp.read() == b"hello"
 
 
 def test_a_run_with_no_outputs_lists_none(cli, tmp_path):

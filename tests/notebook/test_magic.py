@@ -417,3 +417,12 @@ def test_a_relative_mycli_home_is_a_one_line_usage_error(ip_mycli, monkeypatch, 
     with pytest.raises(UsageError, match=r"^MYCLI_HOME must be an absolute path, not 'rel-home'"):
         ip_mycli.run_cell("%%mycli --skip-git\necho")
     assert not (tmp_path / "rel-home").exists()
+
+
+def test_a_timeout_is_said_as_a_timeout_in_the_error_line(engine_ip):
+    with pytest.raises(ExecutionFailed) as info:
+        engine_ip.run_cell("%%mycli --skip-git --timeout 1 --out h\nsleep 30")
+    ident = last_handle(engine_ip).execution_id
+    assert info.value.returncode == 124
+    assert str(info.value) == (f"remote command timed out (exit code 124: Timed out after 1 s, the run's --timeout) "
+                               f"(execution {ident}; full log: %mycli logs {ident})")
