@@ -87,8 +87,13 @@ class ApiClient:
         return self.call({"action": "upload", "size": size, "sha256": sha256, "purpose": purpose})
 
     def artifacts(self, ref: str) -> dict:
-        """{execution_id, artifacts: [{name, size, sha256, url}], complete, skipped, reason}."""
-        return self.call({"action": "artifacts", **ref_fields(ref)})
+        """{execution_id, artifacts: [{name, size, sha256, url}], complete, skipped, reason}; each
+        `url` absolute (the local server gives a path on itself: `--json` shows one to fetch)."""
+        answer = self.call({"action": "artifacts", **ref_fields(ref)})
+        for artifact in answer.get("artifacts") or []:
+            if isinstance(artifact, dict) and artifact.get("url"):
+                artifact["url"] = urllib.parse.urljoin(self.endpoint.url, str(artifact["url"]))
+        return answer
 
     # files -----------------------------------------------------------------------------------
 
@@ -130,7 +135,8 @@ class ApiClient:
         return request
 
     def _open_file_url(self, request: urllib.request.Request, what: str, timeout: float):
-        where = _origin(request.full_url)
+        scheme, host, port = _origin(request.full_url)
+        where = f"{scheme}://{host}:{port}"  # the server, never the path (a presigned URL's query holds a signature)
         try:
             return urllib.request.urlopen(request, timeout=timeout)
         except urllib.error.HTTPError as exc:

@@ -3,12 +3,14 @@ checked. Shared by `mycli artifacts`, `mycli exec --wait --download` and the not
 
 A file is saved only inside the chosen directory and only once its size and sha256 are what
 the engine listed (transfer.save_stream); one already there with the same size and sha256 is
-kept, not fetched again, so downloading twice costs nothing. A notebook's `mycli-runs/` gets a
+kept, not fetched again, so downloading twice costs nothing; a different one is set aside as
+NAME.~N~, never replaced silently. A notebook's `mycli-runs/` gets a
 `.gitignore` of `*` when mycli first saves into it: git, and so --local-changes, leave it alone.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,14 @@ class Saved:
     paths: list[Path] = field(default_factory=list)  # in listing order
     left_out: list[str] = field(default_factory=list)  # names over the size limit, not fetched
     fetched_bytes: int = 0
+    set_aside: list[tuple[Path, Path]] = field(default_factory=list)  # (target, where the different file there went)
+
+    def notes(self) -> list[str]:
+        """`⚠ results/summary.csv was a different file: it is now summary.csv.~1~`, one per file set aside."""
+        from .safe_text import escape_controls
+
+        return [f"⚠ {escape_controls(str(target))} was a different file: it is now {escape_controls(kept.name)} "
+                "beside it (the run's file took its name)" for target, kept in self.set_aside]
 
 
 def total_size(listing: dict) -> int:
@@ -42,6 +52,24 @@ def describe(listing: dict) -> str:
 def saved_line(listing: dict, directory: Path | str) -> str:
     """`✓ Saved 3 files, 1.2 MiB to /abs/dir (sha256 checked)`: every front's words after a download."""
     return f"✓ Saved {describe(listing)} to {Path(directory).expanduser().resolve()} (sha256 checked)"
+
+
+def nothing_saved_words(listing: dict) -> str:
+    """Why a complete listing has no artifacts, in words: the engine's reason (a collection that
+    failed, outputs that were never published), every file skipped, or nothing written."""
+    from .safe_text import escape_controls
+
+    if listing.get("reason"):
+        return escape_controls(listing["reason"])
+    if listing.get("skipped"):
+        return "every file in $MYCLI_OUTPUTS was skipped (the → Skipped lines say why)"
+    return "the command wrote nothing to $MYCLI_OUTPUTS"
+
+
+def collection_failed(listing: dict) -> bool:
+    """A complete listing with no artifacts because of the engine (its `reason`), not the command:
+    a download asked for then has failed, and says so with exit 1."""
+    return not listing.get("artifacts") and bool(listing.get("reason"))
 
 
 def listing_when_complete(client: "ApiClient", ref: str, timeout: float = COMPLETE_WAIT_SECONDS) -> dict:
@@ -90,7 +118,8 @@ def download(client: "ApiClient", listing: dict, directory: Path | str, limit: i
             continue
         with client.open_file(str(artifact.get("url") or "")) as stream:
             try:
-                saved.paths.append(save_stream(stream, directory, name, size, sha256))
+                saved.paths.append(save_stream(stream, directory, name, size, sha256,
+                                               lambda target: _set_aside(target, saved)))
             except OSError as exc:  # a full disk, a directory we may not write, a file in the way
                 raise MycliError(f"cannot save {target}: {exc.strerror or exc}; nothing was saved under that name") from None
         saved.fetched_bytes += size
@@ -108,6 +137,19 @@ def ignored_by_git(runs_dir: Path) -> None:
             fh.write("# mycli's downloads: the artifacts of runs (kept out of git and of --local-changes)\n*\n")
     except OSError:  # there already, or not ours to write
         pass
+
+
+def _set_aside(target: Path, saved: Saved) -> None:
+    """A different file where an artifact goes is the user's data: never replaced silently. It
+    keeps its content under the first free `NAME.~N~` (GNU cp --backup=numbered's names), and
+    the run's file takes the name, so a script reading DIR/NAME reads this run's result."""
+    if not os.path.lexists(target):
+        return
+    number = 1
+    while os.path.lexists(kept := target.with_name(f"{target.name}.~{number}~")):
+        number += 1
+    os.rename(target, kept)
+    saved.set_aside.append((target, kept))
 
 
 def _already_there(target: Path, size: int, sha256: str) -> bool:
@@ -130,11 +172,11 @@ def listing_lines(listing: dict) -> list[str]:
         size_width = max(len("SIZE"), *(len(r[1]) for r in rows))
         lines.append(f"{'NAME'.ljust(width)}  {'SIZE'.rjust(size_width)}  SHA256")
         lines += [f"{n.ljust(width)}  {s.rjust(size_width)}  {h}" for n, s, h in rows]
-    else:
-        lines.append("No artifacts (the command wrote nothing to $MYCLI_OUTPUTS).")
+    elif listing.get("complete") is not False:
+        lines.append(f"{'✗' if collection_failed(listing) else '→'} No artifacts: {nothing_saved_words(listing)}.")
     lines += [f"→ Skipped {escape_controls(line)}" if not str(line).startswith("→") else escape_controls(line)
               for line in listing.get("skipped") or []]
-    if listing.get("reason"):
+    if listing.get("reason") and rows:
         lines.append(f"⚠ {escape_controls(listing['reason'])}")
     if listing.get("complete") is False:
         lines.append("… still being collected (the run has not finished, or has only just)")

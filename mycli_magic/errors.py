@@ -6,6 +6,11 @@ class MycliError(Exception):
 
     exit_code = 1
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows when a handle's method raises it (`run.open("nope.txt")`): this one
+        line, as for a failed run, not a traceback through the client's modules."""
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
+
 
 class UsageError(MycliError):
     """The user asked for something malformed (exit 2)."""

@@ -19,7 +19,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterable
+from typing import BinaryIO, Callable, Iterable
 
 from orchestrator.artifacts import valid_name
 from orchestrator.units import files_and_size, human_size
@@ -48,8 +48,9 @@ class Packed:
 
 def pack_uploads(paths: Iterable[str | Path], workdir: Path, cap: int = DEFAULT_UPLOAD_CAP) -> Packed:
     """A .tar.gz in `workdir` holding each path under its basename; UsageError, before any
-    packing, when a path is missing, two share a basename, or the total is over `cap`. What
-    links become, and what is skipped (`Packed.skipped`), is upload_tree's rule."""
+    packing, when a path is missing, two different paths share a basename, or the total is over
+    `cap` (the same path named twice goes once). What links become, and what is skipped
+    (`Packed.skipped`), is upload_tree's rule."""
     from .upload_tree import scan
 
     roots: dict[str, Path] = {}
@@ -58,6 +59,8 @@ def pack_uploads(paths: Iterable[str | Path], workdir: Path, cap: int = DEFAULT_
         if not path.exists() and not path.is_symlink():
             raise UsageError(f"--upload {raw}: no such file or directory")
         name = path.resolve().name if path.name in ("", ".", "..") else path.name
+        if name in roots and roots[name].resolve() == path.resolve():
+            continue  # the same path named twice (`{d}` and `$d`): it goes once
         if name in roots:
             raise UsageError(f"--upload: two paths are named {name!r} ({roots[name]} and {path}); "
                              "each lands in $MYCLI_INPUTS under its own name")
@@ -134,9 +137,11 @@ def target_path(directory: Path, name: str) -> Path:
     return directory.joinpath(*name.split("/"))
 
 
-def save_stream(stream: BinaryIO, directory: Path, name: str, size: int, sha256: str) -> Path:
+def save_stream(stream: BinaryIO, directory: Path, name: str, size: int, sha256: str,
+                before_replace: Callable[[Path], None] | None = None) -> Path:
     """Write `stream` to `directory/name` only if it has `size` bytes with `sha256`; the final
-    name never holds a partial or wrong file."""
+    name never holds a partial or wrong file. `before_replace(target)` runs once the file is
+    verified, just before it takes its name (to set aside what is there)."""
     target = target_path(directory, name)
     target.parent.mkdir(parents=True, exist_ok=True)
     digest, written = hashlib.sha256(), 0
@@ -154,6 +159,8 @@ def save_stream(stream: BinaryIO, directory: Path, name: str, size: int, sha256:
                              f"({written:,} of {size:,} bytes, sha256 {'ok' if digest.hexdigest() == sha256 else 'differs'}); "
                              "nothing was saved under that name — try again")
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp made it 0600; a result is a file like any the user makes
+        if before_replace is not None:
+            before_replace(target)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,8 @@ MAX_FILES = 10_000
 MAX_NAME_CHARS = 1024
 _CHUNK = MIB
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# repr() shows a byte os.fsdecode could not decode as \udcNN (an even number of backslashes before it)
+_UNDECODED = re.compile(r"(?<!\\)((?:\\\\)*)\\udc([89a-f][0-9a-f])")
 _OPEN_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
@@ -51,13 +54,34 @@ class Collected:
 
 
 def valid_name(name: str) -> bool:
-    """A name an artifact may have: relative, no '.'/'..' parts, no control characters.
-    Used on the way in (collection) and on the way out (serving, downloading)."""
-    if not name or len(name) > MAX_NAME_CHARS or name.startswith("/") or "\\" in name:
-        return False
+    """A name an artifact may have: relative, no '.'/'..' parts, no control characters, no
+    backslash, UTF-8. Used on the way in (collection) and on the way out (serving, downloading)."""
+    return name_problem(name) is None
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot be an artifact's name (None: it can), in words for the `Skipped` line.
+    A name read from the disk that is not UTF-8 holds surrogates (os.fsdecode): it could be
+    neither stored, sent as JSON nor saved under the same name on another machine."""
+    if not name:
+        return "an empty name"
+    if any("\ud800" <= c <= "\udfff" for c in name):
+        return "not UTF-8"
+    if len(name) > MAX_NAME_CHARS:
+        return f"longer than {MAX_NAME_CHARS:,} characters"
     if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in name):
-        return False
-    return all(part not in ("", ".", "..") for part in name.split("/"))
+        return "control characters"
+    if "\\" in name:
+        return "a backslash (a path separator on Windows)"
+    if name.startswith("/") or any(part in ("", ".", "..") for part in name.split("/")):
+        return "not a plain relative path"
+    return None
+
+
+def shown_name(name: str) -> str:
+    """`name` quoted for a line of text whatever it holds: a byte that is not UTF-8 as \\xNN,
+    control characters escaped (`'caf\\xe9.csv'`, `'new\\nline'`), cut at 200 characters."""
+    return _UNDECODED.sub(r"\1\\x\2", repr(name[:200]))
 
 
 def collect(outputs: Path, dest: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
@@ -90,8 +114,9 @@ def collect(outputs: Path, dest: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE
             subdirs = []
             for entry in entries:
                 name = f"{prefix}{entry.name}"
-                if not valid_name(name):
-                    result.skipped.append(f"{name!r}: not a usable name (control characters or too long)")
+                problem = name_problem(name)
+                if problem:
+                    result.skipped.append(f"{shown_name(name)}: not a usable name ({problem})")
                     continue
                 kind = _kind(entry)
                 if kind == "dir":

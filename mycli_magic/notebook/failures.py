@@ -42,6 +42,8 @@ class ExecutionFailed(subprocess.CalledProcessError):
         if self.returncode == NOT_STARTED_EXIT_CODE:  # the command never ran: no clone, no image, ...
             words = self.not_started or "could not start its command"
             return escape_controls(f"the run {words} (exit code {self.returncode}; the log says why) {where}")
+        if str(self.stopped_reason or "").startswith("Timed out"):  # shell.timed_out_words: the run's --timeout
+            return escape_controls(f"remote command timed out (exit code {self.returncode}: {self.stopped_reason}) {where}")
         what = f"exit code {self.returncode}" if self.returncode != -1 else f"no exit code ({self.stopped_reason})"
         return escape_controls(f"remote command failed with {what} {where}")
 

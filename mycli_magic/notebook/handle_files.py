@@ -80,7 +80,15 @@ class ArtifactFiles:
 
     def download(self, dir: str | os.PathLike | None = None, limit: int | None = None) -> list[Path]:  # noqa: A002 (the documented name)
         """Save every artifact (sha256 checked) under `dir` (default: mycli-runs/<id>/ beside the
-        notebook); returns their absolute paths. One already there with the same sha256 is kept."""
+        notebook); returns their absolute paths. One already there with the same sha256 is kept;
+        a different one is set aside as NAME.~N~ (a ⚠ line says so), never replaced silently."""
+        saved = self._save(dir, limit)
+        for note in saved.notes():
+            print(note)
+        return saved.paths
+
+    def _save(self, dir: str | os.PathLike | None = None, limit: int | None = None):  # noqa: A002
+        """download(), returning the whole downloads.Saved (its notes are the caller's to show)."""
         from ..downloads import download
 
         directory = Path(dir).expanduser().resolve() if dir is not None else self.artifacts_dir()
@@ -89,7 +97,7 @@ class ArtifactFiles:
         names = [str(a["name"]) for a in listing.get("artifacts") or [] if str(a["name"]) not in saved.left_out]
         self._paths().update(zip(names, saved.paths))
         self.left_out = saved.left_out
-        return saved.paths
+        return saved
 
     def path(self, name: str) -> Path:
         """The local copy of artifact `name`, downloaded into mycli-runs/<id>/ first if needed."""
@@ -103,6 +111,8 @@ class ArtifactFiles:
             from ..downloads import download
 
             saved = download(self.client, {**listing, "artifacts": known}, self.artifacts_dir())
+            for note in saved.notes():
+                print(note)
             paths[name] = saved.paths[0]
         return paths[name]
 

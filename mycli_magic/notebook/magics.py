@@ -216,7 +216,7 @@ class MycliMagics(Magics):
         except KeyboardInterrupt:
             from .handle import Interrupted
 
-            line = self._stop_after_interrupt(handle, view) if stop_on_interrupt else view.detached(handle)
+            line = self._stop_after_interrupt(handle, view, collect) if stop_on_interrupt else view.detached(handle)
             raise Interrupted(line) from None
         except BaseException:
             view.close()
@@ -240,9 +240,10 @@ class MycliMagics(Magics):
             view.close()
             raise Interrupted(line) from None
 
-    @staticmethod
-    def _stop_after_interrupt(handle, view) -> str:
-        """Stop the run; returns the one line saying how that went."""
+    def _stop_after_interrupt(self, handle, view, collect: bool) -> str:
+        """Stop the run; returns the one line saying how that went. With `collect`, a run that
+        did stop has its artifacts listed and saved first, as after any end: what a stopped
+        training run wrote (its checkpoints) is often what the user interrupted it to look at."""
         try:
             handle.stop(wait=STOP_CONFIRM_SECONDS)
         except (MycliError, KeyboardInterrupt) as exc:
@@ -254,7 +255,19 @@ class MycliMagics(Magics):
             if not handle.done:  # they can trail the stop (CloudWatch): follow until the engine has them all
                 view.say("… reading the last log lines (interrupt again to skip)")
                 handle.wait()
+        if collect:
+            self._collect_after_stop(handle, view)
         return view.interrupted(handle, stopped=True)
+
+    def _collect_after_stop(self, handle, view) -> None:
+        """_collect, where a second interrupt skips the artifacts (one line says how to get them)
+        and still ends the cell with the first interrupt's line."""
+        from .handle import Interrupted
+
+        try:
+            self._collect(handle, view)
+        except Interrupted as exc:
+            view.say(str(exc))
 
 
 def load_ipython_extension(ipython) -> None:

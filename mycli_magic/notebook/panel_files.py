@@ -26,9 +26,37 @@ MAX_INLINE_IMAGE_BYTES = 2 * 1024 * 1024  # each
 MAX_INLINE_TOTAL_BYTES = 8 * 1024 * 1024  # all of a run's images together
 
 
+def inline_images(files: list) -> dict[str, tuple[str, bytes]]:
+    """name → (MIME type, bytes) of the saved artifacts that are images small enough to show
+    inline (each up to MAX_INLINE_IMAGE_BYTES, all up to MAX_INLINE_TOTAL_BYTES), in order."""
+    images, inlined = {}, 0
+    for artifact in files:
+        size, path = int(artifact.get("size") or 0), artifact.get("path")
+        kind = IMAGE_TYPES.get(Path(str(artifact.get("name"))).suffix.lower())
+        if path is None or not kind or size > MAX_INLINE_IMAGE_BYTES or inlined + size > MAX_INLINE_TOTAL_BYTES:
+            continue
+        try:
+            data = Path(path).read_bytes()
+        except OSError:
+            continue
+        inlined += size
+        images[str(artifact.get("name"))] = (kind, data)
+    return images
+
+
+def img_html(kind: str, data: bytes, alt: str) -> str:
+    """An image as `<img>` with a base64 `data:` URI: an SVG shown this way runs no script."""
+    return f"<img alt='{html.escape(alt, quote=True)}' src='data:{kind};base64,{base64.b64encode(data).decode()}'>"
+
+
+# inline, not only in STYLE: JupyterLab's own rules for an output's tables (right-aligned cells,
+# a centred header) win over a stylesheet's of the same specificity
+_LEFT = " style='text-align:left'"
+
+
 def files_html(files: list, notes: list[str]) -> str:
     """`files`: the handle's ArtifactList (dicts with name, size and, once saved, path)."""
-    rows, images, inlined = [], [], 0
+    rows, images, shown = [], [], inline_images(files)
     for artifact in files:
         name = escape_controls(artifact.get("name"))
         size = int(artifact.get("size") or 0)
@@ -36,20 +64,13 @@ def files_html(files: list, notes: list[str]) -> str:
         label = html.escape(name)
         if path is not None:
             label = f"<a href='{html.escape(_href(Path(path)), quote=True)}' title='open the local copy'>{label}</a>"
-            kind = IMAGE_TYPES.get(Path(str(artifact.get("name"))).suffix.lower())
-            if kind and size <= MAX_INLINE_IMAGE_BYTES and inlined + size <= MAX_INLINE_TOTAL_BYTES:
-                try:
-                    data = Path(path).read_bytes()
-                except OSError:
-                    data = None
-                if data is not None:
-                    inlined += size
-                    images.append(f"<figure class='mycli-image'><img alt='{html.escape(name, quote=True)}' "
-                                  f"src='data:{kind};base64,{base64.b64encode(data).decode()}'>"
-                                  f"<figcaption>{label}</figcaption></figure>")
-        rows.append(f"<tr><td>{label}</td><td class='mycli-size'>{html.escape(human_size(size))}</td></tr>")
-    table = (f"<table class='mycli-files'><thead><tr><th>artifact</th><th>size</th></tr></thead>"
-             f"<tbody>{''.join(rows)}</tbody></table>") if rows else ""
+            if str(artifact.get("name")) in shown:
+                kind, data = shown[str(artifact.get("name"))]
+                images.append(f"<figure class='mycli-image'>{img_html(kind, data, name)}<figcaption>{label}</figcaption></figure>")
+        rows.append(f"<tr><td{_LEFT}>{label}</td><td class='mycli-size' style='text-align:right'>"
+                    f"{html.escape(human_size(size))}</td></tr>")
+    table = (f"<table class='mycli-files'><thead><tr><th{_LEFT}>artifact</th><th style='text-align:right'>size</th></tr>"
+             f"</thead><tbody>{''.join(rows)}</tbody></table>") if rows else ""
     skipped = [f"→ Skipped {escape_controls(line)}" for line in getattr(files, "listing", {}).get("skipped") or []]
     note = "<br>".join(html.escape(line) for line in [*skipped, *notes])
     return (f"<div class='mycli-artifacts'>{table}{''.join(images)}"

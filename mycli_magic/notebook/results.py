@@ -41,11 +41,12 @@ def show_artifacts(handle: "Execution", view, download: bool, limit: int | None)
             notes.append(f"Not downloaded (MycliMagics.download_artifacts is off): {later}")
         else:
             try:
-                paths = handle.download(limit=limit)
+                saved = handle._save(limit=limit)
             except MycliError as exc:
                 notes.append(f"✗ Could not download the artifacts: {exc}")
             else:
-                if paths:
+                notes += saved.notes()
+                if saved.paths:
                     notes.append(f"Saved in {shown_dir(handle.artifacts_dir())}/ (sha256 checked)")
                 if handle.left_out:
                     over = ", ".join(escape_controls(n) for n in handle.left_out)

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 from ..safe_text import clean_log, escape_controls
 from ..summary import clock, summary_line
+from ..transfer import human_size
+from .text_cap import TextCap
 from .view_settings import ViewSettings, header_line
 
 if TYPE_CHECKING:
@@ -22,6 +24,7 @@ class TextView:
         self.settings = settings
         self.handle: "Execution | None" = None
         self.line_open = False  # the last line printed waits for the rest of it (a partial event)
+        self.cap = None if _is_terminal() else TextCap(settings.tail_lines)  # what a notebook stores
 
     def say(self, line: str) -> None:
         print(line, flush=True)
@@ -53,7 +56,34 @@ class TextView:
 
     def _print(self, events: list) -> None:
         """(timestamp, message, partial) events as the output was: a partial one is not ended,
-        and what follows continues its line (without a time of its own)."""
+        and what follows continues its line (without a time of its own); past the head of the
+        cap, held for the end (text_cap.py)."""
+        if self.cap is not None:
+            events, capped = self.cap.admit(events)
+            self._write(events)
+            if capped:
+                self._end_line()
+                tail = f"{self.cap.tail_lines:,}"
+                self.say(f"… more output: its last {tail} lines are shown when the run ends "
+                         f"(the whole log: %mycli logs {self._ref()}; MycliMagics.tail_lines sets how many)")
+            return
+        self._write(events)
+
+    def _ref(self) -> str:
+        return escape_controls(self.handle.execution_id) if self.handle is not None else "ID"
+
+    def _print_tail(self) -> None:
+        """The held newest lines, after the line that says what was left out before them."""
+        if self.cap is None:
+            return
+        lines, chars, held = self.cap.drain()
+        if lines or chars:
+            self._end_line()
+            self.say(f"… {lines:,} {'line' if lines == 1 else 'lines'} ({human_size(chars)}) omitted here; "
+                     f"the whole log: %mycli logs {self._ref()}")
+        self._write(held)
+
+    def _write(self, events: list) -> None:
         if not events:
             return
         parts = []
@@ -73,6 +103,7 @@ class TextView:
     def close(self) -> None:
         if self.handle is not None:
             self.handle.unsubscribe(self._on_update)
+        self._print_tail()
 
     def finished(self, handle: "Execution") -> None:
         self.close()
@@ -83,12 +114,15 @@ class TextView:
         """The run's artifacts, one line each, and where they are (before the summary line)."""
         from ..downloads import listing_lines
 
+        self._print_tail()
         self._end_line()
         listing = {**files.listing, "skipped": []}  # the log said what was skipped, with its own count
         for line in listing_lines(listing):
             self.say(f"  {line}")
         for note in notes:
             self.say(note)
+        if _in_a_kernel():
+            _display_images(files)
 
     def interrupted(self, handle: "Execution", stopped: bool, detail: str = "") -> str:
         """The one line saying what the interrupt did; the Interrupted exception shows it."""
@@ -104,3 +138,34 @@ class TextView:
         self._end_line()
         ref = escape_controls(handle.execution_id)
         return f"■ Detached from execution {ref}; it keeps running. Re-attach: %mycli attach {ref} · stop: %mycli stop {ref}"
+
+
+def _is_terminal() -> bool:
+    """Terminal IPython: nothing printed is stored, so nothing is held back."""
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _in_a_kernel() -> bool:
+    """A Jupyter kernel stores display_data (terminal IPython would print its text/plain repr)."""
+    from IPython import get_ipython
+
+    return getattr(get_ipython(), "kernel", None) is not None
+
+
+def _display_images(files: list) -> None:
+    """The saved images as display_data, which nbconvert and papermill keep in the .ipynb (the
+    panel shows them inline; a text view would only name them). PNG, JPEG and GIF as
+    IPython's Image; an SVG as an `<img>` with a data: URI (panel_files.img_html), never as
+    markup a frontend would put in the page, where it could run script."""
+    from IPython.display import HTML, Image, display
+
+    from .panel_files import img_html, inline_images
+
+    for name, (kind, data) in inline_images(files).items():
+        if kind == "image/svg+xml":
+            display(HTML(img_html(kind, data, escape_controls(name))))
+        else:
+            display(Image(data=data, format=kind.split("/")[1]))

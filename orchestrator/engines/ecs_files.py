@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import time
 
-from ..artifacts import valid_name
+from ..artifacts import name_problem, shown_name
 from ..engine import STOPPED, Execution
 from ..errors import BadRequest, ServerMisconfigured
 from ..ids import new_upload_id
@@ -103,7 +103,7 @@ class Files:
                 if error_code(exc) in ("NoSuchKey", "404", "403", "AccessDenied"):
                     return None
                 raise
-            return body.read().decode("utf-8", "replace")
+            return body.read().decode("utf-8", "surrogateescape")  # a name that is not UTF-8 stays recognisable
 
 
 def parse_manifest(text: str) -> tuple[list[dict], list[str]]:
@@ -113,13 +113,17 @@ def parse_manifest(text: str) -> tuple[list[dict], list[str]]:
     for line in text.splitlines():
         kind, _, rest = line.partition("\t")
         if kind == "S":
-            skipped.append(rest)
+            skipped.append(rest.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
             continue
         parts = rest.split("\t", 3)
         if kind != "F" or len(parts) != 4 or not parts[0].isdigit() or not parts[1].isdigit():
             continue
         key, size, sha256, name = parts
-        if not valid_name(name) or name in seen or len(sha256) != 64:
+        problem = name_problem(name)
+        if problem:  # the publish step's shell cannot tell UTF-8: a Latin-1 name is left out here
+            skipped.append(f"{shown_name(name)}: not a usable name ({problem})")
+            continue
+        if name in seen or len(sha256) != 64:
             continue
         seen.add(name)
         artifacts.append({"name": name, "size": int(size), "sha256": sha256, "key": key})

@@ -147,6 +147,9 @@ class LocalFiles:
         if not is_execution_id(execution_id) or not collector.valid_name(name):
             raise NotFound("no such artifact")
         if self.records.artifact(execution_id, name) is None:
+            if self.records.collection(execution_id) is None:  # the URL came from a listing: the run went since
+                raise NotFound(f"execution {execution_id} is gone, and its artifacts with it (pruned: by mycli prune, "
+                               "or finished longer ago than the engine's MYCLI_RETENTION_DAYS)")
             raise NotFound(f"execution {execution_id} has no artifact {name[:200]!r}")
         fd = os.open(self.artifacts_dir, _OPEN_DIR)
         try:

@@ -6,9 +6,14 @@ counted, and the next successful write starts with one note saying exactly how m
 is kept apart from the held lines until that write succeeds, so a note can never itself be
 dropped (and its count lost) while the disk stays full.
 
-A log may also be capped (`max_bytes`, see local_retention.py): a note marks where it was cut,
-and when the output ends another says how many lines, and how much, came after the cap. The
-engine's own notes (why a run ended) are kept whatever the cap.
+A log may also be capped (`max_bytes`, see local_retention.py). What a long run prints last —
+the traceback it crashed with, the script's own footer — matters most, so the cap keeps a head
+and a tail: the first `max_bytes - tail` of the output as it comes, then a note where it was cut;
+after that the last `tail` bytes are held in a ring (TAIL_FRACTION of the cap, at most
+MAX_TAIL_BYTES) and stored when the output ends, after a note that says exactly how many lines,
+and how much, were left out between the two. The engine's own notes (why a run ended) are kept
+whatever the cap; one that comes while the ring is held stores the ring first, so the log stays
+in order.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from ..units import MIB, human_size
 from .local_retention import LINE_OVERHEAD
 
 MAX_PENDING_BYTES = 4 << 20  # held in memory while the disk is full; older lines are dropped
+TAIL_FRACTION = 0.1  # of a capped log, kept from the end of the output
+MAX_TAIL_BYTES = MIB
 ENTRY_BYTES = 80  # what holding one line costs beyond its characters (tuple, str header)
 
 log = RateLimitedLog(logging.getLogger("mycli.local"))
@@ -38,7 +45,11 @@ class LineSink:
         self.execution_id = execution_id
         self.max_bytes = max_bytes
         self._logged = 0  # what the log holds, as the cap counts it
-        self._cut: list[int] | None = None  # [lines, characters] past the cap, once it is reached
+        self._cut: list[int] | None = None  # [lines, characters] left out, once the cap is reached
+        self._tail_bytes = 0 if max_bytes is None else min(int(max_bytes * TAIL_FRACTION), MAX_TAIL_BYTES)
+        self._ring: deque[tuple[int, str, int]] = deque()  # the last lines past the cap (timestamp ms, message, partial)
+        self._ring_bytes = 0
+        self._over: list[str] = []  # what _within_cap could not fit, for the ring
         self._next_seq = 1
         self._pending: deque[tuple[int, str, int]] = deque()  # (timestamp ms, message, partial)
         self._pending_bytes = 0
@@ -51,44 +62,75 @@ class LineSink:
         if not lines:
             return
         ts, flag = int(time.time() * 1000), int(partial)
+        if note:
+            self._store_tail()  # what the ring holds came before this note
         cap_note = None
         if self.max_bytes is not None and not note:
             lines, cap_note = self._within_cap(lines)
+        self._add(ts, lines, flag)
+        if cap_note:
+            self._add(ts, [cap_note], 0)
+        if self._cut is not None and not note:
+            self._hold_in_ring(ts, self._over, flag)
+        self.line_open = partial and cap_note is None
+
+    def _add(self, ts: int, lines: list[str], flag: int) -> None:
         self._pending.extend([(ts, line, flag) for line in lines])
         self._pending_bytes += sum(map(len, lines)) + ENTRY_BYTES * len(lines)
-        self.line_open = partial and bool(lines)
-        if cap_note:
-            self._pending.append((ts, cap_note, 0))
-            self.line_open = False
 
     def end_of_output(self) -> None:
-        """The output is over: say how much came after the cap, if it was reached."""
-        if self._cut is not None and self._cut[0]:
-            lines, chars = self._cut
-            self.emit([f"[mycli: {lines} {'line' if lines == 1 else 'lines'} ({human_size(chars)}) after the cap "
-                       f"were not kept]"], note=True)
+        """The output is over: its last lines (the ring), after the note on what was left out."""
+        self._store_tail()
+
+    def _hold_in_ring(self, ts: int, lines: list[str], flag: int) -> None:
+        """Past the cap: keep the last `_tail_bytes` of the output; what falls out is counted."""
+        for line in lines:
+            self._ring.append((ts, line, flag))
+            self._ring_bytes += len(line) + LINE_OVERHEAD
+        while self._ring and self._ring_bytes > self._tail_bytes:
+            _, line, _ = self._ring.popleft()
+            self._ring_bytes -= len(line) + LINE_OVERHEAD
+            self._cut[0] += 1
+            self._cut[1] += len(line)
+
+    def _store_tail(self) -> None:
+        """The note on the lines left out (if any were), then the ring, into the pending lines."""
+        if self._cut is None or not (self._cut[0] or self._ring):
+            return
+        lines, chars = self._cut
+        ts = self._ring[0][0] if self._ring else int(time.time() * 1000)
+        if lines:
+            kept = len(self._ring)
+            self._add(ts, [f"[mycli: {lines:,} {'line' if lines == 1 else 'lines'} ({human_size(chars)}) left out here "
+                           f"(the log's cap); the last {kept:,} {'line follows' if kept == 1 else 'lines follow'}]"], 0)
+        for entry in self._ring:
+            self._add(entry[0], [entry[1]], entry[2])
+        self._ring.clear()
+        self._ring_bytes = 0
+        self._cut = [0, 0]
 
     def _within_cap(self, lines: list[str]) -> tuple[list[str], str | None]:
-        """(the lines that fit under the cap, the note that marks the cut if it is here)."""
+        """(the lines that fit under the head's part of the cap, the note that marks the cut if
+        it is here); `_over` is left holding the lines past it, for the ring."""
+        self._over: list[str] = lines
         if self._cut is not None:
-            self._cut[0] += len(lines)
-            self._cut[1] += sum(map(len, lines))
             return [], None
+        head = self.max_bytes - self._tail_bytes
         cost = sum(map(len, lines)) + LINE_OVERHEAD * len(lines)
-        if self._logged + cost <= self.max_bytes:
+        if self._logged + cost <= head:
             self._logged += cost
             return lines, None
         kept = []
         for line in lines:
-            if self._logged + len(line) + LINE_OVERHEAD > self.max_bytes:
+            if self._logged + len(line) + LINE_OVERHEAD > head:
                 break
             self._logged += len(line) + LINE_OVERHEAD
             kept.append(line)
-        rest = lines[len(kept):]
-        self._cut = [len(rest), sum(map(len, rest))]
+        self._over = lines[len(kept):]
+        self._cut = [0, 0]
         cap = f"{self.max_bytes / MIB:g} MiB"
-        return kept, (f"[mycli: the log reached its cap of {cap} here; the rest of the output is not kept "
-                      f"(the server's MYCLI_MAX_LOG_MB)]")
+        return kept, (f"[mycli: the log reached its cap of {cap} here (the server's MYCLI_MAX_LOG_MB); "
+                      f"what follows is kept only in its last {human_size(self._tail_bytes)}, at the end]")
 
     def flush(self) -> None:
         """Store what is held; on a full disk keep it (the ballast stays for final states)."""

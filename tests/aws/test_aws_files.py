@@ -161,6 +161,7 @@ def test_only_regular_files_under_the_caps_leave_the_run(aws):
         "printf 'x' > \"$(printf 'new\\nline')\"",
         "head -c 2000000 /dev/zero > big.bin",
         "head -c 1000 /dev/zero > small.bin",
+        "printf 2 > \"$(printf 'caf\\351.csv')\"",  # a Latin-1 name: left out alone, said escaped
     ])
     final, lines = run_to_the_end(aws.server, {"command": command, "skip_git": True})
     assert final["exit_code"] == 0, lines
@@ -171,6 +172,7 @@ def test_only_regular_files_under_the_caps_leave_the_run(aws):
                      "pipe: not a regular file", "not a usable name", "big.bin: 2000000 bytes, over the per-file cap of 1 MiB"):
         assert expected in skipped, skipped
         assert any(expected in line for line in lines if line.startswith("→ Skipped ")), lines
+    assert "'caf\\xe9.csv': not a usable name (not UTF-8)" in answer["skipped"], skipped
     assert "root:" not in "".join(_fetch(a["url"]).decode("latin-1") for a in answer["artifacts"])
 
 

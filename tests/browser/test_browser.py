@@ -283,6 +283,9 @@ def test_artifacts_show_inline_under_the_log_and_their_link_opens_the_local_copy
     rows = panel.locator(".mycli-files tbody tr")
     expect(rows).to_have_count(2)
     assert rows.nth(1).inner_text().split() == ["table.csv", "4", "bytes"]
+    aligned = panel.locator(".mycli-files").evaluate(
+        "t => [...t.querySelectorAll('th, td')].map(c => getComputedStyle(c).textAlign)")
+    assert aligned == ["left", "right"] + ["left", "right"] * 2, aligned  # names left under their header, as the log
     # under the log, above the summary line
     order = panel.evaluate("""p => ['.mycli-log', '.mycli-artifacts', '.mycli-summary']
         .map(s => p.querySelector(s).getBoundingClientRect().top)""")

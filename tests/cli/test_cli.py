@@ -150,13 +150,14 @@ def test_dry_run_prints_exactly_the_script_the_engine_runs(cli, tmp_path):
 def test_ctrl_c_detaches_and_the_remote_command_keeps_running(cli, tmp_path):
     gate = tmp_path / "go"
     command = f"echo started; while [ ! -e '{gate}' ]; do sleep 0.1; done; echo finished; exit 4"
-    waiting = cli.popen("exec", "--skip-git", "--wait", command, cwd=tmp_path)
+    waiting = cli.popen("exec", "--skip-git", "--wait", "--download", "my results", command, cwd=tmp_path)
     assert _read_until(waiting, "started")
     waiting.send_signal(signal.SIGINT)
     _, err = waiting.communicate(timeout=60)
     assert waiting.returncode == 130
     ident = re.search(r"Detached from execution ([0-9a-f]{12}); it keeps running", err).group(1)
     assert f"mycli logs -f {ident}" in err and f"mycli stop {ident}" in err
+    assert f"Its artifacts, once it has ended: mycli artifacts {ident} -o 'my results'" in err
     assert "Traceback" not in err
     assert json.loads(cli.run("status", "--json", ident).stdout)["status"] == "RUNNING"
 

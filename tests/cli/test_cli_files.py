@@ -83,6 +83,13 @@ def test_artifacts_lists_then_downloads_and_json_names_the_paths(cli, tmp_path):
     assert answer["artifacts"][0]["sha256"] == sha
     assert answer["artifacts"][0]["path"] == str((tmp_path / "dl" / "greeting.txt").resolve())
     assert (tmp_path / "dl" / "greeting.txt").read_bytes() == b"hello"
+    url = json.loads(cli.run("artifacts", ident, "--json").stdout)["artifacts"][0]["url"]
+    assert re.fullmatch(rf"http://127\.0\.0\.1:\d+/artifacts/{ident}/greeting\.txt", url), url  # one to fetch, not a path
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"X-API-Key": cli.local_profile()["api_key"]})
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        assert resp.read() == b"hello"
 
 
 def test_a_run_with_no_outputs_lists_none(cli, tmp_path):
@@ -194,3 +201,50 @@ def test_links_in_uploads_arrive_as_the_data_the_user_sees(cli, tmp_path):
     assert "nowhere" not in proc.stdout and "pipe" not in proc.stdout
     assert "⚠ Upload: skipped data/nowhere: a link to /nonexistent/x, which does not exist" in proc.stderr
     assert "⚠ Upload: skipped data/pipe: a FIFO, not sent" in proc.stderr
+
+
+def test_a_name_that_is_not_utf8_is_skipped_and_the_rest_downloaded(cli, tmp_path):
+    out = tmp_path / "res"
+    proc = cli.run("exec", "--skip-git", "--wait", "--download", str(out),
+                   'cd "$MYCLI_OUTPUTS"; echo 1 > results.csv; echo 2 > "$(printf "caf\\351.csv")"', cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "→ Skipped 'caf\\xe9.csv': not a usable name (not UTF-8)" in proc.stdout
+    assert (out / "results.csv").read_text() == "1\n" and os.listdir(out) == ["results.csv"]
+    assert "✓ Saved 1 file, 2 bytes" in proc.stderr and "wrote nothing" not in proc.stderr
+
+
+def test_a_collection_that_failed_is_said_and_a_download_exits_1(tmp_path):
+    from tests.support.disk import small_tmpfs
+
+    with small_tmpfs(tmp_path / "home", "12m") as home:  # the run's outputs and their copy share it
+        cli = Cli(home)
+        try:
+            proc = cli.run("exec", "--skip-git", "--wait", "--download", str(tmp_path / "dl"),
+                           'head -c 7000000 /dev/zero > "$MYCLI_OUTPUTS/big.bin"', cwd=tmp_path)
+            assert proc.returncode == 1, proc.stderr
+            assert re.search(r"nothing to save in \S+: collection failed \(.*No space left on device", proc.stderr)
+            assert "wrote nothing" not in proc.stderr + proc.stdout
+            ident = re.search(r"Execution ([0-9a-f]{12}) finished with exit code 0", proc.stderr).group(1)
+            listed = cli.run("artifacts", ident)
+            assert "✗ No artifacts: collection failed (" in listed.stdout, listed.stdout
+            again = cli.run("artifacts", ident, "-o", str(tmp_path / "dl2"))
+            assert again.returncode == 1 and "nothing to save in" in again.stderr
+        finally:
+            cli.stop_engine()
+
+
+def test_a_different_file_in_the_download_dir_is_set_aside_never_replaced_silently(cli, tmp_path):
+    out = tmp_path / "r9"
+    out.mkdir()
+    (out / "summary.csv").write_text("MY PRECIOUS HAND-EDITED RESULTS\n")
+    (out / "same.txt").write_text("same\n")
+    for content in ("new", "newer"):
+        proc = cli.run("exec", "--skip-git", "--wait", "--download", str(out),
+                       f'echo {content} > "$MYCLI_OUTPUTS/summary.csv"; echo same > "$MYCLI_OUTPUTS/same.txt"', cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+    assert (out / "summary.csv").read_text() == "newer\n"
+    assert (out / "summary.csv.~1~").read_text() == "MY PRECIOUS HAND-EDITED RESULTS\n"
+    assert (out / "summary.csv.~2~").read_text() == "new\n"
+    assert sorted(os.listdir(out)) == ["same.txt", "summary.csv", "summary.csv.~1~", "summary.csv.~2~"]  # same content: kept
+    assert f"⚠ {out / 'summary.csv'} was a different file: it is now summary.csv.~2~ beside it" in proc.stderr
+    assert proc.stderr.count("⚠") == 1  # same.txt, the same content, is kept without a word

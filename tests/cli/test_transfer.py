@@ -34,6 +34,18 @@ def test_a_file_and_a_directory_pack_under_their_basenames_with_modes(tmp_path):
         assert tar.extractfile("model.bin").read() == (tmp_path / "model.bin").read_bytes()
 
 
+def test_the_same_path_named_twice_goes_once(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "rows.csv").write_text("a\n")
+    monkeypatch.chdir(tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    packed = pack_uploads(["data", str(tmp_path / "data"), "./data/"], work)
+    assert packed.files == 1
+    with tarfile.open(packed.path) as tar:
+        assert sorted(m.name for m in tar.getmembers()) == ["data", "data/rows.csv"]
+
+
 @pytest.mark.parametrize("case, message", [
     ("missing", "no such file or directory"),
     ("same name", "two paths are named 'x.txt'"),

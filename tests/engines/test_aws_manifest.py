@@ -27,7 +27,19 @@ def test_a_tampered_manifest_names_nothing_outside_the_run():
     artifacts, skipped = parse_manifest(manifest)
     assert artifacts == [{"name": "good.txt", "size": 5, "sha256": SHA, "key": "1"},
                          {"name": "sub/ok.bin", "size": 5, "sha256": SHA, "key": "2"}]
-    assert skipped == ["link: symbolic link, not a regular file"]
+    assert skipped == ["'../outside': not a usable name (not a plain relative path)",
+                       "'/etc/passwd': not a usable name (not a plain relative path)",
+                       "'a/./b': not a usable name (not a plain relative path)",
+                       "link: symbolic link, not a regular file"]
+
+
+def test_a_name_that_is_not_utf8_is_skipped_alone_and_said():
+    """publish's shell lists a Latin-1 name as it is; the engine reads the manifest's bytes."""
+
+    raw = f"F\t1\t2\t{SHA}\tresults.csv\nF\t2\t2\t{SHA}\tcaf\xe9.csv\n".encode("latin-1")
+    artifacts, skipped = parse_manifest(raw.decode("utf-8", "surrogateescape"))
+    assert [a["name"] for a in artifacts] == ["results.csv"]
+    assert skipped == ["'caf\\xe9.csv': not a usable name (not UTF-8)"]
 
 
 def test_names_keep_their_tabs_out_and_their_unicode_in():

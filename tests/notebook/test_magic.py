@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
@@ -125,6 +126,24 @@ def test_interrupt_stops_the_remote_run(engine_ip, watch_stdout, server):
     assert status == 200 and (remote["status"], remote["exit_code"]) == ("STOPPED", 130)
     assert f"■ Interrupted: stopped execution {handle.execution_id} on the remote (exit 130)." in watch.text
     assert "never" not in server.all_lines(handle.execution_id)
+
+
+def test_an_interrupt_that_stops_the_run_still_saves_what_it_wrote(engine_ip, watch_stdout):
+    """A stopped training run's checkpoints are what the user interrupted it to look at."""
+    main = threading.get_ident()
+
+    def interrupt_soon():
+        threading.Timer(0.3, signal.pthread_kill, (main, signal.SIGINT)).start()
+
+    watch = watch_stdout("started-sleeping", callback=interrupt_soon)
+    with pytest.raises(KeyboardInterrupt):
+        engine_ip.run_cell('%%mycli --skip-git --out job\necho ckpt > "$MYCLI_OUTPUTS/epoch1.ckpt"\n'
+                           "echo started-sleeping\nsleep 60")
+    handle = last_handle(engine_ip, "job")
+    saved = Path.cwd() / "mycli-runs" / handle.execution_id / "epoch1.ckpt"
+    assert saved.read_text() == "ckpt\n"
+    assert f"Saved in mycli-runs/{handle.execution_id}/ (sha256 checked)" in watch.text
+    assert watch.text.rstrip().endswith(f"■ Interrupted: stopped execution {handle.execution_id} on the remote (exit 130).")
 
 
 def test_bg_returns_at_once_and_the_handle_waits(engine_ip, watch_stdout, tmp_path):
@@ -398,3 +417,12 @@ def test_a_relative_mycli_home_is_a_one_line_usage_error(ip_mycli, monkeypatch, 
     with pytest.raises(UsageError, match=r"^MYCLI_HOME must be an absolute path, not 'rel-home'"):
         ip_mycli.run_cell("%%mycli --skip-git\necho")
     assert not (tmp_path / "rel-home").exists()
+
+
+def test_a_timeout_is_said_as_a_timeout_in_the_error_line(engine_ip):
+    with pytest.raises(ExecutionFailed) as info:
+        engine_ip.run_cell("%%mycli --skip-git --timeout 1 --out h\nsleep 30")
+    ident = last_handle(engine_ip).execution_id
+    assert info.value.returncode == 124
+    assert str(info.value) == (f"remote command timed out (exit code 124: Timed out after 1 s, the run's --timeout) "
+                               f"(execution {ident}; full log: %mycli logs {ident})")

@@ -106,3 +106,18 @@ def test_interrupting_the_kernel_stops_the_remote_run(kernel, server):
     execution_id = stream_text(ref).strip()
     status, body = server.call({"action": "status", "execution_id": execution_id})
     assert (body["status"], body["exit_code"]) == ("STOPPED", 130)
+
+
+def test_a_handle_error_is_one_line_that_names_the_cause(kernel, server, tmp_path):
+    _, kc = kernel
+    run(kc, '%%mycli --skip-git --out both\necho t > "$MYCLI_OUTPUTS/t.csv"')
+    missing = [m["content"] for m in run(kc, "both.open('nope.txt')") if m["msg_type"] == "error"]
+    assert len(missing) == 1 and len(missing[0]["traceback"]) == 1, missing
+    assert missing[0]["traceback"][0].endswith("has no artifact 'nope.txt' (it has: t.csv)")
+    status, body = server.call({"action": "prune", "older_than_days": 0})
+    assert status == 200, body
+    gone = [m["content"] for m in run(kc, f"both.download({str(tmp_path / 'x')!r})") if m["msg_type"] == "error"]
+    assert len(gone) == 1 and len(gone[0]["traceback"]) == 1, gone
+    line = gone[0]["traceback"][0]
+    assert f"download to {server.url.rsplit('/', 1)[0]} failed: execution " in line, line  # a URL, not a Python tuple
+    assert "is gone, and its artifacts with it (pruned: by mycli prune" in line, line

@@ -162,3 +162,24 @@ def test_a_hung_docker_while_the_engine_starts_is_said_in_the_cell(ip_mycli, cap
     settled = [line for line in lines if line.startswith("→ Embedded engine runtime: ")]
     assert len(settled) == 1 and settled[0].startswith(f"→ Embedded engine runtime: host (no container runtime (docker: "
                                                        f"the docker daemon at unix://{silent} accepted the connection"), lines
+
+
+def test_the_text_view_keeps_a_head_and_a_tail_of_a_long_log_and_counts_what_it_left_out(engine_ip, capsys):
+    """Under nbconvert/papermill every printed line is stored in the .ipynb (300,000 lines: 12 MB)."""
+    engine_ip.run_line_magic("config", "MycliMagics.tail_lines = 100")
+    engine_ip.run_cell("%%mycli --skip-git --out big\nseq 1 5000 | sed 's/^/n=/'; echo LAST-LINE")
+    out = capsys.readouterr().out.splitlines()
+    ref = engine_ip.user_ns["big"].execution_id
+    more = out.index(f"… more output: its last 50 lines are shown when the run ends (the whole log: %mycli logs {ref}; "
+                     "MycliMagics.tail_lines sets how many)")
+    head = [int(line[2:]) for line in out[:more] if line.startswith("n=")]
+    assert head == list(range(1, len(head) + 1)) and len(out[:more]) <= 60  # 50 lines and the header
+    omitted = [line for line in out if line.startswith("… ") and "omitted here" in line]
+    assert len(omitted) == 1 and out.index(omitted[0]) > more
+    left_out = int(re.match(r"… ([\d,]+) lines \(", omitted[0]).group(1).replace(",", ""))
+    after = out[out.index(omitted[0]) + 1:]
+    assert out[more + 1] == omitted[0]  # nothing printed between the two notes
+    tail = [int(line[2:]) for line in after if line.startswith("n=")]
+    assert tail == list(range(tail[0], 5001)) and "LAST-LINE" in after
+    assert left_out == tail[0] - 1 - len(head)  # exactly the lines between the head and the tail
+    assert f"the whole log: %mycli logs {ref}" in omitted[0] and len(out) < 200

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from orchestrator.artifacts import collect, valid_name
+from orchestrator.artifacts import collect, name_problem, shown_name, valid_name
 
 
 def tree(root, files: dict[str, bytes]):
@@ -81,9 +81,32 @@ def test_a_removed_outputs_directory_or_odd_names_are_said_not_fatal(tmp_path):
     assert len(got.skipped) == 2
 
 
+def test_a_name_that_is_not_utf8_is_skipped_alone_and_shown_escaped(tmp_path):
+    outputs = tmp_path / "out"
+    outputs.mkdir()
+    (outputs / "results.csv").write_bytes(b"1\n")
+    with open(os.path.join(os.fsencode(outputs), b"caf\xe9.csv"), "wb") as fh:  # a Latin-1 name
+        fh.write(b"2\n")
+    got = collect(outputs, tmp_path / "store")
+    assert [a.name for a in got.artifacts] == ["results.csv"]
+    assert got.skipped == ["'caf\\xe9.csv': not a usable name (not UTF-8)"]
+    "\n".join(got.skipped).encode("utf-8")  # the line itself can be stored and sent
+
+
+@pytest.mark.parametrize("name, problem", [
+    ("back\\slash.txt", "a backslash (a path separator on Windows)"), ("a\nb", "control characters"),
+    ("x" * 1025, "longer than 1,024 characters"), ("a/../b", "not a plain relative path"),
+    (os.fsdecode(b"\xff"), "not UTF-8"), ("\ud800", "not UTF-8"),
+])
+def test_each_unusable_name_says_what_is_wrong_with_it(name, problem):
+    assert name_problem(name) == problem
+    shown_name(name).encode("utf-8")
+
+
 @pytest.mark.parametrize("name, ok", [
     ("plot.png", True), ("a/b/c.csv", True), ("ünï.txt", True), ("..", False), ("a/../b", False), ("/etc/passwd", False),
     ("./x", False), ("a//b", False), ("", False), ("a\nb", False), ("a\x9bb", False), ("a\\b", False), ("x" * 1025, False),
+    (os.fsdecode(b"caf\xe9"), False),
 ])
 def test_valid_name(name, ok):
     assert valid_name(name) is ok

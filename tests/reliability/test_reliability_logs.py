@@ -43,31 +43,36 @@ def test_paging_long_lines_with_four_followers_keeps_engine_memory_bounded(tmp_p
     assert peak - before < 100, f"paging took the engine from {before:.0f} to {peak:.0f} MiB"
 
 
-CAP_NOTE = re.compile(r"^\[mycli: the log reached its cap of 1 MiB here")
-CUT_NOTE = re.compile(r"^\[mycli: (\d+) lines? \(([\d.,]+ (?:bytes?|[KMG]iB))\) after the cap")
+CAP_NOTE = re.compile(r"^\[mycli: the log reached its cap of 1 MiB here .*kept only in its last 102\.4 KiB, at the end\]$")
+CUT_NOTE = re.compile(r"^\[mycli: ([\d,]+) lines? \(([\d.,]+ (?:bytes?|[KMG]iB))\) left out here \(the log's cap\); "
+                      r"the last ([\d,]+) lines follow\]$")
 
 
-def test_the_log_cap_cuts_the_log_and_says_where_and_how_much_was_dropped(tmp_path):
+def test_the_log_cap_keeps_the_head_and_the_tail_and_counts_what_it_left_out(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     server = start_server(home, extra_env={"MYCLI_MAX_LOG_MB": "1"})
     try:
-        status, body = server.call({"action": "exec", "command": "seq 1 300000; exit 7", "skip_git": True})
+        status, body = server.call({"action": "exec", "command": "seq 1 300000; echo LAST-LINE; exit 7", "skip_git": True})
         assert status == 200, body
         final = server.wait(body["execution_id"], timeout=120)
         assert (final["status"], final["exit_code"]) == ("STOPPED", 7), final
         lines = server.all_lines(final["execution_id"])
     finally:
         stop_server(server)
-    numbers = [int(line) for line in lines if line.isdigit()]
-    assert numbers == list(range(1, len(numbers) + 1)) and 0 < len(numbers) < 300000
     cap = [i for i, line in enumerate(lines) if CAP_NOTE.match(line)]
-    assert len(cap) == 1 and lines[cap[0] - 1] == str(len(numbers)), "the cap note is not where the log was cut"
-    cut = [CUT_NOTE.match(line) for line in lines if CUT_NOTE.match(line)]
-    assert len(cut) == 1, lines[-10:]
-    dropped = int(cut[0].group(1))
-    assert dropped >= 300000 - len(numbers)  # every number after the cap (and the script's own report)
-    assert dropped - (300000 - len(numbers)) <= 8, "the count of dropped lines is off"
+    cut = [i for i, line in enumerate(lines) if CUT_NOTE.match(line)]
+    assert len(cap) == 1 and len(cut) == 1 and cap[0] < cut[0], lines[-10:]
+    head = [int(line) for line in lines[:cap[0]] if line.isdigit()]
+    tail = [int(line) for line in lines[cut[0]:] if line.isdigit()]
+    assert head == list(range(1, len(head) + 1)) and lines[cap[0] - 1] == str(len(head)), "the cap note is not where the log was cut"
+    assert tail == list(range(tail[0], 300001)), "the tail is not the output's last lines, in order"
+    assert lines[cap[0] + 1: cut[0]] == [], "nothing is stored between the cap note and the tail's note"
+    left_out, size, kept = CUT_NOTE.match(lines[cut[0]]).groups()
+    assert int(left_out.replace(",", "")) == tail[0] - 1 - len(head), "the count of lines left out is not exact"
+    after = lines[cut[0] + 1:]
+    assert int(kept.replace(",", "")) == len(after)  # the run's own last lines: no engine note after them here
+    assert "LAST-LINE" in after and any("exit code: 7" in line for line in after), after[-8:]  # the script's own end
     assert len(lines) < 60000  # the database holds the capped log, not 300,000 rows
 
 
@@ -143,3 +148,25 @@ def test_bad_log_settings_are_refused_at_start_in_one_line(tmp_path):
             raise AssertionError(f"{name}={value} was accepted")
         assert name in message and bounds in message and "Traceback" not in message, message
         assert "e+" not in message, message  # whole numbers, as a person writes them
+
+
+def test_an_engine_note_past_the_cap_stays_in_order_after_the_lines_before_it(tmp_path):
+    from orchestrator.engines.local_lines import LineSink
+    from orchestrator.engines.local_store import Store
+
+    store, ident = Store(tmp_path / "mycli.db"), "6b0bb0a4bb81"
+    sink = LineSink(store, ident, max_bytes=10 * 1024)  # a head of ~9 KiB, a tail of 1 KiB
+    sink.emit([f"{i:05d}" for i in range(1, 2001)])
+    sink.emit(["✗ Timed out after 2 s"], note=True)
+    sink.emit(["after-the-note"])
+    sink.end_of_output()
+    sink.flush_final()
+    lines = [message for _, _, message, _ in store.read_lines(ident, 0, 100_000, 1 << 30)]
+    cap = next(i for i, line in enumerate(lines) if line.startswith("[mycli: the log reached its cap"))
+    cut = CUT_NOTE.match(lines[cap + 1])
+    assert cut, lines[cap:cap + 3]
+    note = lines.index("✗ Timed out after 2 s")
+    head, tail = lines[:cap], lines[cap + 2:note]
+    assert head + tail == [f"{i:05d}" for i in range(1, len(head) + 1)] + [f"{i:05d}" for i in range(2001 - len(tail), 2001)]
+    assert int(cut.group(1).replace(",", "")) == 2000 - len(head) - len(tail) and int(cut.group(3)) == len(tail)
+    assert lines[note + 1:] == ["after-the-note"]  # nothing left out since the note: no second count

@@ -41,13 +41,18 @@ def listing_lines(listing: dict) -> list[str]:
 def save_into(client, listing: dict, directory: str, quiet: bool = False) -> list:
     """Download every listed artifact into `directory`, saying what happened on stderr (stdout
     for the listing itself, unless `quiet`)."""
-    from ...downloads import download, saved_line
+    from ...downloads import collection_failed, download, nothing_saved_words, saved_line
+    from ...errors import MycliError
     from ..common import err
 
     if not quiet:
         print("\n".join(listing_lines(listing)), flush=True)
+    if collection_failed(listing):
+        raise MycliError(f"nothing to save in {directory}: {nothing_saved_words(listing)}")
     if not listing.get("artifacts"):
         return []
     saved = download(client, listing, directory)
+    for note in saved.notes():
+        err(note)
     err(saved_line(listing, directory))
     return saved.paths

@@ -237,6 +237,13 @@ def _wait(client, execution: dict, as_json: bool, raw: bool = False, download: s
     code, final = follow_to_end(client, ref, ident, timestamps=False, out=sys.stderr if as_json else sys.stdout, raw=raw)
     if download and final is not None:
         _download(client, ref, download, code)
+    elif download:  # detached: the run goes on, and its artifacts come when it ends
+        import shlex
+
+        from ...safe_text import escape_controls
+
+        err(f"  Its artifacts, once it has ended: mycli artifacts {escape_controls(ident)} -o "
+            f"{escape_controls(shlex.quote(download))}  (nothing was saved in {escape_controls(download)})")
     if as_json and final is not None:
         print_json(final)
     return code
@@ -245,19 +252,23 @@ def _wait(client, execution: dict, as_json: bool, raw: bool = False, download: s
 def _download(client, ref: str, directory: str, code: int) -> None:
     """Save the run's artifacts; a failure is said in one line and, after a run that succeeded,
     is the error mycli exits with (after one that failed, the run's own exit code wins)."""
-    from ...downloads import download, listing_when_complete, saved_line
+    from ...downloads import collection_failed, download, listing_when_complete, nothing_saved_words, saved_line
     from ...errors import MycliError
     from ..common import err
 
     try:
         listing = listing_when_complete(client, ref)
+        if collection_failed(listing):
+            raise MycliError(f"nothing to save in {directory}: {nothing_saved_words(listing)}")
         if not listing.get("artifacts"):
-            err(f"→ No artifacts to save in {directory} (the command wrote nothing to $MYCLI_OUTPUTS)")
+            err(f"→ No artifacts to save in {directory} ({nothing_saved_words(listing)})")
             return
-        download(client, listing, directory)
+        saved = download(client, listing, directory)
     except MycliError as exc:
         if code == 0:
             raise
         err(f"✗ Could not save the artifacts: {exc}")
         return
+    for note in saved.notes():
+        err(note)
     err(saved_line(listing, directory))
