@@ -169,6 +169,9 @@ class ContainerRun:
             self.runtime.forget_image(self.image)  # it may have been removed meanwhile: look again next time
             return (NOT_STARTED_EXIT_CODE, f"Could not start the container ({self.runtime.name} exited {rc}; the log says why)",
                     "TaskFailedToStart")
+        if rc == 0:  # something ended with 0 but never ran the wrapper: no command ran, nothing succeeded
+            return (NOT_STARTED_EXIT_CODE, f"The command did not run: the container exited 0 without running "
+                    f"mycli's script (its {CONTROL}/rc was never written)", "TaskFailedToStart")
         return None
 
     def oom_kills(self) -> int:

@@ -175,7 +175,9 @@ class ContainerRuntime:
         wrapper = WRAPPER.format(control=CONTROL, chown=f"chown -R {chown} {owned} 2>/dev/null; " if chown else "",
                                  trust="".join(f"git config --global --add safe.directory {sh_quote(path)} 2>/dev/null; "
                                                for path in trusted))
-        return argv + [qualified_image(self.name, image), "/bin/sh", "-c", wrapper]
+        # the image's /bin/sh, whatever its ENTRYPOINT: a binary's (terraform, aws) would take the
+        # wrapper as its arguments; a wrapper's (`exec "$@"`) is not run either (docs/troubleshooting.md)
+        return argv + ["--entrypoint", "/bin/sh", qualified_image(self.name, image), "-c", wrapper]
 
     def stop_argv(self, name: str) -> list[str]:
         """TERM to every process in the container but its init. `stop` would signal only PID 1,
@@ -201,7 +203,7 @@ class ContainerRuntime:
     def cleanup_argv(self, image: str, directory: Path) -> list[str]:
         """Empty `directory` as the container's root: what a killed run left, owned by root."""
         return [*self.client, "run", "--rm", "--pull", "never", "--network", "none", "--label",
-                f"mycli.engine={self.engine}", "-v", f"{directory}:/w", image, "/bin/sh", "-c",
+                f"mycli.engine={self.engine}", "-v", f"{directory}:/w", "--entrypoint", "/bin/sh", image, "-c",
                 "rm -rf /w/* /w/.[!.]* /w/..?*"]
 
     # calls ----------------------------------------------------------------------------------------
