@@ -220,6 +220,17 @@ def test_per_image_task_definition_is_reused_and_collisions_get_a_hash(aws):
     assert len(families) == 2 and len(revisions) == 2  # one per image, none per run
 
 
+def test_an_image_with_an_entrypoint_runs_the_command(aws):
+    """hashicorp/terraform's kind: its ENTRYPOINT would take the executor's command as arguments
+    (and its exit code be the run's) unless the definition sets entryPoint."""
+    image = "hashicorp/terraform:1.6"
+    aws.sim.image_entrypoints[image] = ["/bin/echo", "ENTRYPOINT-RAN"]
+    final = _run(aws, "echo hi-from-shell; exit 3", image=image)
+    lines = aws.server.all_lines(final["execution_id"])
+    assert (final["exit_code"], final["stop_code"]) == (3, "EssentialContainerExited"), lines
+    assert "hi-from-shell" in lines and not [line for line in lines if "ENTRYPOINT-RAN" in line], lines
+
+
 def test_the_subnets_are_in_zones_fargate_supports(aws):
     """ap-northeast-1 runs Fargate in apne1-az1, az2 and az4 only (test_aws_template states the rule)."""
     subnets = boto3.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]["Outputs"]
