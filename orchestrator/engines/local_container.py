@@ -12,6 +12,7 @@ container's root when a killed run left files the engine's user cannot delete.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import selectors
@@ -23,9 +24,9 @@ from typing import Callable
 from urllib.parse import unquote, urlsplit
 
 from ..errors import BadRequest
-from ..shell import NOT_STARTED_EXIT_CODE, TIMEOUT_EXIT_CODE, timed_out_words
+from ..shell import IMAGE_ID_VAR, NOT_STARTED_EXIT_CODE, TIMEOUT_EXIT_CODE, timed_out_words
 from ..sizes import Size, format_cpu
-from .local_runtime import CONTROL, ContainerRuntime, applied_cpu, mountable, qualified_image
+from .local_runtime import CONTROL, ContainerRuntime, ImageInfo, applied_cpu, mountable, qualified_image
 from .local_spawn import Child
 
 log = logging.getLogger("mycli.local")
@@ -54,7 +55,7 @@ class ContainerRun:
         linked = linked_git_dirs(local_repo) if local_repo is not None else ()
         if local_repo is not None:  # cloned from inside: the same paths, read-only, so the script's URL holds
             mounts += tuple((path, str(path), True) for path in outermost((local_repo, *linked)))
-        env_names = ("MYCLI_EXECUTION_ID", "PYTHONUNBUFFERED", *(("MYCLI_CREDENTIALS_STDIN",) if stdin else ()),
+        env_names = ("MYCLI_EXECUTION_ID", "PYTHONUNBUFFERED", IMAGE_ID_VAR, *(("MYCLI_CREDENTIALS_STDIN",) if stdin else ()),
                      *(("MYCLI_INPUTS", "MYCLI_OUTPUTS") if files else ()),
                      *(("MYCLI_LOCAL_CHANGES",) if local_changes else ()))
         self.argv = runtime.run_argv(
@@ -69,6 +70,7 @@ class ContainerRun:
         # what the supervisor runs if the engine dies with this run going (local_supervisor.py)
         self.orphan_cleanup = (runtime.orphan_argv(self.name), runtime.env)
         self._pull: Child | None = None
+        self.image_info: ImageInfo | None = None  # once prepare() found the image
         self._ended = threading.Event()  # the runtime's client has ended: nothing more to ask
 
     # before -------------------------------------------------------------------------------------------
@@ -90,7 +92,9 @@ class ContainerRun:
         """Make sure the image is here, within the run's timeout; None when it is, else how the run ends.
         The pull runs under the engine's supervisor (`spawn`), so it ends if the engine dies."""
         deadline = time.monotonic() + timeout_seconds
-        if self.runtime.image_present(self.image):
+        self.image_info = self.runtime.inspect_image(self.image)
+        if self.image_info is not None:
+            self._say_image(say)
             return None
         say([f"→ Pulling {self.image} ({self.runtime.name} pull)..."])
         argv = [*self.runtime.client, "pull", qualified_image(self.runtime.name, self.image)]
@@ -121,8 +125,25 @@ class ContainerRun:
             say([f"✗ {reason}"])
             return NOT_STARTED_EXIT_CODE, reason, "TaskFailedToStart"
         say([f"✓ Pulled {self.image}"])
-        self.runtime.image_present(self.image)
+        self.image_info = self.runtime.inspect_image(self.image)
+        self._say_image(say)
         return None
+
+    def _say_image(self, say: Say) -> None:
+        info = self.image_info
+        if info is not None and info.entrypoint:
+            say([f"→ The image's ENTRYPOINT {json.dumps(list(info.entrypoint))[:200]} is not run: the command runs "
+                 "under its /bin/sh (docs/troubleshooting.md)"])
+
+    def image_fields(self) -> dict[str, str | None]:
+        """The run's record of the image that ran (Execution.image_id, image_digest)."""
+        info = self.image_info
+        return {} if info is None else {"image_id": info.id, "image_digest": info.digest}
+
+    def client_env(self) -> dict[str, str]:
+        """What the runtime's client passes on with `-e` once the image is known: its ID, for the
+        log header (`→ Image: NAME (sha256:…)`)."""
+        return {} if self.image_info is None else {IMAGE_ID_VAR: self.image_info.id}
 
     # stopping -----------------------------------------------------------------------------------------
 
@@ -166,7 +187,6 @@ class ContainerRun:
             memory = f" (memory limit {self.size.memory} MiB)" if self.size else ""
             return rc, f"Killed: the container was killed (SIGKILL), e.g. out of memory{memory}", "Killed"
         if 0 < rc < 128:  # the runtime (125-127) or the container's init (catatonit: 1) failed: no script ran
-            self.runtime.forget_image(self.image)  # it may have been removed meanwhile: look again next time
             return (NOT_STARTED_EXIT_CODE, f"Could not start the container ({self.runtime.name} exited {rc}; the log says why)",
                     "TaskFailedToStart")
         if rc == 0:  # something ended with 0 but never ran the wrapper: no command ran, nothing succeeded

@@ -225,10 +225,15 @@ def test_an_image_with_an_entrypoint_runs_the_command(aws):
     (and its exit code be the run's) unless the definition sets entryPoint."""
     image = "hashicorp/terraform:1.6"
     aws.sim.image_entrypoints[image] = ["/bin/echo", "ENTRYPOINT-RAN"]
+    aws.sim.image_digests[image] = digest = "sha256:" + "5843" * 16
     final = _run(aws, "echo hi-from-shell; exit 3", image=image)
     lines = aws.server.all_lines(final["execution_id"])
     assert (final["exit_code"], final["stop_code"]) == (3, "EssentialContainerExited"), lines
     assert "hi-from-shell" in lines and not [line for line in lines if "ENTRYPOINT-RAN" in line], lines
+    # the image that ran, as ECS reports it (DescribeTasks' imageDigest), kept in the record
+    assert (final["image_digest"], final["image_id"]) == (digest, None)
+    listed = aws.server.call({"action": "list", "limit": 5})[1]["executions"]
+    assert next(e for e in listed if e["execution_id"] == final["execution_id"])["image_digest"] == digest
 
 
 def test_a_copy_registered_without_the_entry_point_is_replaced(aws):

@@ -21,6 +21,7 @@ mycli's code.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -64,6 +65,9 @@ class FargateSimulator:
         # an image's ENTRYPOINT (image → argv), as its config would have it: ECS runs a container
         # as `entryPoint` (the definition's, else the image's) followed by its command
         self.image_entrypoints: dict[str, list[str]] = {}
+        # the digest DescribeTasks reports for an image once its container runs (image → sha256:…);
+        # one made from the name when a test gives none
+        self.image_digests: dict[str, str] = {}
         self.held = threading.Event()  # set: tasks stay PROVISIONING (an image that takes long to pull)
         # how long a task stays DEPROVISIONING (ECS detaching its network interface) before STOPPED;
         # 0 by default, so runs end at once
@@ -217,6 +221,9 @@ class FargateSimulator:
         def on_container(name: str, status: str, exit_code: int | None) -> None:
             container = next(c for c in task.containers if c.name == name)
             container.last_status, container.exitCode = status, exit_code
+            if status == "RUNNING":
+                container.imageDigest = self.image_digests.get(container.image) or (
+                    "sha256:" + hashlib.sha256(container.image.encode()).hexdigest())
             if status == "RUNNING" and task.last_status != "RUNNING":
                 task.last_status = "RUNNING"
                 task.started_at = datetime.now(timezone.utc)
