@@ -183,7 +183,15 @@ class ContainerRun:
             if self.oom_kills():
                 return int(script_rc), self.out_of_memory(), "Killed"
             return None if int(script_rc) == rc else (int(script_rc), f"Command exited with code {script_rc}", "EssentialContainerExited")
-        if rc == 137:  # the wrapper never wrote the script's code: the container itself was killed
+        # no script's code: the container was killed (rc >= 128) or never started. A runtime that
+        # does not answer now (docker's daemon stopped) did it, not the command nor its memory.
+        lost = self.runtime.unreachable() if rc != 0 else None
+        if lost is not None:
+            words = f"{self.runtime.name} stopped answering ({lost}); start {self.runtime.name} again and re-run"
+            if rc >= 128:
+                return rc, f"Killed: the container ended with its runtime: {words}", "Killed"
+            return NOT_STARTED_EXIT_CODE, f"Could not start the container: {words}", "TaskFailedToStart"
+        if rc == 137:
             memory = f" (memory limit {self.size.memory} MiB)" if self.size else ""
             return rc, f"Killed: the container was killed (SIGKILL), e.g. out of memory{memory}", "Killed"
         if 0 < rc < 128:  # the runtime (125-127) or the container's init (catatonit: 1) failed: no script ran

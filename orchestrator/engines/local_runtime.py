@@ -235,6 +235,14 @@ class ContainerRuntime:
             return None
         return ImageInfo.parse(image, result.stdout.decode("utf-8", "replace"))
 
+    def unreachable(self) -> str | None:
+        """Why the runtime does not answer now (docker's daemon stopped), or None when it does."""
+        result = self.call("version", timeout=10)
+        if result.returncode == 0:
+            return None
+        lines = [line.strip() for line in result.stdout.decode("utf-8", "replace").splitlines() if line.strip()]
+        return (lines[-1] if lines else f"{self.name} version exited {result.returncode}")[:200]
+
     def reap(self) -> list[str]:
         """Remove every container this engine labelled (a previous engine process's orphans)."""
         listed = self.call("ps", "-aq", "--filter", f"label=mycli.engine={self.engine}")
