@@ -226,7 +226,7 @@ def _git_section(request: ExecRequest, workdir: str, kind: str | None) -> list[s
         "  fi",
         "  if ! command -v git >/dev/null 2>&1; then",
         "    echo 'ERROR: git is not installed and could not be installed (no apk, apt-get, dnf or yum that worked).' >&2",
-        "    echo 'Use an image that has git, or run with skip_git.' >&2",
+        "    echo 'Use an image that has git, or run without cloning: --skip-git.' >&2",
         "    mycli_not_started 'git is missing'",
         "  fi",
         "fi",

@@ -2,7 +2,8 @@
 or podman rather than on the host.
 
 Before the start: the image is looked up, and pulled when missing, its progress in the log; a
-pull that fails ends the run as "could not start" (200) with `image not found: …`. To stop: TERM
+pull that fails ends the run as "could not start" (200) with `image not found: …` when the registry
+says it has no such image, `could not pull …` otherwise. To stop: TERM
 to every process inside (the script's traps run, the workspace is given back), then SIGKILL and
 removal after the grace. At the end: the script's own exit code is read from /mycli/rc, so a
 runtime that could not start the container (125, 126, 127 — or catatonit's 1 — and no rc) is
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import selectors
 import shutil
 import threading
@@ -104,7 +106,7 @@ class ContainerRun:
             self._pull = child = spawn(argv, Path("/"), self.runtime.env, stdin, out_w)
         except OSError as exc:
             os.close(out_r)
-            return NOT_STARTED_EXIT_CODE, f"image not found: {self.image} (cannot run {argv[0]}: {exc.strerror})", "TaskFailedToStart"
+            return NOT_STARTED_EXIT_CODE, f"could not pull {self.image} (cannot run {argv[0]}: {exc.strerror})", "TaskFailedToStart"
         finally:
             os.close(stdin)
             os.close(out_w)
@@ -121,7 +123,7 @@ class ContainerRun:
                 return None  # the caller reports the stop
             return TIMEOUT_EXIT_CODE, timed_out_words(timeout_seconds, " while pulling the image"), "Timeout"
         if child.status is None or os.waitstatus_to_exitcode(child.status) != 0:
-            reason = f"image not found: {self.image}" + (f" ({last})" if last else "")
+            reason = pull_failure(self.image, last)
             say([f"✗ {reason}"])
             return NOT_STARTED_EXIT_CODE, reason, "TaskFailedToStart"
         say([f"✓ Pulled {self.image}"])
@@ -292,6 +294,19 @@ def linked_git_dirs(repo: Path) -> tuple[Path, ...]:
 def outermost(paths: tuple[Path, ...]) -> list[Path]:
     """`paths` without those another of them holds (one bind mount shows both)."""
     return [p for p in paths if not any(o != p and p.is_relative_to(o) for o in paths)]
+
+
+# What a registry says of a name it does not have (docker, podman; Docker Hub answers "denied" for
+# a repository that does not exist as for a private one)
+_ABSENT = re.compile(r"manifest unknown|name unknown|not found|does not exist|requested access to the resource is denied",
+                     re.IGNORECASE)
+
+
+def pull_failure(image: str, last: str) -> str:
+    """A failed pull's reason: "image not found" only when the registry said so; anything else
+    (no network, a registry that does not answer, TLS) is "could not pull": the image may exist."""
+    said = f" ({last})" if last else ""
+    return f"image not found: {image}{said}" if _ABSENT.search(last) else f"could not pull {image}{said}"
 
 
 def size_lines(runtime: ContainerRuntime, size: Size | None) -> list[str]:
