@@ -10,7 +10,7 @@ import tarfile
 import pytest
 
 from orchestrator.engines.local_probe import probe_image_tar
-from orchestrator.engines.local_container import ContainerRun
+from orchestrator.engines.local_container import ContainerRun, pull_failure
 from orchestrator.engines.local_runtime import ContainerRuntime, ImageInfo, applied_cpu, client_environment, qualified_image
 
 
@@ -84,3 +84,18 @@ D1, D2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
 ])
 def test_an_image_is_known_by_its_id_and_its_own_repository_digest(image, inspected, expected):
     assert ImageInfo.parse(image, inspected) == expected
+
+
+@pytest.mark.parametrize("said, words", [
+    ("Error response from daemon: manifest for r:5000/x:1 not found: manifest unknown: manifest unknown", "image not found:"),
+    ("Error response from daemon: pull access denied for nosuch/thing, repository does not exist or may require "
+     "'docker login': denied: requested access to the resource is denied", "image not found:"),
+    ("Error: initializing source docker://r:5000/x:1: reading manifest 1 in r:5000/x: manifest unknown", "image not found:"),
+    ('Error response from daemon: Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: '
+     "no such host", "could not pull"),
+    ('Error: initializing source docker://127.0.0.1:1/x:1: pinging container registry 127.0.0.1:1: Get '
+     '"https://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused', "could not pull"),
+    ("", "could not pull"),
+])
+def test_not_found_is_said_only_when_the_registry_said_it(said, words):
+    assert pull_failure("x:1", said).startswith(f"{words} x:1")
