@@ -68,6 +68,10 @@ class Execution:
     resources_enforced: bool | None = None  # False: the runtime applies no size (the host runtime)
     runtime_reason: str | None = None  # why this runtime (the engine's probe, a setting)
     notice: str | None = None  # one line a front shows beside the run, e.g. an image that was ignored
+    # the image that ran, as the runtime resolved its name: the local runtime's image ID, and the
+    # repository digest when one is known (docker: pulled images; podman; ECS's imageDigest)
+    image_id: str | None = None
+    image_digest: str | None = None
 
     def to_json(self) -> dict:
         end = self.stopped_at or (None if self.started_at is None else time.time())
@@ -100,6 +104,8 @@ class Execution:
             "memory_applied": self.memory_applied,
             "resources_enforced": self.resources_enforced,
             "notice": self.notice,
+            "image_id": self.image_id,
+            "image_digest": self.image_digest,
         }
 
 

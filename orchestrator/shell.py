@@ -22,6 +22,9 @@ GITLAB_TOKEN_VAR = "MYCLI_GITLAB_TOKEN"
 SSH_KEY_VAR = "MYCLI_SSH_PRIVATE_KEY"
 CREDENTIAL_VARS = (GITHUB_TOKEN_VAR, GITLAB_TOKEN_VAR, SSH_KEY_VAR)
 TIMEOUT_EXIT_CODE = 124
+# The image's ID, when the engine resolved it before the script runs (docker, podman): the
+# header's `→ Image: NAME (sha256:…)`
+IMAGE_ID_VAR = "MYCLI_IMAGE_ID"
 
 # The run could not start its command (clone failed, no git, a bad key; on a container runtime an
 # image that is missing): outside 0-125 (a command's own codes), 126/127 (sh's "cannot execute",
@@ -191,10 +194,7 @@ def clone_lines(request: ExecRequest, workdir: str, hosts: GitHosts = GitHosts()
 
 def _prologue(request: ExecRequest, notes: tuple[str, ...], needs_tmp: bool = True) -> list[str]:
     title = "mycli Remote Execution" + (" (No Git)" if request.skip_git else "")
-    header = []
-    if request.image:
-        header.append(f"→ Image: {request.image}")
-    header += list(notes)
+    header = list(notes)
     if request.env:
         header.append("→ Environment: " + ", ".join(sorted(request.env)))
     return [
@@ -206,7 +206,8 @@ def _prologue(request: ExecRequest, notes: tuple[str, ...], needs_tmp: bool = Tr
     ] + (temp_dir_lines() if needs_tmp else []) + signal_trap_lines() + [
         "printf '%s\\n' \"$mycli_rule\" " + sh_quote(title) + " \"$mycli_rule\"",
         "echo \"→ Execution: ${MYCLI_EXECUTION_ID:-unknown}\"",
-    ] + (["printf '%s\\n' " + " ".join(sh_quote(h) for h in header)] if header else [])
+    ] + ([f"printf '%s%s\\n' {sh_quote('→ Image: ' + request.image)} \"${{{IMAGE_ID_VAR}:+ (${IMAGE_ID_VAR})}}\""]
+         if request.image else []) + (["printf '%s\\n' " + " ".join(sh_quote(h) for h in header)] if header else [])
 
 
 def _git_section(request: ExecRequest, workdir: str, kind: str | None) -> list[str]:
@@ -225,7 +226,7 @@ def _git_section(request: ExecRequest, workdir: str, kind: str | None) -> list[s
         "  fi",
         "  if ! command -v git >/dev/null 2>&1; then",
         "    echo 'ERROR: git is not installed and could not be installed (no apk, apt-get, dnf or yum that worked).' >&2",
-        "    echo 'Use an image that has git, or run with skip_git.' >&2",
+        "    echo 'Use an image that has git, or run without cloning: --skip-git.' >&2",
         "    mycli_not_started 'git is missing'",
         "  fi",
         "fi",

@@ -21,7 +21,7 @@ _FIELDS = (
     "execution_id", "task_arn", "status", "desired_status", "created_at", "started_at", "stopped_at",
     "exit_code", "stopped_reason", "stop_code", "command", "repo", "branch", "image", "skip_git",
     "timeout_seconds", "env_keys", "engine", "runtime", "log_stream", "cpu", "memory", "cpu_applied",
-    "memory_applied", "resources_enforced",
+    "memory_applied", "resources_enforced", "image_digest",
 )
 
 

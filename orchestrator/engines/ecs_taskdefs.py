@@ -25,6 +25,11 @@ from .ecs_aws import Clients, aws_errors, error_code
 log = logging.getLogger("mycli.ecs")
 
 MAX_SANITIZED = 50
+# The executor's entryPoint, replacing the image's ENTRYPOINT (a binary's, such as terraform's,
+# would take the command as its arguments): it runs the command it is given as it is, so the
+# command stays `/bin/sh -c …` in the template, the overrides and one-off revisions alike — and
+# with a stack whose definition has no entryPoint yet. The template's executor has the same.
+EXECUTOR_ENTRYPOINT = ["/bin/sh", "-c", 'exec "$@"', "mycli"]
 RECHECK_SECONDS = 300  # how long a warm process trusts a copy before comparing it with the base again
 _UNSAFE = re.compile(r"[^a-z0-9-]+")
 
@@ -81,7 +86,7 @@ class TaskDefinitions:
             if existing is None:
                 return self._register(family, image, base=base)
             if self._image_of(existing) == image:
-                if inherited(existing, self.container) == inherited(base, self.container):
+                if inherited(existing, self.container) == inherited(with_entrypoint(base, self.container), self.container):
                     return existing["taskDefinitionArn"]
                 log.info("%s no longer matches %s; registering a new revision", existing["taskDefinitionArn"], self.base_family)
                 return self._register(family, image, base=base)
@@ -141,6 +146,7 @@ class TaskDefinitions:
             container = dict(container)
             if container.get("name") == self.container:
                 container["image"] = image
+                container["entryPoint"] = EXECUTOR_ENTRYPOINT
             if commands and container.get("name") in commands:
                 container["command"] = commands[container["name"]]
             containers.append(container)
@@ -161,6 +167,14 @@ def task_fields(definition: dict) -> dict:
     fields.setdefault("cpu", "256")
     fields.setdefault("memory", "512")
     return fields
+
+
+def with_entrypoint(definition: dict, container: str) -> dict:
+    """`definition` as a copy of it is registered: the executor with EXECUTOR_ENTRYPOINT (a base
+    from an older template has none; a copy made from it before then is replaced)."""
+    containers = [{**c, "entryPoint": EXECUTOR_ENTRYPOINT} if c.get("name") == container else c
+                  for c in definition.get("containerDefinitions", [])]
+    return {**definition, "containerDefinitions": containers}
 
 
 def inherited(definition: dict, container: str) -> str:

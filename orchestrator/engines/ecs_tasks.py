@@ -67,6 +67,7 @@ class Tasks:
         execution.desired_status = task.get("desiredStatus", execution.desired_status)
         execution.started_at = timestamp(task.get("startedAt")) or execution.started_at
         container = next((c for c in task.get("containers", []) if c.get("name") == self.settings.container), {})
+        execution.image_digest = container.get("imageDigest") or execution.image_digest  # once ECS pulled it
         if execution.status == STOPPED:
             execution.stopped_at = timestamp(task.get("stoppedAt")) or now
             execution.stop_code = task.get("stopCode")
@@ -98,7 +99,7 @@ class Tasks:
         self.store.update(
             execution.execution_id, status=STOPPED, desired_status=STOPPED, started_at=execution.started_at,
             stopped_at=execution.stopped_at, exit_code=execution.exit_code, stop_code=execution.stop_code,
-            stopped_reason=execution.stopped_reason,
+            stopped_reason=execution.stopped_reason, image_digest=execution.image_digest,
         )
 
     def stop_task(self, task_arn: str, reason: str) -> None:

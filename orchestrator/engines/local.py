@@ -16,6 +16,7 @@ import shutil
 import sqlite3
 import threading
 import time
+from dataclasses import replace
 from itertools import compress
 from operator import itemgetter
 from pathlib import Path
@@ -81,6 +82,7 @@ class LocalEngine:
             local_repo_path(None if request.skip_git else request.repo)  # one a container cannot mount: a 400 now
             notes = [f"→ Runtime: {self.container.name} container ({self.runtime_reason})", *size_lines(self.container, size)]
             workdir = WORKSPACE
+            request = replace(request, image=image)  # the header names the image that runs, the default too
         else:
             notes = [f"→ Runtime: host process ({self.runtime_reason}); image {image} not used"]
             if size is not None:

@@ -2,7 +2,8 @@
 or podman rather than on the host.
 
 Before the start: the image is looked up, and pulled when missing, its progress in the log; a
-pull that fails ends the run as "could not start" (200) with `image not found: …`. To stop: TERM
+pull that fails ends the run as "could not start" (200) with `image not found: …` when the registry
+says it has no such image, `could not pull …` otherwise. To stop: TERM
 to every process inside (the script's traps run, the workspace is given back), then SIGKILL and
 removal after the grace. At the end: the script's own exit code is read from /mycli/rc, so a
 runtime that could not start the container (125, 126, 127 — or catatonit's 1 — and no rc) is
@@ -12,8 +13,10 @@ container's root when a killed run left files the engine's user cannot delete.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import selectors
 import shutil
 import threading
@@ -23,9 +26,9 @@ from typing import Callable
 from urllib.parse import unquote, urlsplit
 
 from ..errors import BadRequest
-from ..shell import NOT_STARTED_EXIT_CODE, TIMEOUT_EXIT_CODE, timed_out_words
+from ..shell import IMAGE_ID_VAR, NOT_STARTED_EXIT_CODE, TIMEOUT_EXIT_CODE, timed_out_words
 from ..sizes import Size, format_cpu
-from .local_runtime import CONTROL, ContainerRuntime, applied_cpu, mountable, qualified_image
+from .local_runtime import CONTROL, ContainerRuntime, ImageInfo, applied_cpu, mountable, qualified_image
 from .local_spawn import Child
 
 log = logging.getLogger("mycli.local")
@@ -54,7 +57,7 @@ class ContainerRun:
         linked = linked_git_dirs(local_repo) if local_repo is not None else ()
         if local_repo is not None:  # cloned from inside: the same paths, read-only, so the script's URL holds
             mounts += tuple((path, str(path), True) for path in outermost((local_repo, *linked)))
-        env_names = ("MYCLI_EXECUTION_ID", "PYTHONUNBUFFERED", *(("MYCLI_CREDENTIALS_STDIN",) if stdin else ()),
+        env_names = ("MYCLI_EXECUTION_ID", "PYTHONUNBUFFERED", IMAGE_ID_VAR, *(("MYCLI_CREDENTIALS_STDIN",) if stdin else ()),
                      *(("MYCLI_INPUTS", "MYCLI_OUTPUTS") if files else ()),
                      *(("MYCLI_LOCAL_CHANGES",) if local_changes else ()))
         self.argv = runtime.run_argv(
@@ -69,6 +72,7 @@ class ContainerRun:
         # what the supervisor runs if the engine dies with this run going (local_supervisor.py)
         self.orphan_cleanup = (runtime.orphan_argv(self.name), runtime.env)
         self._pull: Child | None = None
+        self.image_info: ImageInfo | None = None  # once prepare() found the image
         self._ended = threading.Event()  # the runtime's client has ended: nothing more to ask
 
     # before -------------------------------------------------------------------------------------------
@@ -90,7 +94,9 @@ class ContainerRun:
         """Make sure the image is here, within the run's timeout; None when it is, else how the run ends.
         The pull runs under the engine's supervisor (`spawn`), so it ends if the engine dies."""
         deadline = time.monotonic() + timeout_seconds
-        if self.runtime.image_present(self.image):
+        self.image_info = self.runtime.inspect_image(self.image)
+        if self.image_info is not None:
+            self._say_image(say)
             return None
         say([f"→ Pulling {self.image} ({self.runtime.name} pull)..."])
         argv = [*self.runtime.client, "pull", qualified_image(self.runtime.name, self.image)]
@@ -100,7 +106,7 @@ class ContainerRun:
             self._pull = child = spawn(argv, Path("/"), self.runtime.env, stdin, out_w)
         except OSError as exc:
             os.close(out_r)
-            return NOT_STARTED_EXIT_CODE, f"image not found: {self.image} (cannot run {argv[0]}: {exc.strerror})", "TaskFailedToStart"
+            return NOT_STARTED_EXIT_CODE, f"could not pull {self.image} (cannot run {argv[0]}: {exc.strerror})", "TaskFailedToStart"
         finally:
             os.close(stdin)
             os.close(out_w)
@@ -117,12 +123,29 @@ class ContainerRun:
                 return None  # the caller reports the stop
             return TIMEOUT_EXIT_CODE, timed_out_words(timeout_seconds, " while pulling the image"), "Timeout"
         if child.status is None or os.waitstatus_to_exitcode(child.status) != 0:
-            reason = f"image not found: {self.image}" + (f" ({last})" if last else "")
+            reason = pull_failure(self.image, last)
             say([f"✗ {reason}"])
             return NOT_STARTED_EXIT_CODE, reason, "TaskFailedToStart"
         say([f"✓ Pulled {self.image}"])
-        self.runtime.image_present(self.image)
+        self.image_info = self.runtime.inspect_image(self.image)
+        self._say_image(say)
         return None
+
+    def _say_image(self, say: Say) -> None:
+        info = self.image_info
+        if info is not None and info.entrypoint:
+            say([f"→ The image's ENTRYPOINT {json.dumps(list(info.entrypoint))[:200]} is not run: the command runs "
+                 "under its /bin/sh (docs/troubleshooting.md)"])
+
+    def image_fields(self) -> dict[str, str | None]:
+        """The run's record of the image that ran (Execution.image_id, image_digest)."""
+        info = self.image_info
+        return {} if info is None else {"image_id": info.id, "image_digest": info.digest}
+
+    def client_env(self) -> dict[str, str]:
+        """What the runtime's client passes on with `-e` once the image is known: its ID, for the
+        log header (`→ Image: NAME (sha256:…)`)."""
+        return {} if self.image_info is None else {IMAGE_ID_VAR: self.image_info.id}
 
     # stopping -----------------------------------------------------------------------------------------
 
@@ -162,13 +185,23 @@ class ContainerRun:
             if self.oom_kills():
                 return int(script_rc), self.out_of_memory(), "Killed"
             return None if int(script_rc) == rc else (int(script_rc), f"Command exited with code {script_rc}", "EssentialContainerExited")
-        if rc == 137:  # the wrapper never wrote the script's code: the container itself was killed
+        # no script's code: the container was killed (rc >= 128) or never started. A runtime that
+        # does not answer now (docker's daemon stopped) did it, not the command nor its memory.
+        lost = self.runtime.unreachable() if rc != 0 else None
+        if lost is not None:
+            words = f"{self.runtime.name} stopped answering ({lost}); start {self.runtime.name} again and re-run"
+            if rc >= 128:
+                return rc, f"Killed: the container ended with its runtime: {words}", "Killed"
+            return NOT_STARTED_EXIT_CODE, f"Could not start the container: {words}", "TaskFailedToStart"
+        if rc == 137:
             memory = f" (memory limit {self.size.memory} MiB)" if self.size else ""
             return rc, f"Killed: the container was killed (SIGKILL), e.g. out of memory{memory}", "Killed"
         if 0 < rc < 128:  # the runtime (125-127) or the container's init (catatonit: 1) failed: no script ran
-            self.runtime.forget_image(self.image)  # it may have been removed meanwhile: look again next time
             return (NOT_STARTED_EXIT_CODE, f"Could not start the container ({self.runtime.name} exited {rc}; the log says why)",
                     "TaskFailedToStart")
+        if rc == 0:  # something ended with 0 but never ran the wrapper: no command ran, nothing succeeded
+            return (NOT_STARTED_EXIT_CODE, f"The command did not run: the container exited 0 without running "
+                    f"mycli's script (its {CONTROL}/rc was never written)", "TaskFailedToStart")
         return None
 
     def oom_kills(self) -> int:
@@ -261,6 +294,19 @@ def linked_git_dirs(repo: Path) -> tuple[Path, ...]:
 def outermost(paths: tuple[Path, ...]) -> list[Path]:
     """`paths` without those another of them holds (one bind mount shows both)."""
     return [p for p in paths if not any(o != p and p.is_relative_to(o) for o in paths)]
+
+
+# What a registry says of a name it does not have (docker, podman; Docker Hub answers "denied" for
+# a repository that does not exist as for a private one)
+_ABSENT = re.compile(r"manifest unknown|name unknown|not found|does not exist|requested access to the resource is denied",
+                     re.IGNORECASE)
+
+
+def pull_failure(image: str, last: str) -> str:
+    """A failed pull's reason: "image not found" only when the registry said so; anything else
+    (no network, a registry that does not answer, TLS) is "could not pull": the image may exist."""
+    said = f" ({last})" if last else ""
+    return f"image not found: {image}{said}" if _ABSENT.search(last) else f"could not pull {image}{said}"
 
 
 def size_lines(runtime: ContainerRuntime, size: Size | None) -> list[str]:

@@ -126,6 +126,9 @@ class ProcessRun:
                 self.lines.flush_final()
                 self.on_finished(self.execution_id, *failed)
                 return
+            image = self.container.image_fields()
+            if image:
+                self.store.critical(lambda: self.store.update(self.execution_id, **image))
         with self._lock:
             if self._stop is not None:
                 reason, code = self._stop
@@ -141,8 +144,9 @@ class ProcessRun:
                 stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
             out_r, out_w = os.pipe()
             try:
+                env = self.env if self.container is None else {**self.env, **self.container.client_env()}
                 self._child = child = self.spawner.spawn(
-                    self.argv, self.cwd, self.env, stdin, out_w, self.umask,
+                    self.argv, self.cwd, env, stdin, out_w, self.umask,
                     cleanup=None if self.container is None else self.container.orphan_cleanup)
             except BaseException:
                 os.close(out_r)

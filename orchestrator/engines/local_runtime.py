@@ -14,10 +14,12 @@ client, never the container, which gets only the variables named with `-e`.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
@@ -120,7 +122,6 @@ class ContainerRuntime:
         self.limits = False
         self.chown: str | None = None  # "UID:GID" the wrapper gives the workspace at the end
         self.probe_image: str | None = None
-        self._present: set[str] = set()  # images seen locally: no inspect per run
 
     @classmethod
     def find(cls, name: str, environ: Mapping[str, str], engine: str, network: str | None) -> "ContainerRuntime | None":
@@ -175,7 +176,9 @@ class ContainerRuntime:
         wrapper = WRAPPER.format(control=CONTROL, chown=f"chown -R {chown} {owned} 2>/dev/null; " if chown else "",
                                  trust="".join(f"git config --global --add safe.directory {sh_quote(path)} 2>/dev/null; "
                                                for path in trusted))
-        return argv + [qualified_image(self.name, image), "/bin/sh", "-c", wrapper]
+        # the image's /bin/sh, whatever its ENTRYPOINT: a binary's (terraform, aws) would take the
+        # wrapper as its arguments; a wrapper's (`exec "$@"`) is not run either (docs/troubleshooting.md)
+        return argv + ["--entrypoint", "/bin/sh", qualified_image(self.name, image), "-c", wrapper]
 
     def stop_argv(self, name: str) -> list[str]:
         """TERM to every process in the container but its init. `stop` would signal only PID 1,
@@ -201,7 +204,7 @@ class ContainerRuntime:
     def cleanup_argv(self, image: str, directory: Path) -> list[str]:
         """Empty `directory` as the container's root: what a killed run left, owned by root."""
         return [*self.client, "run", "--rm", "--pull", "never", "--network", "none", "--label",
-                f"mycli.engine={self.engine}", "-v", f"{directory}:/w", image, "/bin/sh", "-c",
+                f"mycli.engine={self.engine}", "-v", f"{directory}:/w", "--entrypoint", "/bin/sh", image, "-c",
                 "rm -rf /w/* /w/.[!.]* /w/..?*"]
 
     # calls ----------------------------------------------------------------------------------------
@@ -221,16 +224,24 @@ class ContainerRuntime:
             return subprocess.CompletedProcess(argv, 127, f"cannot run {argv[0]}: {exc.strerror}".encode())
 
     def image_present(self, image: str, timeout: float = CLIENT_TIMEOUT) -> bool:
-        image = qualified_image(self.name, image)
-        if image in self._present:
-            return True
-        if self.call("image", "inspect", "--format", "{{.Id}}", image, timeout=timeout).returncode == 0:
-            self._present.add(image)
-            return True
-        return False
+        return self.inspect_image(image, timeout) is not None
 
-    def forget_image(self, image: str) -> None:
-        self._present.discard(qualified_image(self.name, image))
+    def inspect_image(self, image: str, timeout: float = CLIENT_TIMEOUT) -> ImageInfo | None:
+        """What the name resolves to here, now (None: not here). Asked on every run, not kept:
+        a retag or a `docker pull` changes what the same name runs."""
+        image = qualified_image(self.name, image)
+        result = self.call("image", "inspect", "--format", IMAGE_FORMAT, image, timeout=timeout)
+        if result.returncode != 0:
+            return None
+        return ImageInfo.parse(image, result.stdout.decode("utf-8", "replace"))
+
+    def unreachable(self) -> str | None:
+        """Why the runtime does not answer now (docker's daemon stopped), or None when it does."""
+        result = self.call("version", timeout=10)
+        if result.returncode == 0:
+            return None
+        lines = [line.strip() for line in result.stdout.decode("utf-8", "replace").splitlines() if line.strip()]
+        return (lines[-1] if lines else f"{self.name} version exited {result.returncode}")[:200]
 
     def reap(self) -> list[str]:
         """Remove every container this engine labelled (a previous engine process's orphans)."""
@@ -239,6 +250,39 @@ class ContainerRuntime:
         if ids:
             self.run_client(self.kill_argv(*ids))
         return ids
+
+
+IMAGE_FORMAT = "{{.Id}}\t{{json .RepoDigests}}\t{{json .Config.Entrypoint}}\t{{json .Config.WorkingDir}}"
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """An image as the runtime has it: its ID (sha256:…), the digest of its repository's manifest
+    when the runtime knows one (docker: only for pulled images), its ENTRYPOINT and WORKDIR."""
+
+    id: str
+    digest: str | None
+    entrypoint: tuple[str, ...]
+    workdir: str
+
+    @classmethod
+    def parse(cls, image: str, text: str) -> "ImageInfo | None":
+        try:
+            image_id, digests, entrypoint, workdir = text.strip().split("\t")
+            digests, entrypoint, workdir = json.loads(digests) or [], json.loads(entrypoint) or [], json.loads(workdir) or ""
+        except ValueError:
+            return None
+        image_id = image_id if image_id.startswith("sha256:") else f"sha256:{image_id}"  # podman's has no prefix
+        wanted = {repository(image), repository(image.removeprefix("docker.io/library/").removeprefix("docker.io/"))}
+        digest = next((d.split("@", 1)[1] for d in digests if "@" in d and d.split("@", 1)[0] in wanted), None)
+        return cls(image_id, digest, tuple(entrypoint), workdir)
+
+
+def repository(image: str) -> str:
+    """`registry:5000/org/name:tag@sha256:…` → `registry:5000/org/name`."""
+    name = image.split("@", 1)[0]
+    head, _, last = name.rpartition("/")
+    return f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
 
 
 def mountable(path: Path | str) -> bool:

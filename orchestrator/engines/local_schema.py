@@ -39,6 +39,8 @@ CREATE TABLE IF NOT EXISTS executions (
     resources_enforced INTEGER,
     runtime_reason TEXT,
     notice         TEXT,
+    image_id       TEXT,                               -- the image that ran, as resolved (Execution)
+    image_digest   TEXT,
     artifacts_state TEXT NOT NULL DEFAULT 'complete',  -- 'pending' from the insert until collected
     artifacts_skipped TEXT,                            -- JSON list of lines: files left out, and why
     artifacts_reason TEXT                              -- why nothing (or less) was collected
@@ -75,14 +77,14 @@ FIELDS = (
     "execution_id", "task_arn", "status", "desired_status", "created_at", "started_at", "stopped_at",
     "exit_code", "stopped_reason", "stop_code", "command", "repo", "branch", "image", "skip_git",
     "timeout_seconds", "env_keys", "engine", "runtime", "log_stream", "cpu", "memory", "cpu_applied",
-    "memory_applied", "resources_enforced", "runtime_reason", "notice",
+    "memory_applied", "resources_enforced", "runtime_reason", "notice", "image_id", "image_digest",
 )
 # Columns later versions added: a state dir an older engine made gets them on open.
 ADDED_COLUMNS = {"executions": ("cpu REAL", "memory INTEGER", "cpu_applied REAL", "memory_applied INTEGER",
                                 "resources_enforced INTEGER", "runtime_reason TEXT", "notice TEXT",
                                 # executions from before artifacts existed have none: complete
                                 "artifacts_state TEXT NOT NULL DEFAULT 'complete'", "artifacts_skipped TEXT",
-                                "artifacts_reason TEXT"),
+                                "artifacts_reason TEXT", "image_id TEXT", "image_digest TEXT"),
                  "log_lines": ("partial INTEGER NOT NULL DEFAULT 0",)}
 
 

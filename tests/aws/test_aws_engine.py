@@ -220,6 +220,38 @@ def test_per_image_task_definition_is_reused_and_collisions_get_a_hash(aws):
     assert len(families) == 2 and len(revisions) == 2  # one per image, none per run
 
 
+def test_an_image_with_an_entrypoint_runs_the_command(aws):
+    """hashicorp/terraform's kind: its ENTRYPOINT would take the executor's command as arguments
+    (and its exit code be the run's) unless the definition sets entryPoint."""
+    image = "hashicorp/terraform:1.6"
+    aws.sim.image_entrypoints[image] = ["/bin/echo", "ENTRYPOINT-RAN"]
+    aws.sim.image_digests[image] = digest = "sha256:" + "5843" * 16
+    final = _run(aws, "echo hi-from-shell; exit 3", image=image)
+    lines = aws.server.all_lines(final["execution_id"])
+    assert (final["exit_code"], final["stop_code"]) == (3, "EssentialContainerExited"), lines
+    assert "hi-from-shell" in lines and not [line for line in lines if "ENTRYPOINT-RAN" in line], lines
+    # the image that ran, as ECS reports it (DescribeTasks' imageDigest), kept in the record
+    assert (final["image_digest"], final["image_id"]) == (digest, None)
+    listed = aws.server.call({"action": "list", "limit": 5})[1]["executions"]
+    assert next(e for e in listed if e["execution_id"] == final["execution_id"])["image_digest"] == digest
+
+
+def test_a_copy_registered_without_the_entry_point_is_replaced(aws):
+    """A per-image copy an older engine registered (no entryPoint) would let the image's
+    ENTRYPOINT swallow the command: it is not reused."""
+    image = "old/entrypoint:1"
+    aws.sim.image_entrypoints[image] = ["/bin/echo", "ENTRYPOINT-RAN"]
+    base = aws.ecs.describe_task_definition(taskDefinition=f"{STACK}-task")["taskDefinition"]
+    containers = [{k: v for k, v in c.items() if k != "entryPoint"} | ({"image": image} if c["name"] == "executor" else {})
+                  for c in base["containerDefinitions"]]
+    copied = {k: base[k] for k in ("taskRoleArn", "executionRoleArn", "networkMode", "requiresCompatibilities", "cpu", "memory",
+                                   "volumes")}
+    aws.ecs.register_task_definition(family=f"{STACK}-task-old-entrypoint-1", containerDefinitions=containers, **copied)
+    final = _run(aws, "echo hi-from-shell; exit 3", image=image)
+    assert (final["exit_code"], final["stop_code"]) == (3, "EssentialContainerExited"), aws.server.all_lines(final["execution_id"])
+    assert _task(aws, final["task_arn"])["taskDefinitionArn"].endswith(f"{STACK}-task-old-entrypoint-1:2")
+
+
 def test_the_subnets_are_in_zones_fargate_supports(aws):
     """ap-northeast-1 runs Fargate in apne1-az1, az2 and az4 only (test_aws_template states the rule)."""
     subnets = boto3.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]["Outputs"]

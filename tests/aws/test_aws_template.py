@@ -430,6 +430,10 @@ def test_the_task_runs_fetch_executor_publish_in_order_on_one_volume(template):
     from orchestrator.engines.ecs_scripts import INPUTS, OUTPUTS, RUN_SCRIPT, publish_script
 
     assert containers["executor"]["Command"][:2] == ["/bin/sh", "-c"] and RUN_SCRIPT in containers["executor"]["Command"][2]
+    # ... whatever the image's ENTRYPOINT, as the engine's per-image copies do
+    from orchestrator.engines.ecs_taskdefs import EXECUTOR_ENTRYPOINT
+
+    assert containers["executor"]["EntryPoint"] == EXECUTOR_ENTRYPOINT
     # publish's script is the task definition's, verbatim: it takes no room in RunTask's overrides
     assert containers["publish"]["Command"] == ["/bin/sh", "-c", publish_script()]
     env = {e["Name"]: e["Value"] for e in containers["executor"]["Environment"]}

@@ -130,3 +130,15 @@ def test_stop_task_stops_a_dependent_first_and_the_rest_only_once_it_has_stopped
     containers = {c["name"]: c for c in task["containers"]}
     assert containers["later"]["exitCode"] == 137 and containers["first"]["exitCode"] == 0
     assert _lines(task, "first") == ["up", "term: later got one: yes, later gone"]
+
+
+def test_a_container_runs_its_entry_point_then_its_command(ecs):
+    """ECS: the definition's entryPoint, else the image's ENTRYPOINT, with the command as its arguments."""
+    _, _, sim = ecs
+    sim.image_entrypoints["sim/entry:1"] = ["/bin/echo", "image-entrypoint"]
+    image_entry = {**_container("image", "echo never", essential=False), "image": "sim/entry:1"}
+    replaced = {**_container("replaced", "echo from-command", essential=True, depends=[("image", "COMPLETE")]),
+                "image": "sim/entry:1", "entryPoint": ["/bin/sh", "-c", 'exec "$@"', "x"]}
+    task = _run(ecs, "sim-entry", [image_entry, replaced])
+    assert _lines(task, "image") == ["image-entrypoint /bin/sh -c echo never"]
+    assert _lines(task, "replaced") == ["from-command"]

@@ -10,8 +10,8 @@ import tarfile
 import pytest
 
 from orchestrator.engines.local_probe import probe_image_tar
-from orchestrator.engines.local_container import ContainerRun
-from orchestrator.engines.local_runtime import ContainerRuntime, applied_cpu, client_environment, qualified_image
+from orchestrator.engines.local_container import ContainerRun, pull_failure
+from orchestrator.engines.local_runtime import ContainerRuntime, ImageInfo, applied_cpu, client_environment, qualified_image
 
 
 @pytest.mark.parametrize("image, podman", [
@@ -65,3 +65,37 @@ def test_a_container_is_told_of_local_changes_only_when_the_run_has_some(tmp_pat
     assert f"{repo}:{repo}:ro" in mounts
     assert ("MYCLI_LOCAL_CHANGES" in names) is local_changes
     assert (f"{tmp_path / 'files' / 'local_changes'}:/mycli/local_changes:ro" in mounts) is local_changes
+
+
+D1, D2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+
+
+@pytest.mark.parametrize("image, inspected, expected", [
+    # docker: the ID with its prefix; a repo digest only for the name's own repository
+    ("python:3.11", f'sha256:{"a" * 64}\t["other@{D2}","python@{D1}"]\t["/bin/tini","--"]\t"/app"',
+     ImageInfo("sha256:" + "a" * 64, D1, ("/bin/tini", "--"), "/app")),
+    ("localhost/x:1", f'sha256:{"a" * 64}\t[]\tnull\t""', ImageInfo("sha256:" + "a" * 64, None, (), "")),
+    # podman: an ID without the prefix, names qualified
+    ("docker.io/library/python:3.11", f'{"b" * 64}\t["docker.io/library/python@{D1}"]\tnull\t""',
+     ImageInfo("sha256:" + "b" * 64, D1, (), "")),
+    ("127.0.0.1:5000/org/tool:1", f'{"b" * 64}\t["127.0.0.1:5000/org/tool@{D2}"]\t[]\t"/w"',
+     ImageInfo("sha256:" + "b" * 64, D2, (), "/w")),
+    ("python:3.11", "not what inspect prints", None),
+])
+def test_an_image_is_known_by_its_id_and_its_own_repository_digest(image, inspected, expected):
+    assert ImageInfo.parse(image, inspected) == expected
+
+
+@pytest.mark.parametrize("said, words", [
+    ("Error response from daemon: manifest for r:5000/x:1 not found: manifest unknown: manifest unknown", "image not found:"),
+    ("Error response from daemon: pull access denied for nosuch/thing, repository does not exist or may require "
+     "'docker login': denied: requested access to the resource is denied", "image not found:"),
+    ("Error: initializing source docker://r:5000/x:1: reading manifest 1 in r:5000/x: manifest unknown", "image not found:"),
+    ('Error response from daemon: Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: '
+     "no such host", "could not pull"),
+    ('Error: initializing source docker://127.0.0.1:1/x:1: pinging container registry 127.0.0.1:1: Get '
+     '"https://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused', "could not pull"),
+    ("", "could not pull"),
+])
+def test_not_found_is_said_only_when_the_registry_said_it(said, words):
+    assert pull_failure("x:1", said).startswith(f"{words} x:1")

@@ -7,6 +7,7 @@ stdout and stderr merged, the way an engine does; leftovers of a run are killed 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -198,6 +199,19 @@ def test_clone_of_missing_branch_fails_clearly_and_runs_nothing(shell, tmp_path)
     assert "ERROR: Failed to clone repository" in output
     assert output.rstrip().splitlines()[-2] == "✗ Could not start the command: the repository could not be cloned (exit code 200)"
     assert not list(tmp_path.rglob("CANARY"))
+
+
+def test_an_image_without_git_names_the_flag_that_runs_without_it(tmp_path):
+    """What a user types (`--skip-git`, the CLI's and the magic's), not the API's field name."""
+    tools = tmp_path / "bin"  # a PATH without git, apk, apt-get, dnf or yum
+    tools.mkdir()
+    for tool in ("dash", "mktemp", "rm", "mkdir"):
+        (tools / tool).symlink_to(shutil.which(tool))
+    request = ExecRequest(command="touch CANARY", repo=str(make_repo(tmp_path)))
+    rc, output = run_script("dash", build_script(request, workdir=str(tmp_path / "w")), tmp_path, env={"PATH": str(tools)})
+    assert rc == NOT_STARTED_EXIT_CODE, output
+    assert "Use an image that has git, or run without cloning: --skip-git." in output.splitlines()
+    assert "skip_git" not in output and not list(tmp_path.rglob("CANARY"))
 
 
 @pytest.fixture

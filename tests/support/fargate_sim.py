@@ -3,7 +3,9 @@
 moto accepts RunTask but runs nothing: its tasks report exit code 0 and their containers stay
 PENDING. This simulator plays the part of AWS's data plane: it watches moto's ECS backend for
 started tasks and runs each task's containers (fargate_task.py: `dependsOn`, essential
-containers, a shared task volume at its container path) as local processes, hands each container
+containers, a shared task volume at its container path) as local processes — each its
+`entryPoint` (the definition's, else the image's ENTRYPOINT a test gives in `image_entrypoints`)
+followed by its command, as ECS does — hands each container
 the task definition's `secrets` resolved from Secrets Manager as ECS would and the task role's
 credentials through a container credentials endpoint (fargate_creds.py), points the helper
 containers' S3 URL (the bucket's regional domain name in the template) at the moto server,
@@ -19,6 +21,7 @@ mycli's code.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -59,6 +62,12 @@ class FargateSimulator:
         self.runs: dict[str, TaskRun] = {}
         self.started_commands: dict[str, list[str]] = {}  # task ARN → the executor's command
         self.environments: dict[tuple[str, str], dict] = {}  # (task ARN, container) → its environment
+        # an image's ENTRYPOINT (image → argv), as its config would have it: ECS runs a container
+        # as `entryPoint` (the definition's, else the image's) followed by its command
+        self.image_entrypoints: dict[str, list[str]] = {}
+        # the digest DescribeTasks reports for an image once its container runs (image → sha256:…);
+        # one made from the name when a test gives none
+        self.image_digests: dict[str, str] = {}
         self.held = threading.Event()  # set: tasks stay PROVISIONING (an image that takes long to pull)
         # how long a task stays DEPROVISIONING (ECS detaching its network interface) before STOPPED;
         # 0 by default, so runs end at once
@@ -191,6 +200,7 @@ class FargateSimulator:
             if not command:
                 run.fail("TaskFailedToStart", f"simulator: container {name} has no command (the image's would run)")
                 return None
+            entry_point = spec.get("entryPoint") or self.image_entrypoints.get(spec.get("image") or "", [])
             env = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME": "/root", "LANG": "C.UTF-8", **credentials}
             env.update({e["name"]: e["value"] for e in spec.get("environment") or []})
             env.update({s["name"]: resolved[s["valueFrom"]] for s in spec.get("secrets") or []})
@@ -206,11 +216,14 @@ class FargateSimulator:
             self.logs.create_log_stream(logGroupName=group, logStreamName=stream)
             if not self.isolate:
                 mounts = []
-            return ContainerRun(name, command, env, mounts, self.logs, group, stream, on_exit)
+            return ContainerRun(name, [*entry_point, *command], env, mounts, self.logs, group, stream, on_exit)
 
         def on_container(name: str, status: str, exit_code: int | None) -> None:
             container = next(c for c in task.containers if c.name == name)
             container.last_status, container.exitCode = status, exit_code
+            if status == "RUNNING":
+                container.imageDigest = self.image_digests.get(container.image) or (
+                    "sha256:" + hashlib.sha256(container.image.encode()).hexdigest())
             if status == "RUNNING" and task.last_status != "RUNNING":
                 task.last_status = "RUNNING"
                 task.started_at = datetime.now(timezone.utc)

@@ -76,3 +76,16 @@ def processes_with(marker: str) -> list[str]:
         if marker in args and not zombie:
             found.append(f"{pid}: {args}")
     return found
+
+
+def build_image(runtime: str, tag: str, dockerfile: str, directory, files: dict[str, str] | None = None) -> None:
+    """`runtime build` of `dockerfile` (FROM the test busybox, nothing fetched) in `directory`,
+    with `files` (name → text, mode 0755) beside it: images a test needs with their own
+    ENTRYPOINT, WORKDIR or /bin/sh."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "Dockerfile").write_text(dockerfile.format(busybox=busybox()))
+    for name, text in (files or {}).items():
+        (directory / name).write_text(text)
+        (directory / name).chmod(0o755)
+    built = client(runtime, "build", "-q", "-t", tag, str(directory), timeout=120)
+    assert built.returncode == 0, built.stdout + built.stderr

@@ -51,6 +51,8 @@ def status_lines(execution: dict) -> list[str]:
         field("Image", f"— (host process; {asked} ignored)" if asked else "— (host process)")
     else:
         field("Image", execution.get("image"))
+        field("Image ID", execution.get("image_id"))
+        field("Image Digest", execution.get("image_digest"))
     field("Environment", ", ".join(map(str, execution.get("env_keys") or [])))
     field("Engine", f"{execution.get('engine', '?')} (runtime: {execution.get('runtime', '?')})")
     field("Runtime Reason", execution.get("runtime_reason"))
