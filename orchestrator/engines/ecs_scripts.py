@@ -47,6 +47,7 @@ STOP_GRACE_SECONDS = 10  # the executor's, between SIGTERM and SIGKILL to the co
 EXECUTOR_STOP_TIMEOUT = 30  # the template's stopTimeout for the executor: above the grace, room to report
 PUBLISH_STOP_TIMEOUT = 120  # the template's for publish: Fargate's maximum
 STOP_BUDGET_SECONDS = 90  # publish starts no upload later than this after its SIGTERM
+WATCH_SECONDS = 3  # how often publish asks ECS's task metadata whether the executor has stopped
 MANIFEST_NAME = "manifest"
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
@@ -207,6 +208,46 @@ def stop_lines() -> list[str]:
     ]
 
 
+def executor_state_lines(container: str = "executor") -> list[str]:
+    """`mycli_executor_state`: the executor's `KnownStatus` and `ExitCode` (absent until it has
+    exited) as ECS's agent knows them, from the task metadata endpoint v4 (`$ECS_CONTAINER_METADATA_URI_V4/task`,
+    on Fargate since platform 1.4), e.g. `STOPPED 137`; fails when there is no endpoint or no
+    answer. It is how publish learns the executor ended without its EXIT trap's mark (its shell
+    SIGKILLed, the container killed, its image unable to start it, never started). The JSON is
+    read by awk, token by token: keys at the depth of a container object only, so a label or a
+    network that holds the same words cannot mislead it."""
+    return [
+        "mycli_executor_state() {",
+        "  [ -n \"${ECS_CONTAINER_METADATA_URI_V4:-}\" ] || return 1",
+        "  curl -sS --fail --max-time 5 \"$ECS_CONTAINER_METADATA_URI_V4/task\" 2>/dev/null | awk -v want=" + container + " '",
+        "    { s = s $0 \" \" }",
+        "    END {",
+        "      n = length(s); d = 0; v = 0; k = \"\"; found = 0",
+        "      for (i = 1; i <= n; i++) {",
+        "        c = substr(s, i, 1)",
+        "        if (c == \"\\\"\") {",
+        "          t = \"\"",
+        "          for (i++; i <= n; i++) { c = substr(s, i, 1); if (c == \"\\\\\") { i++; t = t substr(s, i, 1) } else if (c == \"\\\"\") break; else t = t c }",
+        "          if (!v) { k = t; continue }",
+        "          v = 0",
+        "          if (d == 2 && k == \"Name\") name = t",
+        "          if (d == 2 && k == \"KnownStatus\") st = t",
+        "        } else if (c == \":\") v = 1",
+        "        else if (c == \"{\") { d++; v = 0; if (d == 2) { name = \"\"; st = \"\"; ec = \"\" } }",
+        "        else if (c == \"}\") { if (d == 2 && name == want && st != \"\") { print st (ec == \"\" ? \"\" : \" \" ec); found = 1 } d--; v = 0 }",
+        "        else if (c == \",\" || c == \"[\") v = 0",
+        "        else if (v && c ~ /[-0-9]/) {",
+        "          t = c; while (i < n && substr(s, i + 1, 1) ~ /[0-9]/) { i++; t = t substr(s, i, 1) }",
+        "          if (d == 2 && k == \"ExitCode\") ec = t",
+        "          v = 0",
+        "        }",
+        "      }",
+        "      exit !found",
+        "    }'",
+        "}",
+    ]
+
+
 def publish_script(max_files: int = 10_000) -> str:
     """The publish container's script (the task definition's command). From its environment:
     MYCLI_EXECUTION_ID, the S3 URL and region, and the caps MYCLI_MAX_ARTIFACT_MB (one file,
@@ -229,10 +270,27 @@ def publish_script(max_files: int = 10_000) -> str:
         *files_and_size_lines(),
         "mycli_tmp=$(mktemp -d) || exit 1",
         "trap 'rm -rf \"$mycli_tmp\"' EXIT",
+        *executor_state_lines(),
+        f"mycli_every=${{MYCLI_PUBLISH_WATCH_SECONDS:-{WATCH_SECONDS}}}",
+        "mycli_next=0",
+        "mycli_gone=''",
         f"while [ ! -e {EXECUTOR_DONE} ] && [ -z \"$mycli_term\" ]; do",
+        "  if [ \"$(date +%s)\" -ge \"$mycli_next\" ]; then",
+        "    mycli_next=$(($(date +%s) + mycli_every))",
+        "    mycli_state=$(mycli_executor_state) || mycli_state=''",
+        "    case $mycli_state in STOPPED*) mycli_gone=$mycli_state; break ;; esac",
+        "  fi",
         "  sleep 1 & wait $!",
         "done",
         "[ -z \"$mycli_term\" ] || echo '→ Stopped: publishing what the command wrote before it stopped'",
+        f"if [ -n \"$mycli_gone\" ] && [ ! -e {EXECUTOR_DONE} ]; then",
+        "  mycli_code=${mycli_gone#STOPPED}; mycli_code=${mycli_code# }",
+        "  if [ -n \"$mycli_code\" ]; then",
+        "    echo \"✗ The command's container ended before its script did (exit code $mycli_code; 137 is a SIGKILL, often the memory limit): publishing what the command wrote\"",
+        "  else",
+        "    echo \"✗ The command's container stopped without running (its image could not start it, or the fetch container did not start): publishing what is there\"",
+        "  fi",
+        "fi",
         f"mycli_budget=${{MYCLI_PUBLISH_STOP_BUDGET:-{STOP_BUDGET_SECONDS}}}",
         "mycli_late() { [ -n \"$mycli_term\" ] && [ $(($(date +%s) - mycli_term)) -ge \"$mycli_budget\" ]; }",
         "mycli_pre=\"artifacts/$MYCLI_EXECUTION_ID\"",
