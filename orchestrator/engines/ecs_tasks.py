@@ -34,6 +34,13 @@ def timestamp(value: object) -> float | None:
     return None
 
 
+def command_ended(task: dict | None, container: str) -> bool:
+    """ECS reports the command's container stopped with an exit code while the task still runs
+    (publish uploading)."""
+    found = next((c for c in (task or {}).get("containers", []) if c.get("name") == container), {})
+    return found.get("lastStatus") == "STOPPED" and found.get("exitCode") is not None
+
+
 class Tasks:
     def __init__(self, clients: Clients, settings: EcsSettings, store: ExecutionStore):
         self.clients, self.settings, self.store = clients, settings, store
