@@ -33,6 +33,7 @@ from __future__ import annotations
 from ..shell import (GitHosts, clone_lines, command_lines, not_started_lines, prologue_lines, sh_quote,
                      signal_trap_lines, temp_dir_lines)
 from ..validation import ExecRequest
+from .ecs_metadata import WATCH_SECONDS, executor_state_lines
 
 VOLUME = "/mycli"
 INPUTS = f"{VOLUME}/inputs"
@@ -47,7 +48,6 @@ STOP_GRACE_SECONDS = 10  # the executor's, between SIGTERM and SIGKILL to the co
 EXECUTOR_STOP_TIMEOUT = 30  # the template's stopTimeout for the executor: above the grace, room to report
 PUBLISH_STOP_TIMEOUT = 120  # the template's for publish: Fargate's maximum
 STOP_BUDGET_SECONDS = 90  # publish starts no upload later than this after its SIGTERM
-WATCH_SECONDS = 3  # how often publish asks ECS's task metadata whether the executor has stopped
 MANIFEST_NAME = "manifest"
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
@@ -205,46 +205,6 @@ def stop_lines() -> list[str]:
         "  exit 143",
         "}",
         "trap mycli_stop TERM",
-    ]
-
-
-def executor_state_lines(container: str = "executor") -> list[str]:
-    """`mycli_executor_state`: the executor's `KnownStatus` and `ExitCode` (absent until it has
-    exited) as ECS's agent knows them, from the task metadata endpoint v4 (`$ECS_CONTAINER_METADATA_URI_V4/task`,
-    on Fargate since platform 1.4), e.g. `STOPPED 137`; fails when there is no endpoint or no
-    answer. It is how publish learns the executor ended without its EXIT trap's mark (its shell
-    SIGKILLed, the container killed, its image unable to start it, never started). The JSON is
-    read by awk, token by token: keys at the depth of a container object only, so a label or a
-    network that holds the same words cannot mislead it."""
-    return [
-        "mycli_executor_state() {",
-        "  [ -n \"${ECS_CONTAINER_METADATA_URI_V4:-}\" ] || return 1",
-        "  curl -sS --fail --max-time 5 \"$ECS_CONTAINER_METADATA_URI_V4/task\" 2>/dev/null | awk -v want=" + container + " '",
-        "    { s = s $0 \" \" }",
-        "    END {",
-        "      n = length(s); d = 0; v = 0; k = \"\"; found = 0",
-        "      for (i = 1; i <= n; i++) {",
-        "        c = substr(s, i, 1)",
-        "        if (c == \"\\\"\") {",
-        "          t = \"\"",
-        "          for (i++; i <= n; i++) { c = substr(s, i, 1); if (c == \"\\\\\") { i++; t = t substr(s, i, 1) } else if (c == \"\\\"\") break; else t = t c }",
-        "          if (!v) { k = t; continue }",
-        "          v = 0",
-        "          if (d == 2 && k == \"Name\") name = t",
-        "          if (d == 2 && k == \"KnownStatus\") st = t",
-        "        } else if (c == \":\") v = 1",
-        "        else if (c == \"{\") { d++; v = 0; if (d == 2) { name = \"\"; st = \"\"; ec = \"\" } }",
-        "        else if (c == \"}\") { if (d == 2 && name == want && st != \"\") { print st (ec == \"\" ? \"\" : \" \" ec); found = 1 } d--; v = 0 }",
-        "        else if (c == \",\" || c == \"[\") v = 0",
-        "        else if (v && c ~ /[-0-9]/) {",
-        "          t = c; while (i < n && substr(s, i + 1, 1) ~ /[0-9]/) { i++; t = t substr(s, i, 1) }",
-        "          if (d == 2 && k == \"ExitCode\") ec = t",
-        "          v = 0",
-        "        }",
-        "      }",
-        "      exit !found",
-        "    }'",
-        "}",
     ]
 
 

@@ -18,8 +18,8 @@ import boto3
 import pytest
 
 from orchestrator.engines.ecs_files import parse_manifest
-from orchestrator.engines.ecs_scripts import (EXECUTOR_DONE, RUN_SCRIPT, executor_script, executor_state_lines, fetch_script,
-                                              publish_script,
+from orchestrator.engines.ecs_metadata import executor_state_lines
+from orchestrator.engines.ecs_scripts import (EXECUTOR_DONE, RUN_SCRIPT, executor_script, fetch_script, publish_script,
                                              upload_key)
 from orchestrator.shell import GitHosts
 from orchestrator.validation import parse_request
