@@ -30,7 +30,7 @@ from .ecs_scripts import RUN_SCRIPT, executor_script, fetch_script
 from .ecs_settings import EcsSettings
 from .ecs_store import TTL_SECONDS, ExecutionStore
 from .ecs_taskdefs import TaskDefinitions
-from .ecs_tasks import CHECK_ECS as _CHECK_ECS, STATUS as _STATUS, Tasks, timestamp as _ts
+from .ecs_tasks import CHECK_ECS as _CHECK_ECS, STATUS as _STATUS, Tasks, command_ended, timestamp as _ts
 
 ID_ATTEMPTS = 20
 log = logging.getLogger("mycli.ecs")
@@ -205,10 +205,13 @@ class EcsEngine:
             execution, extra, task = self._current(request.ref)
 
     def stop(self, ref: Ref) -> Execution:
-        execution = self.get(ref)
+        execution, _, task = self._current(ref)
         if execution.status == STOPPED:
             return execution
-        self.store.update(execution.execution_id, stop_requested="user", desired_status=STOPPED)
+        # a command that already ended (publish is uploading its outputs) keeps its own exit code:
+        # the stop only cuts the upload short
+        requested = "after_exit" if command_ended(task, self.settings.container) else "user"
+        self.store.update(execution.execution_id, stop_requested=requested, desired_status=STOPPED)
         self.tasks.stop_task(execution.task_arn, USER_STOP_REASON)
         deadline = time.monotonic() + STOP_WAIT_SECONDS
         while True:

@@ -33,6 +33,7 @@ from __future__ import annotations
 from ..shell import (GitHosts, clone_lines, command_lines, not_started_lines, prologue_lines, sh_quote,
                      signal_trap_lines, temp_dir_lines)
 from ..validation import ExecRequest
+from .ecs_metadata import WATCH_SECONDS, executor_state_lines
 
 VOLUME = "/mycli"
 INPUTS = f"{VOLUME}/inputs"
@@ -229,10 +230,27 @@ def publish_script(max_files: int = 10_000) -> str:
         *files_and_size_lines(),
         "mycli_tmp=$(mktemp -d) || exit 1",
         "trap 'rm -rf \"$mycli_tmp\"' EXIT",
+        *executor_state_lines(),
+        f"mycli_every=${{MYCLI_PUBLISH_WATCH_SECONDS:-{WATCH_SECONDS}}}",
+        "mycli_next=0",
+        "mycli_gone=''",
         f"while [ ! -e {EXECUTOR_DONE} ] && [ -z \"$mycli_term\" ]; do",
+        "  if [ \"$(date +%s)\" -ge \"$mycli_next\" ]; then",
+        "    mycli_next=$(($(date +%s) + mycli_every))",
+        "    mycli_state=$(mycli_executor_state) || mycli_state=''",
+        "    case $mycli_state in STOPPED*) mycli_gone=$mycli_state; break ;; esac",
+        "  fi",
         "  sleep 1 & wait $!",
         "done",
         "[ -z \"$mycli_term\" ] || echo '→ Stopped: publishing what the command wrote before it stopped'",
+        f"if [ -n \"$mycli_gone\" ] && [ ! -e {EXECUTOR_DONE} ]; then",
+        "  mycli_code=${mycli_gone#STOPPED}; mycli_code=${mycli_code# }",
+        "  if [ -n \"$mycli_code\" ]; then",
+        "    echo \"✗ The command's container ended before its script did (exit code $mycli_code; 137 is a SIGKILL, often the memory limit): publishing what the command wrote\"",
+        "  else",
+        "    echo \"✗ The command's container stopped without running (its image could not start it, or the fetch container did not start): publishing what is there\"",
+        "  fi",
+        "fi",
         f"mycli_budget=${{MYCLI_PUBLISH_STOP_BUDGET:-{STOP_BUDGET_SECONDS}}}",
         "mycli_late() { [ -n \"$mycli_term\" ] && [ $(($(date +%s) - mycli_term)) -ge \"$mycli_budget\" ]; }",
         "mycli_pre=\"artifacts/$MYCLI_EXECUTION_ID\"",

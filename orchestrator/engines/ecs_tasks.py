@@ -34,6 +34,13 @@ def timestamp(value: object) -> float | None:
     return None
 
 
+def command_ended(task: dict | None, container: str) -> bool:
+    """ECS reports the command's container stopped with an exit code while the task still runs
+    (publish uploading)."""
+    found = next((c for c in (task or {}).get("containers", []) if c.get("name") == container), {})
+    return found.get("lastStatus") == "STOPPED" and found.get("exitCode") is not None
+
+
 class Tasks:
     def __init__(self, clients: Clients, settings: EcsSettings, store: ExecutionStore):
         self.clients, self.settings, self.store = clients, settings, store
@@ -71,7 +78,10 @@ class Tasks:
         if execution.status == STOPPED:
             execution.stopped_at = timestamp(task.get("stoppedAt")) or now
             execution.stop_code = task.get("stopCode")
-            execution.stopped_reason = task.get("stoppedReason") or container.get("reason")
+            # a task that ended by itself says only "Essential container in task exited": the executor's
+            # own reason (CannotStartContainerError, OutOfMemoryError...) says why, when ECS gives one
+            own = container.get("reason") if execution.stop_code == "EssentialContainerExited" else None
+            execution.stopped_reason = own or task.get("stoppedReason") or container.get("reason")
             execution.exit_code = container.get("exitCode")
             # our StopTask only decides the exit code if it was what stopped the task: one that
             # exited by itself just before (stopCode EssentialContainerExited) keeps its own code

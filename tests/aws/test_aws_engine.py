@@ -266,6 +266,18 @@ def test_an_image_that_cannot_be_pulled_is_a_clear_stop(aws):
     assert final["stop_code"] == "TaskFailedToStart" and "CannotPullContainerError" in final["stopped_reason"]
 
 
+def test_an_image_that_cannot_start_the_command_ends_the_run_with_its_reason(aws):
+    """The image is pulled but cannot run the executor's /bin/sh (a distroless one): ECS stops that
+    container with CannotStartContainerError and no exit code, and the task goes on without it
+    (it is not essential). publish sees it STOPPED in the task metadata and ends the run, which
+    then says why, not "Essential container in task exited" at its timeout."""
+    final = _run(aws, "echo never", image="noshell/distroless:1", timeout_seconds=20)
+    assert (final["status"], final["exit_code"], final["stop_code"]) == ("STOPPED", None, "EssentialContainerExited"), final
+    assert final["stopped_reason"].startswith("CannotStartContainerError:") and "/bin/sh" in final["stopped_reason"], final
+    lines = aws.server.all_lines(final["execution_id"])
+    assert any(line.startswith("✗ The command's container stopped without running") for line in lines) and "never" not in lines
+
+
 def test_watchdog_times_out_a_running_command(aws):
     final = _run(aws, "echo going; sleep 30", timeout_seconds=2)
     assert final["exit_code"] == 124

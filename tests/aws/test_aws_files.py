@@ -227,6 +227,52 @@ def test_a_stop_keeps_the_outputs_of_a_command_that_ignores_sigterm(aws):
     assert aws.server.all_lines(execution_id)[-1] == "→ Artifacts: 1 file, 5 bytes"
 
 
+def test_an_executor_killed_without_its_mark_ends_and_keeps_its_outputs(aws, tmp_path):
+    """The executor's shell dies by SIGKILL (as when the memory limit's OOM killer picks it): its
+    EXIT trap never runs, so publish learns the executor stopped from ECS's task metadata; the
+    run ends by itself (not at its timeout) with the executor's 137 and what it wrote."""
+    command = 'echo before > "$MYCLI_OUTPUTS/before.txt"; echo started; kill -9 $PPID; sleep 60'
+    final, lines = run_to_the_end(aws.server, {"command": command, "skip_git": True, "timeout_seconds": 20})
+    assert (final["status"], final["exit_code"], final["stop_code"]) == ("STOPPED", 137, "EssentialContainerExited"), final
+    assert any(line.startswith("✗ The command's container ended before its script did (exit code 137") for line in lines), lines
+    assert lines[-1] == "→ Artifacts: 1 file, 7 bytes"
+    cli = Cli(aws.home, extra_env={**aws.env, "MYCLI_API_ENDPOINT": aws.server.url, "MYCLI_API_KEY": aws.server.key})
+    listed = cli.run("artifacts", final["execution_id"])
+    assert listed.returncode == 0 and "before.txt" in listed.stdout, listed.stdout + listed.stderr
+    done = cli.run("artifacts", final["execution_id"], "-o", str(tmp_path / "out"))
+    assert done.returncode == 0 and (tmp_path / "out" / "before.txt").read_bytes() == b"before\n", done.stdout + done.stderr
+    # publish asked ECS's view, through the endpoint every container of the task is given
+    assert "publish" in aws.sim.metadata.asked
+
+
+def test_a_stop_during_the_upload_keeps_the_commands_own_exit_code(aws):
+    """The command has ended (exit 5) and publish is uploading when `stop` comes: the stop cuts the
+    upload short, but the run's exit code is the command's, not the stop's 130."""
+    aws.sim.credentials.open.clear()  # publish's first upload waits for the task role's credentials
+    try:
+        command = 'echo kept > "$MYCLI_OUTPUTS/kept.txt"; exit 5'
+        execution_id = _call(aws, {"action": "exec", "command": command, "skip_git": True})["execution_id"]
+        deadline = time.monotonic() + 60
+        while True:
+            task_arn = _call(aws, {"action": "status", "execution_id": execution_id})["task_arn"]
+            task = aws.ecs.describe_tasks(cluster=f"{STACK}-cluster", tasks=[task_arn])["tasks"] if task_arn.startswith("arn:") else []
+            executor = next((c for t in task for c in t["containers"] if c["name"] == "executor"), {})
+            if executor.get("lastStatus") == "STOPPED":
+                break
+            assert time.monotonic() < deadline, task
+            time.sleep(0.2)
+        assert executor["exitCode"] == 5, task  # and publish is held mid-upload: the run goes on
+        assert _call(aws, {"action": "status", "execution_id": execution_id})["status"] == "RUNNING"
+        _call(aws, {"action": "stop", "execution_id": execution_id})
+    finally:
+        aws.sim.credentials.open.set()
+    while (status := _call(aws, {"action": "status", "execution_id": execution_id}))["status"] != "STOPPED":
+        assert time.monotonic() < deadline + 60, status
+        time.sleep(0.2)
+    assert (status["exit_code"], status["stop_code"]) == (5, "UserInitiated"), status
+    assert [a["name"] for a in _artifacts(aws, execution_id)["artifacts"]] == ["kept.txt"]
+
+
 def test_local_changes_arrive_and_the_token_stays_in_fetch(aws, tmp_path):
     work = tmp_path / "work"
     subprocess.run(["git", "clone", "-q", str(aws.origin), str(work)], check=True)

@@ -18,12 +18,14 @@ import boto3
 import pytest
 
 from orchestrator.engines.ecs_files import parse_manifest
+from orchestrator.engines.ecs_metadata import executor_state_lines
 from orchestrator.engines.ecs_scripts import (EXECUTOR_DONE, RUN_SCRIPT, executor_script, fetch_script, publish_script,
                                              upload_key)
 from orchestrator.shell import GitHosts
 from orchestrator.validation import parse_request
 from tests.support.aws import aws_env
 from tests.support.fargate_creds import CredentialsEndpoint
+from tests.support.fargate_metadata import MetadataEndpoint, container_entry
 
 pytestmark = pytest.mark.aws
 
@@ -199,6 +201,83 @@ def test_publish_waits_for_the_executors_end_or_a_stop(s3, shell, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     artifacts, skipped = parse_manifest(client.get_object(Bucket=bucket, Key=key.format(ids[2]))["Body"].read().decode())
     assert artifacts == [] and skipped == ["early.txt: not uploaded, the stop left no time"]
+
+
+def _task_document(executor: str, exit_code: int | None) -> dict:
+    """The metadata endpoint's answer, with words that could mislead a careless reader: the
+    task's own KnownStatus, a label naming the executor on another container, an image name
+    with quotes and braces."""
+    fetch = container_entry("t1", "fetch", "alpine:3", "STOPPED", "STOPPED", 0)
+    fetch["Labels"]["com.example.watch"] = 'executor "STOPPED" {"ExitCode": 1}'
+    entry = container_entry("t1", "executor", 'img:"x" {y}', executor, "RUNNING", exit_code)
+    return {"Cluster": "c", "TaskARN": "t1", "KnownStatus": "STOPPED", "DesiredStatus": "RUNNING",
+            "Containers": [fetch, entry, container_entry("t1", "publish", "alpine:3", "RUNNING", "RUNNING", None)]}
+
+
+@pytest.fixture
+def metadata():
+    endpoint = MetadataEndpoint()
+    yield endpoint
+    endpoint.close()
+
+
+@pytest.mark.parametrize("awk", ["awk", "busybox"])
+def test_the_executors_state_is_read_from_the_task_metadata(metadata, shell, awk, tmp_path):
+    """`mycli_executor_state` prints the executor's KnownStatus and ExitCode from ECS's task
+    metadata (the helper image is alpine: busybox's awk as well as the system's)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    if awk == "busybox":
+        (bin_dir / "awk").symlink_to(shutil.which("busybox"))
+    state = {"doc": _task_document("RUNNING", None)}
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", **metadata.env_for(lambda: state["doc"], "publish")}
+    script = "\n".join(executor_state_lines()) + '\nmycli_executor_state; echo "rc=$?"\n'
+
+    def read() -> str:
+        done = subprocess.run([*shell, "-c", script], env=env, capture_output=True, text=True, timeout=30)
+        return done.stdout + done.stderr
+
+    assert read() == "RUNNING\nrc=0\n"
+    state["doc"] = _task_document("STOPPED", 137)
+    assert read() == "STOPPED 137\nrc=0\n"
+    state["doc"] = _task_document("STOPPED", None)  # never ran: no ExitCode
+    assert read() == "STOPPED\nrc=0\n"
+    state["doc"] = {"Containers": []}
+    assert read() == "rc=1\n"
+    del env["ECS_CONTAINER_METADATA_URI_V4"]  # no endpoint (not on ECS): no answer, no wait on it
+    assert read() == "rc=1\n"
+
+
+def test_publish_ends_when_ecs_says_the_executor_stopped_without_its_mark(s3, metadata, shell, tmp_path):
+    """The executor's shell SIGKILLed (the memory limit), its container killed, or never started:
+    no EXIT-trap mark. Publish also asks ECS's task metadata every few seconds and, once the
+    executor is STOPPED, says so and uploads what is there instead of waiting forever."""
+    client, bucket, _, _ = s3
+    volume = tmp_path / "vol"
+    (volume / "outputs").mkdir(parents=True)
+    (volume / "outputs" / "before.txt").write_text("written before the kill\n")
+    ids = [f"6b2{n}{shell[0][:4]:0<8}"[:12] for n in (1, 2)]
+    state = {"doc": _task_document("RUNNING", None)}
+    env = {**_task_env(s3, ids[0]), "MYCLI_PUBLISH_WATCH_SECONDS": "1", **metadata.env_for(lambda: state["doc"], "publish")}
+
+    proc = _start(shell, publish_script(), volume, env)
+    deadline = time.monotonic() + 30
+    while metadata.asked.count("publish") < 2:  # it asked, was told RUNNING, and keeps waiting
+        assert proc.poll() is None and time.monotonic() < deadline, "publish never asked the task metadata"
+        time.sleep(0.05)
+    state["doc"] = _task_document("STOPPED", 137)
+    done = _end(proc, volume)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ("✗ The command's container ended before its script did (exit code 137; 137 is a SIGKILL, often the memory "
+            "limit): publishing what the command wrote") in done.stdout
+    artifacts, skipped = parse_manifest(client.get_object(Bucket=bucket, Key=f"artifacts/{ids[0]}/manifest")["Body"].read().decode())
+    assert [a["name"] for a in artifacts] == ["before.txt"] and skipped == []
+
+    state["doc"] = _task_document("STOPPED", None)  # the executor never ran
+    done = _run(shell, publish_script(), volume, {**env, "MYCLI_EXECUTION_ID": ids[1]})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "✗ The command's container stopped without running" in done.stdout
+    assert done.stdout.rstrip().endswith("→ Artifacts: 1 file, 24 bytes")
 
 
 def test_the_executor_hands_a_stop_to_the_command_and_marks_its_end(shell, tmp_path):

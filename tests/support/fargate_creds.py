@@ -19,6 +19,8 @@ class CredentialsEndpoint:
         self.access_key, self.secret_key = access_key, secret_key
         self.roles: dict[str, str] = {}  # token → the task role ARN
         self.asked: list[str] = []  # the role ARNs credentials were handed out for
+        self.open = threading.Event()  # cleared: requests wait (a test holds a helper mid-upload)
+        self.open.set()
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -29,6 +31,7 @@ class CredentialsEndpoint:
                     self.end_headers()
                     return
                 endpoint.asked.append(role)
+                endpoint.open.wait(120)
                 body = json.dumps({
                     "AccessKeyId": endpoint.access_key, "SecretAccessKey": endpoint.secret_key,
                     "Token": "task-session-token", "RoleArn": role,

@@ -35,10 +35,14 @@ from moto.ecs.models import Container, ecs_backends
 from moto.moto_api import state_manager
 
 from tests.support.fargate_creds import CredentialsEndpoint
-from tests.support.fargate_task import ContainerRun, TaskRun
+from tests.support.fargate_metadata import MetadataEndpoint, container_entry
+from tests.support.fargate_task import CannotStart, ContainerRun, TaskRun
 
 ACCOUNT = "123456789012"
 UNPULLABLE_PREFIX = "doesnotexist/"  # images with this prefix fail as an image that cannot be pulled
+# images with this prefix are pulled but cannot start their command (no /bin/sh in them): the
+# container stops with CannotStartContainerError and no exit code, the task goes on without it
+NO_SHELL_PREFIX = "noshell/"
 
 
 def _can_unshare() -> bool:
@@ -57,6 +61,7 @@ class FargateSimulator:
         self.s3_endpoint = os.environ.get("AWS_ENDPOINT_URL", "").rstrip("/")
         self.isolate = _can_unshare()
         self.credentials = CredentialsEndpoint()
+        self.metadata = MetadataEndpoint()
         self.seen: set[str] = set()
         self.provisioning: set[str] = set()
         self.runs: dict[str, TaskRun] = {}
@@ -96,6 +101,7 @@ class FargateSimulator:
         for run in list(self.runs.values()):
             run.kill()
         self.credentials.close()
+        self.metadata.close()
         if self._original_stop_task is not None:
             self.backend.stop_task = self._original_stop_task
             self.backend.run_task = self._original_run_task
@@ -201,7 +207,13 @@ class FargateSimulator:
                 run.fail("TaskFailedToStart", f"simulator: container {name} has no command (the image's would run)")
                 return None
             entry_point = spec.get("entryPoint") or self.image_entrypoints.get(spec.get("image") or "", [])
-            env = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME": "/root", "LANG": "C.UTF-8", **credentials}
+            if (spec.get("image") or "").startswith(NO_SHELL_PREFIX):
+                first = [*entry_point, *command][0]
+                raise CannotStart(f'CannotStartContainerError: Error response from daemon: failed to create task for container: '
+                                  f'failed to create shim task: OCI runtime create failed: runc create failed: unable to start '
+                                  f'container process: exec: "{first}": stat {first}: no such file or directory: unknown')
+            env = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME": "/root", "LANG": "C.UTF-8", **credentials,
+                   **self.metadata.env_for(view, name)}
             env.update({e["name"]: e["value"] for e in spec.get("environment") or []})
             env.update({s["name"]: resolved[s["valueFrom"]] for s in spec.get("secrets") or []})
             env.update({e["name"]: e["value"] for e in override.get("environment") or []})
@@ -218,15 +230,31 @@ class FargateSimulator:
                 mounts = []
             return ContainerRun(name, [*entry_point, *command], env, mounts, self.logs, group, stream, on_exit)
 
-        def on_container(name: str, status: str, exit_code: int | None) -> None:
+        def on_container(name: str, status: str, exit_code: int | None, reason: str | None = None) -> None:
             container = next(c for c in task.containers if c.name == name)
             container.last_status, container.exitCode = status, exit_code
             if status == "RUNNING":
                 container.imageDigest = self.image_digests.get(container.image) or (
                     "sha256:" + hashlib.sha256(container.image.encode()).hexdigest())
+            if reason:
+                container.reason = reason
             if status == "RUNNING" and task.last_status != "RUNNING":
                 task.last_status = "RUNNING"
                 task.started_at = datetime.now(timezone.utc)
+
+        def view() -> dict:
+            """The task metadata endpoint's document: each container as the agent knows it now."""
+            desired = "STOPPED" if run.stop_code else "RUNNING"
+            known = {"PENDING": "NONE", "RUNNING": "RUNNING", "STOPPED": "STOPPED"}
+            with run.lock:
+                containers = [container_entry(task_id, name, spec.get("image") or "", known[run.state[name]],
+                                              "STOPPED" if run.state[name] == "STOPPED" else desired,
+                                              run.runs[name].exit_code if name in run.runs and run.state[name] == "STOPPED" else None)
+                              for name, spec in run.definitions.items()]
+            return {"Cluster": task.cluster_arn, "TaskARN": arn, "Family": task.task_definition_arn.rsplit("/", 1)[-1].split(":")[0],
+                    "Revision": task.task_definition_arn.rsplit(":", 1)[-1], "DesiredStatus": desired,
+                    "KnownStatus": "RUNNING" if any(c["KnownStatus"] == "RUNNING" for c in containers) else "PENDING",
+                    "LaunchType": "FARGATE", "Containers": containers}
 
         run = TaskRun(definitions, task.sim_volumes, make_run, on_container,
                       lambda code, reason: self._finish(task, code, reason))

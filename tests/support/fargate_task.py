@@ -33,6 +33,12 @@ DEFAULT_STOP_TIMEOUT = 30  # ECS's, when a container definition has no stopTimeo
 MAX_STOP_TIMEOUT = 120  # Fargate's
 
 
+class CannotStart(Exception):
+    """Raised by `make_run` for a container whose image is there but cannot run its command
+    (CannotStartContainerError): it stops with that reason and no exit code; the task goes on
+    without it unless it is essential."""
+
+
 class ContainerRun:
     """One container: the command in its own session, output shipped to CloudWatch in batches."""
 
@@ -128,8 +134,9 @@ class ContainerRun:
 class TaskRun:
     """The containers of one task, started and stopped as ECS orders them.
 
-    `make_run(definition, mounts, on_exit)` builds a ContainerRun (or None when the container
-    cannot start, after reporting why); `on_container(name, status, exit_code)` and
+    `make_run(definition, mounts, on_exit)` builds a ContainerRun (or None when the task cannot
+    start, after reporting why; or raises CannotStart: that container alone fails);
+    `on_container(name, status, exit_code[, reason])` and
     `on_stopped(stop_code, reason)` report back to the simulated control plane."""
 
     def __init__(self, definitions: list[dict], volumes: list[dict], make_run, on_container, on_stopped):
@@ -177,7 +184,15 @@ class TaskRun:
                         self.on_container(name, "STOPPED", None)
                         changed = True
                     elif all(a == "yes" for a in answers):
-                        run = self.make_run(self.definitions[name], self._mounts(self.definitions[name]), self._exited)
+                        try:
+                            run = self.make_run(self.definitions[name], self._mounts(self.definitions[name]), self._exited)
+                        except CannotStart as failed:
+                            self.state[name] = "STOPPED"
+                            self.on_container(name, "STOPPED", None, str(failed))
+                            if self.definitions[name].get("essential", True):
+                                self._stop_all("TaskFailedToStart", str(failed))
+                            changed = True
+                            continue
                         if run is None:
                             return
                         self.state[name] = "RUNNING"
