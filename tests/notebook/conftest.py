@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from typing import Callable
 
 import pytest
@@ -21,6 +23,18 @@ def watch_stdout(monkeypatch):
         watch = StdoutWatch(sys.stdout, marker, callback)
         monkeypatch.setattr(sys, "stdout", watch)
         return watch
+
+    return install
+
+
+@pytest.fixture
+def interrupt_at(watch_stdout):
+    """interrupt_at(marker) → a StdoutWatch that, once the marker is printed, sends SIGINT into the
+    main thread's wait 0.3 s later, from another thread: what Jupyter's ■ does to a running cell."""
+    main = threading.get_ident()
+
+    def install(marker: str) -> StdoutWatch:
+        return watch_stdout(marker, lambda: threading.Timer(0.3, signal.pthread_kill, (main, signal.SIGINT)).start())
 
     return install
 

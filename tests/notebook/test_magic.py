@@ -112,13 +112,8 @@ def test_no_raise_keeps_the_cell_green(engine_ip):
     assert last_handle(engine_ip).exit_code == 4
 
 
-def test_interrupt_stops_the_remote_run(engine_ip, watch_stdout, server):
-    main = threading.get_ident()
-
-    def interrupt_soon():  # from another thread, into the main thread's wait (a blocking read)
-        threading.Timer(0.3, signal.pthread_kill, (main, signal.SIGINT)).start()
-
-    watch = watch_stdout("started-sleeping", callback=interrupt_soon)
+def test_interrupt_stops_the_remote_run(engine_ip, interrupt_at, server):
+    watch = interrupt_at("started-sleeping")
     with pytest.raises(KeyboardInterrupt):
         engine_ip.run_cell("%%mycli --skip-git --out h\necho started-sleeping\nsleep 60\necho never")
     handle = last_handle(engine_ip)
@@ -128,14 +123,9 @@ def test_interrupt_stops_the_remote_run(engine_ip, watch_stdout, server):
     assert "never" not in server.all_lines(handle.execution_id)
 
 
-def test_an_interrupt_that_stops_the_run_still_saves_what_it_wrote(engine_ip, watch_stdout):
+def test_an_interrupt_that_stops_the_run_still_saves_what_it_wrote(engine_ip, interrupt_at):
     """A stopped training run's checkpoints are what the user interrupted it to look at."""
-    main = threading.get_ident()
-
-    def interrupt_soon():
-        threading.Timer(0.3, signal.pthread_kill, (main, signal.SIGINT)).start()
-
-    watch = watch_stdout("started-sleeping", callback=interrupt_soon)
+    watch = interrupt_at("started-sleeping")
     with pytest.raises(KeyboardInterrupt):
         engine_ip.run_cell('%%mycli --skip-git --out job\necho ckpt > "$MYCLI_OUTPUTS/epoch1.ckpt"\n'
                            "echo started-sleeping\nsleep 60")

@@ -47,13 +47,8 @@ def test_one_unresolved_name_does_not_stop_the_others_expanding(engine_ip, capsy
     assert len(warning) == 1 and "left as written" in warning[0] and "$HOME" in warning[0] and "{n}" not in warning[0]
 
 
-def test_an_interrupt_shows_one_line_and_no_traceback(engine_ip, watch_stdout):
-    main = threading.get_ident()
-
-    def interrupt_soon():
-        threading.Timer(0.3, signal.pthread_kill, (main, signal.SIGINT)).start()
-
-    watch = watch_stdout("started-sleeping", callback=interrupt_soon)
+def test_an_interrupt_shows_one_line_and_no_traceback(engine_ip, interrupt_at):
+    watch = interrupt_at("started-sleeping")
     with pytest.raises(KeyboardInterrupt):
         engine_ip.run_cell("%%mycli --skip-git --out h\necho started-sleeping\nsleep 60")
     ref = handle_of(engine_ip).execution_id
