@@ -287,6 +287,15 @@ def _start_background(state_dir: Path, environ: Mapping[str, str], announce=None
     raise ConnectionFailed(f"the embedded local engine did not start within {START_TIMEOUT:.0f} s; see {state_dir / LOG_FILE}")
 
 
+def _reap(pid: int) -> None:
+    """Collect `pid`'s exit if this process started it (a notebook kernel starts the engine, then
+    stops it with `%mycli server stop`): else it stays a zombie, which signal 0 still finds."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass  # not our child: its own parent (or init) reaps it
+
+
 def _server_holds_lock(state_dir: Path) -> bool:
     """Whether a live server holds the state dir's lock: the truth, unlike a leftover server.json."""
     try:
@@ -317,6 +326,7 @@ def stop_server(environ: Mapping[str, str] = os.environ, timeout: float = 15.0) 
         return "No embedded local engine is running."
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        _reap(pid)
         try:
             os.kill(pid, 0)
         except ProcessLookupError:

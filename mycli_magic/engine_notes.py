@@ -1,6 +1,7 @@
 """What the embedded engine's client tells the user beside connecting: what a starting engine is
-waiting for (read from its log as it comes), why a start failed, which runtime it settled on, and
-a running engine whose runtime is not the one MYCLI_LOCAL_RUNTIME now asks for.
+waiting for (read from its log as it comes), why a start failed, which runtime it settled on, a
+running engine whose runtime is not the one MYCLI_LOCAL_RUNTIME now asks for, an image it ignored
+(with how old that choice is and how to redo it), and `server status`'s lines.
 
 Words only, from the engine's log and its `GET /health` answer; embedded.py starts and finds the
 engine and calls these, the fronts show the lines through their `announce`.
@@ -8,8 +9,11 @@ engine and calls these, the fronts show the lines through their `announce`.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Callable, Mapping
+
+from .summary import epoch, format_duration
 
 PROGRESS_MARK = " mycli.progress: "  # the logger orchestrator/engines/local_probe.py says it waits with
 ERROR_PREFIX = "mycli: error: "  # how the server's CLI words the error that stopped it
@@ -64,7 +68,7 @@ def start_error(log_path: Path, offset: int) -> str | None:
     return reasons[-1] if reasons and reasons[-1] else None
 
 
-def runtime_mismatch(info: dict, environ: Mapping[str, str]) -> str | None:
+def runtime_mismatch(info: dict, environ: Mapping[str, str], stop_command: str = "mycli server stop") -> str | None:
     """One line when the running engine's runtime (`info['health']`) is not the one
     MYCLI_LOCAL_RUNTIME now asks for.
 
@@ -82,7 +86,7 @@ def runtime_mismatch(info: dict, environ: Mapping[str, str]) -> str | None:
         return None
     where = "the host" if running == "host" else running
     return (f"⚠ The embedded engine (pid {info.get('pid')}) runs on {where}, not MYCLI_LOCAL_RUNTIME={wanted}: it keeps "
-            f"the runtime it started with. To switch: mycli server stop (the next command starts it with "
+            f"the runtime it started with. To switch: {stop_command} (the next command starts it with "
             f"MYCLI_LOCAL_RUNTIME={wanted})")
 
 
@@ -94,3 +98,34 @@ def warn_runtime_mismatch(info: dict, environ: Mapping[str, str], announce: Call
     if line and announce and seen not in _warned:
         _warned.add(seen)
         announce(line)
+
+
+def notice_text(execution: dict, stop_command: str, now: float | None = None) -> str | None:
+    """The run's notice (e.g. an image it ignored) as every front shows it after its `⚠`; None
+    when there is none. When the engine fell back to the host because no runtime worked, the
+    line also says how long ago it decided and how to decide again: the engine probes once, when
+    it starts, and a docker that came up later is otherwise never noticed. `stop_command` is the
+    front's own (`mycli server stop`, `%mycli server stop`)."""
+    notice = execution.get("notice")
+    if not notice:
+        return None
+    since = epoch(execution.get("host_fallback_at"))
+    if since is None:
+        return str(notice)
+    age = max(0, round((time.time() if now is None else now) - since))
+    ago = f"{age} s" if age < 60 else format_duration(age)
+    return (f"{notice} (chosen when the engine started {ago} ago; to look for docker/podman again: {stop_command}, "
+            "then run again; MYCLI_LOCAL_RUNTIME=docker makes a missing runtime an error instead of a fallback)")
+
+
+def status_lines(info: dict, state_dir: object, environ: Mapping[str, str], stop_command: str) -> list[str]:
+    """`server status`'s lines for a running engine (`info` from embedded.running_server): where
+    it runs, its runtime and why, and a runtime other than MYCLI_LOCAL_RUNTIME asks for."""
+    lines = [f"Embedded local engine running at {info['url']} (pid {info['pid']}, state: {info.get('state_dir') or state_dir})"]
+    answer = info.get("health") or {}
+    if answer.get("runtime"):
+        lines.append(f"  runtime: {answer['runtime']} ({answer.get('runtime_reason') or 'no reason given'})")
+    mismatch = runtime_mismatch(info, environ, stop_command)
+    if mismatch:
+        lines.append(f"  {mismatch}")
+    return lines

@@ -59,8 +59,8 @@ def accepted_elapsed(execution: dict, now: float | None = None) -> str:
     A run that could not start has no `started_at`, so no `duration_seconds`; whether it failed
     at once or after a long wait (an image pull, a probe) is still worth saying. The API's
     times have whole seconds, so this says whole seconds."""
-    created = _epoch(execution.get("created_at"))
-    stopped = _epoch(execution.get("stopped_at")) if execution.get("stopped_at") else (time.time() if now is None else now)
+    created = epoch(execution.get("created_at"))
+    stopped = epoch(execution.get("stopped_at")) if execution.get("stopped_at") else (time.time() if now is None else now)
     if created is None or stopped is None:
         return ""
     seconds = max(0, int(round(stopped - created)))
@@ -74,7 +74,7 @@ def could_not_start(execution: dict) -> str:
     return "could not start its command" + (f" after {after}" if after else "")
 
 
-def _epoch(value: object) -> float | None:
+def epoch(value: object) -> float | None:
     """The API's `2024-05-01T12:00:03Z` as epoch seconds (None when it is not that)."""
     import calendar
 

@@ -72,6 +72,9 @@ class Execution:
     # repository digest when one is known (docker: pulled images; podman; ECS's imageDigest)
     image_id: str | None = None
     image_digest: str | None = None
+    # When the engine, on `auto`, found no container runtime that worked and settled on the host
+    # (its start): a front can say how old that choice is, and that a restart probes again.
+    host_fallback_at: float | None = None
 
     def to_json(self) -> dict:
         end = self.stopped_at or (None if self.started_at is None else time.time())
@@ -106,6 +109,7 @@ class Execution:
             "notice": self.notice,
             "image_id": self.image_id,
             "image_digest": self.image_digest,
+            "host_fallback_at": iso(self.host_fallback_at),
         }
 
 

@@ -1,4 +1,4 @@
-"""The line magic's commands: `%mycli status|logs|stop|list|attach|artifacts|configure|init|destroy|doctor`.
+"""The line magic's commands: `%mycli status|logs|stop|list|attach|artifacts|server|configure|init|destroy|doctor`.
 
 They mirror the `mycli` CLI's commands and words, with notebook manners: `status` gives back
 an execution handle, `list` a table that renders as HTML, `attach` and `logs -f` the live
@@ -55,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     files.add_argument("-o", "--output", metavar="DIR", help="save them under DIR (created if needed)")
     listing = command("list", "recent executions, newest first", ref=False)
     listing.add_argument("--limit", metavar="N", type=int_in_range(1, 1000), default=20, help="how many (1-1000, default 20)")
+    server = sub.add_parser("server", prog="%mycli server", help="the kernel's embedded local engine: `status` says where it "
+                            "runs and on which runtime; `stop` stops it (the next run starts it again, probing the runtime anew)",
+                            description="as `mycli server status` / `mycli server stop`, for the kernel's MYCLI_HOME")
+    server.add_argument("action", choices=["status", "stop"], help="status or stop")
     for name, help_text in PASS_THROUGH.items():  # their options are parsed by the command itself
         sub.add_parser(name, help=help_text, prog=f"%mycli {name}")
     return parser
@@ -173,6 +177,23 @@ def cmd_list(magics, args):
     return ExecutionList(client.list(args.limit).get("executions") or [])
 
 
+def cmd_server(magics, args):
+    """`mycli server status|stop` for the engine the kernel's MYCLI_HOME names (the same code)."""
+    import os
+
+    from .. import config, embedded, engine_notes
+    from .view_settings import STOP_ENGINE
+
+    if args.action == "stop":
+        print(embedded.stop_server())
+        return
+    info = embedded.running_server()
+    if not info:
+        print("No embedded local engine is running (the next %%mycli cell starts one).")
+        return
+    print("\n".join(engine_notes.status_lines(info, config.engine_state_dir(), os.environ, STOP_ENGINE)))
+
+
 def cmd_configure(magics, args):
     """`mycli configure`'s flags and checks; what is missing is asked for in the notebook (the
     key only with a password prompt: a key written in a cell stays in the notebook and its history)."""
@@ -280,6 +301,7 @@ def _progress(line: str) -> None:
 
 COMMANDS = {
     "status": cmd_status, "logs": cmd_logs, "attach": cmd_attach, "stop": cmd_stop, "list": cmd_list, "artifacts": cmd_artifacts,
+    "server": cmd_server,
     "configure": cmd_configure, "init": cmd_init, "destroy": cmd_destroy, "doctor": cmd_doctor,
 }
 

@@ -154,7 +154,7 @@ class MycliMagics(Magics):
     @no_var_expand
     @line_magic("mycli")
     def mycli_line(self, line: str):
-        """%mycli status|logs|stop|list|attach|artifacts|configure|init|destroy|doctor ... (the CLI's commands)
+        """%mycli status|logs|stop|list|attach|artifacts|server|configure|init|destroy|doctor ... (the CLI's commands)
 
           %mycli status ID            the execution as a handle (.logs, .wait(), .stop())
           %mycli logs ID [-f] [-t]    its log so far; -f: live, until it ends; -t: timestamps
@@ -162,11 +162,13 @@ class MycliMagics(Magics):
           %mycli stop ID              stop it (exit 130)
           %mycli artifacts ID [-o DIR]  the files it wrote to $MYCLI_OUTPUTS; -o: download them
           %mycli list [--limit N]     recent executions (a table)
+          %mycli server status|stop   the kernel's embedded engine: where, which runtime / stop it (the
+                                      next run starts it again and probes docker/podman anew)
           %mycli configure ...        as `mycli configure` (endpoint, API key, profiles)
           %mycli init ... / destroy   deploy or remove the AWS stack (needs the AWS extras)
           %mycli doctor ...           check the deployed stack part by part; says what to run
 
-        Every command takes --profile P. The line gets $var / {var} expansion.
+        Every command about executions takes --profile P. The line gets $var / {var} expansion.
         """
         __tracebackhide__ = True
         from . import line_commands

@@ -27,10 +27,11 @@ from typing import TYPE_CHECKING
 import ipywidgets as W
 from IPython.display import display
 
+from ..engine_notes import notice_text
 from ..errors import MycliError
 from ..summary import clock, format_duration, image_shown, outcome, summary_line
 from .panel_style import CSS
-from .view_settings import ViewSettings
+from .view_settings import STOP_ENGINE, ViewSettings
 
 if TYPE_CHECKING:
     from .handle import Execution
@@ -88,8 +89,9 @@ class PanelView:
         """Display the panel; `background`: the kernel stays free (buttons work), a thread follows."""
         self.handle = handle
         self.blocking = not background
-        if handle.info.get("notice"):  # e.g. an image the engine could not use
-            self._messages.append(html.escape(f"⚠ {handle.info['notice']}"))
+        notice = notice_text(handle.info, STOP_ENGINE)
+        if notice:  # e.g. an image the engine could not use
+            self._messages.append(html.escape(f"⚠ {notice}"))
         if self.blocking:  # the kernel is busy following this run, so a click could not be answered
             self.stop_button.tooltip = "The kernel is busy following this run: interrupt the kernel (■) to stop it"
         self.render(force=True)

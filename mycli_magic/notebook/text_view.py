@@ -7,11 +7,12 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
+from ..engine_notes import notice_text
 from ..safe_text import clean_log, escape_controls
 from ..summary import clock, summary_line
 from ..transfer import human_size
 from .text_cap import TextCap
-from .view_settings import ViewSettings, header_line
+from .view_settings import STOP_ENGINE, ViewSettings, header_line
 
 if TYPE_CHECKING:
     from .handle import Execution
@@ -35,8 +36,9 @@ class TextView:
         runs next, and in nbval it would make outputs depend on timing."""
         self.handle = handle
         self.say(header_line(handle))
-        if handle.info.get("notice"):
-            self.say(f"⚠ {escape_controls(handle.info['notice'])}")
+        notice = notice_text(handle.info, STOP_ENGINE)
+        if notice:
+            self.say(f"⚠ {escape_controls(notice)}")
         if background:
             ref, name = escape_controls(handle.execution_id), self.settings.handle_name
             follow = f"{name}.wait()" if name else f"%mycli logs {ref} -f"

@@ -13,6 +13,8 @@ from ..summary import DEFAULT_MEMORY_GB, DEFAULT_VCPU, image_shown
 if TYPE_CHECKING:
     from .handle import Execution
 
+STOP_ENGINE = "%mycli server stop"  # the notebook's way to restart the embedded engine (it probes its runtime again)
+
 
 @dataclass(frozen=True)
 class ViewSettings:

@@ -34,7 +34,7 @@ from .local_files import FileCaps, LocalFiles
 from .local_process import ProcessRun, credentials_from, pid_start_time
 from .local_recovery import recover
 from .local_retention import KeepSettings, Pruner
-from .local_runtime import WORKSPACE, ContainerRuntime, applied_cpu, choose_runtime
+from .local_runtime import WORKSPACE, ContainerRuntime, applied_cpu, choose_runtime, mountable
 from .local_spawn import Spawner
 from .local_store import Store
 
@@ -65,6 +65,10 @@ class LocalEngine:
         self.container: ContainerRuntime | None
         self.container, self.runtime_reason, self._host_why = choose_runtime(choice, self.environ, self.state_dir)
         self.runtime = self.container.name if self.container else "host"
+        # auto found no runtime that worked (not: host asked for, a state dir no runtime can
+        # mount): a restart probes again, and the fronts say so beside an ignored image
+        retry = self.container is None and choice == "auto" and mountable(self.state_dir)
+        self.host_fallback_at = time.time() if retry else None
         self.default_image = self.environ.get("DEFAULT_IMAGE") or "ubuntu:22.04"
         self._runs: dict[str, ProcessRun] = {}
         self.spawner = Spawner()
@@ -158,6 +162,7 @@ class LocalEngine:
                 **self._size_fields(request),
                 notice=None if self.container or not request.image else
                 f"image {request.image} ignored: {self._host_why}; ran on the host",
+                host_fallback_at=self.host_fallback_at,
             )
             try:
                 self.store.insert(execution)

@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS executions (
     image_digest   TEXT,
     artifacts_state TEXT NOT NULL DEFAULT 'complete',  -- 'pending' from the insert until collected
     artifacts_skipped TEXT,                            -- JSON list of lines: files left out, and why
-    artifacts_reason TEXT                              -- why nothing (or less) was collected
+    artifacts_reason TEXT,                             -- why nothing (or less) was collected
+    host_fallback_at REAL                              -- auto found no runtime: when it chose the host
 );
 CREATE INDEX IF NOT EXISTS executions_created ON executions (created_at DESC);
 CREATE TABLE IF NOT EXISTS log_lines (
@@ -78,13 +79,15 @@ FIELDS = (
     "exit_code", "stopped_reason", "stop_code", "command", "repo", "branch", "image", "skip_git",
     "timeout_seconds", "env_keys", "engine", "runtime", "log_stream", "cpu", "memory", "cpu_applied",
     "memory_applied", "resources_enforced", "runtime_reason", "notice", "image_id", "image_digest",
+    "host_fallback_at",
 )
 # Columns later versions added: a state dir an older engine made gets them on open.
 ADDED_COLUMNS = {"executions": ("cpu REAL", "memory INTEGER", "cpu_applied REAL", "memory_applied INTEGER",
                                 "resources_enforced INTEGER", "runtime_reason TEXT", "notice TEXT",
                                 # executions from before artifacts existed have none: complete
                                 "artifacts_state TEXT NOT NULL DEFAULT 'complete'", "artifacts_skipped TEXT",
-                                "artifacts_reason TEXT", "image_id TEXT", "image_digest TEXT"),
+                                "artifacts_reason TEXT", "image_id TEXT", "image_digest TEXT",
+                                "host_fallback_at REAL"),
                  "log_lines": ("partial INTEGER NOT NULL DEFAULT 0",)}
 
 

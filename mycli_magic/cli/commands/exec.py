@@ -146,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, resolved, files) -> int:
+    from ...engine_notes import notice_text
     from ...safe_text import clean_log, escape_controls, escaped
     from ...uploads import send
     from ..common import err, open_client, print_json
@@ -188,8 +189,9 @@ def _run(args: argparse.Namespace, resolved, files) -> int:
         return 0
     if not quiet:
         say("✓ Execution started")
-        if execution.get("notice"):
-            say(f"⚠ {escape_controls(execution['notice'])}")
+        notice = notice_text(execution, "mycli server stop")
+        if notice:
+            say(f"⚠ {escape_controls(notice)}")
         for line in details_lines(execution, monitor=not args.wait):
             say(line)
     if not args.wait:

@@ -39,14 +39,7 @@ def run(args: argparse.Namespace) -> int:
         if not info:
             print("No embedded local engine is running (the next command starts one; or run: mycli server).")
             return EXIT_NOT_RUNNING
-        state = info.get("state_dir") or config.engine_state_dir()
-        print(f"Embedded local engine running at {info['url']} (pid {info['pid']}, state: {state})")
-        answer = info.get("health") or {}
-        if answer.get("runtime"):
-            print(f"  runtime: {answer['runtime']} ({answer.get('runtime_reason') or 'no reason given'})")
-        mismatch = engine_notes.runtime_mismatch(info, os.environ)
-        if mismatch:
-            print(f"  {mismatch}")
+        print("\n".join(engine_notes.status_lines(info, config.engine_state_dir(), os.environ, "mycli server stop")))
         return 0
     if args.engine == "aws":
         state_dir = args.state_dir or config.home() / "engine-aws"
