@@ -55,6 +55,25 @@ def shell(request):
     return SHELLS[request.param]
 
 
+_started: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_script_outlives_its_test():
+    """Publish waits for ever by design: a test that fails before `_end` must not leave it looping."""
+    yield
+    while _started:
+        _kill_group(_started.pop())
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
 def _start(shell, script: str, volume, env: dict) -> subprocess.Popen:
     """The script as a container's main process (its pid: unshare and sh exec into it)."""
     volume.mkdir(parents=True, exist_ok=True)
@@ -65,17 +84,15 @@ def _start(shell, script: str, volume, env: dict) -> subprocess.Popen:
             str(volume), shutil.which(shell[0]), *shell[1:], str(path)]
     out, err = volume.parent / f"{volume.name}.out", volume.parent / f"{volume.name}.err"
     with open(out, "wb") as stdout, open(err, "wb") as stderr:
-        return subprocess.Popen(argv, env=env, stdout=stdout, stderr=stderr, start_new_session=True)
+        _started.append(subprocess.Popen(argv, env=env, stdout=stdout, stderr=stderr, start_new_session=True))
+    return _started[-1]
 
 
 def _end(proc: subprocess.Popen, volume, timeout: float = 60) -> subprocess.CompletedProcess:
     try:
         proc.wait(timeout)
     finally:  # the container ends with its main process: what it left running goes too
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        _kill_group(proc)
     out, err = volume.parent / f"{volume.name}.out", volume.parent / f"{volume.name}.err"
     return subprocess.CompletedProcess(proc.args, proc.returncode, out.read_text(), err.read_text())
 
