@@ -13,10 +13,10 @@ from types import SimpleNamespace
 
 import boto3
 import pytest
-from tests.support.aws import deploy_env, in_region
+from tests.support.aws import in_region
+from tests.support.aws_engine import deployed_engine
 from tests.support.cli import Cli
-from tests.support.server import follow_to_the_end, run_to_the_end, start_server, stop_server
-from tests.support.fargate_sim import FargateSimulator
+from tests.support.server import follow_to_the_end, run_to_the_end
 from tests.support.git_http_server import GitHttpServer
 from tests.support.git_repos import bare_clone, make_repo
 
@@ -40,20 +40,11 @@ def aws(tmp_path_factory):
     with in_region(REGION):
         base = tmp_path_factory.mktemp("aws-engine")
         git = GitHttpServer(_private_repo(base), "x-access-token", TOKEN)
-        home = base / "home"
-        home.mkdir()
-        env = deploy_env(REGION)
-        deployer = Cli(home, extra_env=env)
-        done = deployer.run("init", "--force", "--capacity", "fargate", "--region", REGION, "--stack-name", STACK,
-                            "--github-host", git.host, env={"GITHUB_TOKEN": TOKEN})
-        assert done.returncode == 0, done.stderr
-        sim = FargateSimulator(REGION).start()
-        server = start_server(home, extra_env={**env, "MYCLI_TIMEOUT_GRACE_SECONDS": "2", "MYCLI_LOG_SETTLE_SECONDS": "1"},
-                              args=("--engine", "aws", "--stack-name", STACK, "--region", REGION, "--state-dir", str(home / "engine")))
-        cli = Cli(home, extra_env={**env, "MYCLI_API_ENDPOINT": server.url, "MYCLI_API_KEY": server.key})
-        yield SimpleNamespace(server=server, cli=cli, sim=sim, git=git, ecs=boto3.client("ecs"), cluster=f"{STACK}-cluster")
-        stop_server(server)
-        sim.close()
+        with deployed_engine(base, STACK, REGION, git.host, TOKEN, MYCLI_TIMEOUT_GRACE_SECONDS="2") as engine:
+            server = engine.server
+            cli = Cli(engine.home, extra_env={**engine.env, "MYCLI_API_ENDPOINT": server.url, "MYCLI_API_KEY": server.key})
+            yield SimpleNamespace(server=server, cli=cli, sim=engine.sim, git=git, ecs=boto3.client("ecs"),
+                                  cluster=f"{STACK}-cluster")
         git.close()
 
 

@@ -23,12 +23,12 @@ import pytest
 from mycli_magic.local_changes import capture
 from mycli_magic.transfer import pack_uploads
 from tests.orchestrator.test_local_changes import git, make_work_in_progress, snapshot
-from tests.support.aws import deploy_env, in_region
+from tests.support.aws import in_region
+from tests.support.aws_engine import deployed_engine
 from tests.support.cli import Cli
-from tests.support.fargate_sim import FargateSimulator
 from tests.support.git_http_server import GitHttpServer
 from tests.support.git_repos import two_commit_origin
-from tests.support.server import run_to_the_end, start_server, stop_server
+from tests.support.server import run_to_the_end
 
 pytestmark = pytest.mark.aws
 
@@ -43,23 +43,13 @@ def aws(tmp_path_factory):
         base = tmp_path_factory.mktemp("aws-files")
         origin = two_commit_origin(base)
         repo = GitHttpServer(base, "x-access-token", TOKEN)
-        home = base / "home"
-        home.mkdir()
-        env = deploy_env(REGION)
-        deployer = Cli(home, extra_env=env)
-        done = deployer.run("init", "--force", "--capacity", "fargate", "--region", REGION, "--stack-name", STACK,
-                            "--github-host", repo.host, env={"GITHUB_TOKEN": TOKEN})
-        assert done.returncode == 0, done.stderr
-        sim = FargateSimulator(REGION).start()
-        server = start_server(home, extra_env={**env, "MYCLI_TIMEOUT_GRACE_SECONDS": "30", "MYCLI_LOG_SETTLE_SECONDS": "1",
-                                               "MYCLI_MAX_ARTIFACT_MB": "1"},
-                              args=("--engine", "aws", "--stack-name", STACK, "--region", REGION, "--state-dir", str(home / "engine")))
-        outputs = {o["OutputKey"]: o["OutputValue"]
-                   for o in boto3.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]["Outputs"]}
-        yield SimpleNamespace(server=server, sim=sim, repo=repo, origin=origin, deployer=deployer, home=home, env=env,
-                              ecs=boto3.client("ecs"), s3=boto3.client("s3"), bucket=outputs["ArtifactsBucketName"])
-        stop_server(server)
-        sim.close()
+        with deployed_engine(base, STACK, REGION, repo.host, TOKEN, MYCLI_TIMEOUT_GRACE_SECONDS="30",
+                             MYCLI_MAX_ARTIFACT_MB="1") as engine:
+            outputs = {o["OutputKey"]: o["OutputValue"]
+                       for o in boto3.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]["Outputs"]}
+            yield SimpleNamespace(server=engine.server, sim=engine.sim, repo=repo, origin=origin, deployer=engine.deployer,
+                                  home=engine.home, env=engine.env, ecs=boto3.client("ecs"), s3=boto3.client("s3"),
+                                  bucket=outputs["ArtifactsBucketName"])
         repo.close()
 
 
